@@ -1,0 +1,105 @@
+//! JSON over fetch, for the browser. Errors come back as [`ApiFailure`] with the server's code
+//! and message (status 0: the network failed).
+
+use protocol::ErrorBody;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiFailure {
+    fn network(what: impl std::fmt::Debug) -> Self {
+        ApiFailure {
+            status: 0,
+            code: "network".into(),
+            message: format!("Could not reach the server ({what:?})."),
+        }
+    }
+}
+
+pub async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
+    request("GET", url, None).await
+}
+
+pub async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, ApiFailure> {
+    let body = serde_json::to_string(body).map_err(ApiFailure::network)?;
+    request("POST", url, Some(body)).await
+}
+
+pub async fn put<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, ApiFailure> {
+    let body = serde_json::to_string(body).map_err(ApiFailure::network)?;
+    request("PUT", url, Some(body)).await
+}
+
+/// A POST without a body; whatever the answer carries is ignored.
+pub async fn post_empty(url: &str) -> Result<(), ApiFailure> {
+    request::<serde::de::IgnoredAny>("POST", url, None)
+        .await
+        .map(|_| ())
+}
+
+async fn request<T: DeserializeOwned>(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+) -> Result<T, ApiFailure> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().map_err(ApiFailure::network)?;
+    headers
+        .set("Accept", "application/json")
+        .map_err(ApiFailure::network)?;
+    if let Some(body) = &body {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(ApiFailure::network)?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    init.set_headers(&headers);
+    let request =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(ApiFailure::network)?;
+    let window = web_sys::window().ok_or_else(|| ApiFailure::network("no window"))?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(ApiFailure::network)?
+        .dyn_into()
+        .map_err(ApiFailure::network)?;
+    let text = JsFuture::from(response.text().map_err(ApiFailure::network)?)
+        .await
+        .map_err(ApiFailure::network)?
+        .as_string()
+        .unwrap_or_default();
+    let status = response.status();
+    if !(200..300).contains(&status) {
+        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(e) => ApiFailure {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+            },
+            Err(_) => ApiFailure {
+                status,
+                code: "http".into(),
+                message: format!("The server answered {status}."),
+            },
+        });
+    }
+    let text = if text.trim().is_empty() {
+        "null"
+    } else {
+        &text
+    };
+    serde_json::from_str(text).map_err(|e| ApiFailure {
+        status,
+        code: "bad_response".into(),
+        message: format!("Unexpected answer: {e}"),
+    })
+}

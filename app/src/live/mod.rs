@@ -1,0 +1,719 @@
+//! The browser's live feeds: one small client per transport (`ws`, `sse`, `poll`) behind one
+//! interface, and a manager that assigns feeds to transports, keeps the last event id per feed,
+//! and switches without gap or duplicate: it opens the new connection from the last id seen,
+//! closes the old one once the new one is open, and drops any event at or below the last id of
+//! its feed.
+//!
+//! A tab holds at most one connection per transport (a WebSocket and an SSE stream at most),
+//! each carrying every feed assigned to it plus `control`.
+
+mod poll;
+mod sse;
+mod ws;
+
+use crate::api;
+use leptos::prelude::*;
+use protocol::{kind, ClientFrame, Event, Feed, Transport, TransportSettings, CHOOSABLE_FEEDS};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// First reconnect delay bound; doubles per failed attempt up to [`BACKOFF_MAX_MS`]. Full jitter
+/// (a random delay up to the bound) spreads a crowd of clients after a server restart.
+pub const BACKOFF_BASE_MS: f64 = 500.0;
+pub const BACKOFF_MAX_MS: f64 = 30_000.0;
+/// A transport that was refused, or opened and died sooner than this, is avoided for a while.
+pub const EARLY_DEATH_MS: f64 = 5_000.0;
+/// How long a transport that failed that way is avoided before it is tried again.
+pub const FALLBACK_FOR_MS: f64 = 60_000.0;
+/// A switch closes the old connection when the new one opens, or after this at the latest.
+pub const SWITCH_GRACE_MS: u64 = 10_000;
+
+/// A random delay for reconnect attempt `attempt` (1, 2, …): full jitter under the bound.
+pub fn backoff_ms(attempt: u32) -> u32 {
+    let bound = (BACKOFF_BASE_MS * 2f64.powi(attempt.clamp(1, 16) as i32 - 1)).min(BACKOFF_MAX_MS);
+    (js_sys::Math::random() * bound).max(100.0) as u32
+}
+
+/// Counts a failed attempt, reports it, and runs `again` after the backoff delay (the caller's
+/// `again` checks that it is still wanted then).
+pub(crate) fn schedule_retry(
+    conn_id: u32,
+    attempt: &Cell<u32>,
+    waiting: &Cell<bool>,
+    again: impl FnOnce() + 'static,
+) {
+    let n = attempt.get() + 1;
+    attempt.set(n);
+    let delay = backoff_ms(n);
+    waiting.set(true);
+    report(
+        conn_id,
+        Report::Retrying {
+            attempt: n,
+            retry_in_ms: delay,
+        },
+    );
+    set_timeout(again, std::time::Duration::from_millis(delay as u64));
+}
+
+/// One connection's state, as the UI shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    Reconnecting {
+        attempt: u32,
+        retry_in_ms: u32,
+    },
+    Offline,
+    /// Closed for good (signed out, or a close code that says not to come back).
+    Stopped(String),
+}
+
+/// What one feed's readout shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedStats {
+    pub transport: Transport,
+    pub state: ConnState,
+    pub last_id: Option<i64>,
+    pub received: u64,
+    pub reconnects: u64,
+    pub gaps: u64,
+    pub duplicates: u64,
+}
+
+impl FeedStats {
+    fn new(transport: Transport) -> Self {
+        FeedStats {
+            transport,
+            state: ConnState::Connecting,
+            last_id: None,
+            received: 0,
+            reconnects: 0,
+            gaps: 0,
+            duplicates: 0,
+        }
+    }
+}
+
+/// The signals the UI reads.
+#[derive(Clone, Copy)]
+pub struct LiveUi {
+    pub stats: RwSignal<HashMap<Feed, FeedStats>>,
+    pub settings: RwSignal<Option<TransportSettings>>,
+}
+
+impl LiveUi {
+    pub fn new() -> Self {
+        LiveUi {
+            stats: RwSignal::new(HashMap::new()),
+            settings: RwSignal::new(None),
+        }
+    }
+
+    /// The state of the connection carrying `feed`.
+    pub fn feed(&self, feed: Feed) -> Option<FeedStats> {
+        self.stats.with(|s| s.get(&feed).cloned())
+    }
+
+    /// Counts a gap the app noticed on `feed` (e.g. a room's message seq jumped).
+    pub fn gap(&self, feed: Feed) {
+        self.stats.update(|s| {
+            if let Some(f) = s.get_mut(&feed) {
+                f.gaps += 1;
+            }
+        });
+    }
+}
+
+impl Default for LiveUi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a connection tells the manager.
+pub(crate) enum Report {
+    /// Open (WebSocket/SSE hello, or a first poll answer), starting at this cursor.
+    Open {
+        cursor: Option<i64>,
+    },
+    Event(Event),
+    /// A poll answer's cursor: everything on this connection's feeds up to it was looked at.
+    Cursor(i64),
+    Retrying {
+        attempt: u32,
+        retry_in_ms: u32,
+    },
+    /// The server switched this transport off.
+    Disabled,
+    /// The session is gone.
+    Unauthorized,
+}
+
+/// The interface every transport client offers.
+pub(crate) trait Conn {
+    /// Sends a client frame if this transport carries them and is open.
+    fn send(&self, _frame: &ClientFrame) -> bool {
+        false
+    }
+    /// Retry now if waiting out a backoff (back online, tab visible again).
+    fn kick(&self);
+    fn close(&self);
+}
+
+/// What a connection is given: who it is, what it carries, where to report.
+#[derive(Clone)]
+pub(crate) struct ConnSpec {
+    pub id: u32,
+    pub transport: Transport,
+    pub feeds: Vec<Feed>,
+    pub short_poll_ms: u32,
+    pub long_poll_s: u32,
+}
+
+impl ConnSpec {
+    pub fn feeds_param(&self) -> String {
+        self.feeds
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The cursor a connection for `feeds` should resume from: the smallest last id among them
+/// (and `control`), so nothing is missed; what arrives twice is dropped per feed.
+pub(crate) fn cursor_for(feeds: &[Feed]) -> Option<i64> {
+    MANAGER.with(|m| {
+        let m = m.borrow();
+        let m = m.as_ref()?;
+        let last = m.last_id.borrow();
+        let mut cursor: Option<i64> = None;
+        for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
+            let id = *last.get(f)?;
+            cursor = Some(cursor.map_or(id, |c: i64| c.min(id)));
+        }
+        cursor
+    })
+}
+
+/// Delivers a connection's report to the manager.
+pub(crate) fn report(conn_id: u32, r: Report) {
+    let manager = MANAGER.with(|m| m.borrow().clone());
+    if let Some(m) = manager {
+        m.report(conn_id, r);
+    }
+}
+
+struct Entry {
+    spec: ConnSpec,
+    conn: Rc<dyn Conn>,
+    open: bool,
+    opened_at: f64,
+    /// Set when a newer assignment replaced this connection; it closes once those are open.
+    retiring: bool,
+    failures: u32,
+}
+
+struct Manager {
+    feeds: Vec<Feed>,
+    ui: LiveUi,
+    on_event: Rc<dyn Fn(Event)>,
+    last_id: RefCell<HashMap<Feed, i64>>,
+    conns: RefCell<Vec<Entry>>,
+    next_id: Cell<u32>,
+    /// Transports avoided until the given time (ms) after failing early.
+    avoid: RefCell<HashMap<Transport, f64>>,
+    stopped: Cell<bool>,
+}
+
+thread_local! {
+    static MANAGER: RefCell<Option<Rc<Manager>>> = const { RefCell::new(None) };
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Starts this tab's live feeds: `feeds` over the transports the server says, from `cursor`
+/// (the page's render point) when given. `on_event` receives every event once, in order per feed.
+pub fn start(feeds: &[Feed], cursor: Option<i64>, ui: LiveUi, on_event: impl Fn(Event) + 'static) {
+    stop();
+    let mut last = HashMap::new();
+    if let Some(c) = cursor {
+        for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
+            last.insert(*f, c);
+        }
+    }
+    let m = Rc::new(Manager {
+        feeds: feeds.to_vec(),
+        ui,
+        on_event: Rc::new(on_event),
+        last_id: RefCell::new(last),
+        conns: RefCell::new(Vec::new()),
+        next_id: Cell::new(1),
+        avoid: RefCell::new(HashMap::new()),
+        stopped: Cell::new(false),
+    });
+    MANAGER.with(|slot| *slot.borrow_mut() = Some(m.clone()));
+    install_wakeups();
+    leptos::task::spawn_local(refresh_settings());
+}
+
+/// Closes every connection (the chat screen went away).
+pub fn stop() {
+    let old = MANAGER.with(|m| m.borrow_mut().take());
+    if let Some(m) = old {
+        m.stopped.set(true);
+        let conns: Vec<Rc<dyn Conn>> = m.conns.borrow_mut().drain(..).map(|e| e.conn).collect();
+        for c in conns {
+            c.close();
+        }
+    }
+}
+
+/// Sends a client frame over the connection that carries `feed`, if it takes frames and is open.
+pub fn send(feed: Feed, frame: &ClientFrame) -> bool {
+    let conn = MANAGER.with(|m| {
+        let m = m.borrow();
+        let m = m.as_ref()?;
+        let conns = m.conns.borrow();
+        conns
+            .iter()
+            .find(|e| e.open && !e.retiring && e.spec.feeds.contains(&feed))
+            .map(|e| e.conn.clone())
+    });
+    conn.is_some_and(|c| c.send(frame))
+}
+
+/// Asks the server for my transport settings and applies them.
+pub async fn refresh_settings() {
+    match api::get::<TransportSettings>("/api/me/transports").await {
+        Ok(settings) => apply_settings(settings),
+        Err(e) if e.status == 401 => {
+            let _ = window().location().set_href("/login");
+        }
+        Err(_) => {
+            // Try again shortly; until then keep what runs (or start on the defaults).
+            let has_settings = MANAGER.with(|m| {
+                m.borrow()
+                    .as_ref()
+                    .is_some_and(|m| m.ui.settings.get_untracked().is_some())
+            });
+            if !has_settings {
+                apply_settings(TransportSettings::new(
+                    protocol::FeedTransports::defaults(),
+                    Default::default(),
+                    Default::default(),
+                    protocol::default_short_poll_ms(),
+                    protocol::default_long_poll_s(),
+                ));
+            }
+            set_timeout(
+                || leptos::task::spawn_local(refresh_settings()),
+                std::time::Duration::from_millis(backoff_ms(3) as u64),
+            );
+        }
+    }
+}
+
+/// Applies new settings: switches whatever feed now belongs to another transport.
+pub fn apply_settings(settings: TransportSettings) {
+    let manager = MANAGER.with(|m| m.borrow().clone());
+    if let Some(m) = manager {
+        let _ = m.ui.settings.try_set(Some(settings));
+        m.reassign();
+    }
+}
+
+fn install_wakeups() {
+    thread_local! {
+        static INSTALLED: Cell<bool> = const { Cell::new(false) };
+    }
+    if INSTALLED.with(|i| i.replace(true)) {
+        return;
+    }
+    let kick = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        if document().hidden() {
+            return;
+        }
+        let manager = MANAGER.with(|m| m.borrow().clone());
+        if let Some(m) = manager {
+            let conns: Vec<Rc<dyn Conn>> =
+                m.conns.borrow().iter().map(|e| e.conn.clone()).collect();
+            for c in conns {
+                c.kick();
+            }
+        }
+    });
+    let _ = window().add_event_listener_with_callback("online", kick.as_ref().unchecked_ref());
+    let _ = document()
+        .add_event_listener_with_callback("visibilitychange", kick.as_ref().unchecked_ref());
+    kick.forget();
+}
+
+impl Manager {
+    /// The transport `feed` should use now: the server's effective choice, unless it failed
+    /// early a moment ago, then the next one on (never remembered past [`FALLBACK_FOR_MS`]).
+    fn transport_for(&self, feed: Feed) -> Transport {
+        let Some(settings) = self.ui.settings.get_untracked() else {
+            return protocol::default_transport(feed);
+        };
+        let preferred = settings.effective.get(feed);
+        let t = now();
+        let avoid = self.avoid.borrow();
+        let usable = |tr: Transport| {
+            settings.enabled.enabled(tr) && avoid.get(&tr).is_none_or(|until| *until <= t)
+        };
+        let start = Transport::ALL
+            .iter()
+            .position(|x| *x == preferred)
+            .unwrap_or(0);
+        (0..4)
+            .map(|i| Transport::ALL[(start + i) % 4])
+            .find(|tr| usable(*tr))
+            .unwrap_or(preferred)
+    }
+
+    /// Makes the connections match the assignment: keeps those that already do, opens new ones
+    /// from the last ids, and retires the rest once the new ones are open.
+    fn reassign(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        let Some(settings) = self.ui.settings.get_untracked() else {
+            return;
+        };
+        let mut wanted: Vec<(Transport, Vec<Feed>)> = Vec::new();
+        for f in &self.feeds {
+            let t = self.transport_for(*f);
+            match wanted.iter_mut().find(|(tr, _)| *tr == t) {
+                Some((_, fs)) => fs.push(*f),
+                None => wanted.push((t, vec![*f])),
+            }
+        }
+        let mut to_open = Vec::new();
+        {
+            let mut conns = self.conns.borrow_mut();
+            for e in conns.iter_mut() {
+                // A poll connection also restarts when an admin changed the poll timing.
+                let timing_same = e.spec.short_poll_ms == settings.short_poll_ms
+                    && e.spec.long_poll_s == settings.long_poll_s;
+                let streaming = matches!(e.spec.transport, Transport::Websocket | Transport::Sse);
+                let keep = !e.retiring
+                    && (timing_same || streaming)
+                    && wanted
+                        .iter()
+                        .any(|(t, fs)| *t == e.spec.transport && *fs == e.spec.feeds);
+                if !keep {
+                    e.retiring = true;
+                }
+            }
+            for (t, fs) in &wanted {
+                let exists = conns
+                    .iter()
+                    .any(|e| !e.retiring && e.spec.transport == *t && e.spec.feeds == *fs);
+                if !exists {
+                    let id = self.next_id.get();
+                    self.next_id.set(id + 1);
+                    to_open.push(ConnSpec {
+                        id,
+                        transport: *t,
+                        feeds: fs.clone(),
+                        short_poll_ms: settings.short_poll_ms,
+                        long_poll_s: settings.long_poll_s,
+                    });
+                }
+            }
+        }
+        // Readouts: each feed shows the transport it is moving to.
+        let _ = self.ui.stats.try_update(|s| {
+            for (t, fs) in &wanted {
+                for f in fs {
+                    let entry = s.entry(*f).or_insert_with(|| FeedStats::new(*t));
+                    if entry.transport != *t {
+                        entry.transport = *t;
+                        entry.state = ConnState::Connecting;
+                    }
+                }
+            }
+        });
+        for spec in to_open {
+            let conn: Rc<dyn Conn> = match spec.transport {
+                Transport::Websocket => ws::WsConn::open(spec.clone()),
+                Transport::Sse => sse::SseConn::open(spec.clone()),
+                Transport::LongPoll | Transport::ShortPoll => poll::PollConn::open(spec.clone()),
+            };
+            self.conns.borrow_mut().push(Entry {
+                spec,
+                conn,
+                open: false,
+                opened_at: 0.0,
+                retiring: false,
+                failures: 0,
+            });
+        }
+        self.retire_if_ready();
+        // A retiring connection goes after a grace period even if its successor never opens.
+        let this = Rc::downgrade(self);
+        set_timeout(
+            move || {
+                if let Some(m) = this.upgrade() {
+                    m.retire_all();
+                }
+            },
+            std::time::Duration::from_millis(SWITCH_GRACE_MS),
+        );
+    }
+
+    /// Closes retiring connections once every current one is open.
+    fn retire_if_ready(&self) {
+        let ready = self
+            .conns
+            .borrow()
+            .iter()
+            .filter(|e| !e.retiring)
+            .all(|e| e.open);
+        if ready {
+            self.retire_all();
+        }
+    }
+
+    fn retire_all(&self) {
+        let gone: Vec<Rc<dyn Conn>> = {
+            let mut conns = self.conns.borrow_mut();
+            let (old, keep): (Vec<Entry>, Vec<Entry>) = conns.drain(..).partition(|e| e.retiring);
+            *conns = keep;
+            old.into_iter().map(|e| e.conn).collect()
+        };
+        for c in gone {
+            c.close();
+        }
+    }
+
+    fn feeds_of(&self, conn_id: u32) -> Option<(Vec<Feed>, bool)> {
+        self.conns
+            .borrow()
+            .iter()
+            .find(|e| e.spec.id == conn_id)
+            .map(|e| (e.spec.feeds.clone(), e.retiring))
+    }
+
+    fn set_state(&self, feeds: &[Feed], state: ConnState) {
+        let _ = self.ui.stats.try_update(|s| {
+            for f in feeds {
+                if let Some(st) = s.get_mut(f) {
+                    st.state = state.clone();
+                }
+            }
+        });
+    }
+
+    fn report(self: &Rc<Self>, conn_id: u32, r: Report) {
+        if self.stopped.get() {
+            return;
+        }
+        let Some((feeds, retiring)) = self.feeds_of(conn_id) else {
+            return;
+        };
+        match r {
+            Report::Open { cursor } => {
+                let reconnect = {
+                    let mut conns = self.conns.borrow_mut();
+                    let e = conns.iter_mut().find(|e| e.spec.id == conn_id);
+                    e.map(|e| {
+                        let was = e.opened_at > 0.0;
+                        e.open = true;
+                        e.opened_at = now();
+                        e.failures = 0;
+                        was
+                    })
+                    .unwrap_or(false)
+                };
+                if let Some(c) = cursor {
+                    let mut last = self.last_id.borrow_mut();
+                    for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
+                        last.entry(*f).or_insert(c);
+                    }
+                }
+                if !retiring {
+                    self.set_state(&feeds, ConnState::Connected);
+                    if reconnect {
+                        let _ = self.ui.stats.try_update(|s| {
+                            for f in &feeds {
+                                if let Some(st) = s.get_mut(f) {
+                                    st.reconnects += 1;
+                                }
+                            }
+                        });
+                    }
+                    (self.on_event)(Event {
+                        id: None,
+                        feed: Feed::Control,
+                        kind: kind::HELLO.into(),
+                        data: serde_json::json!({ "feeds": feeds.iter().map(|f| f.as_str()).collect::<Vec<_>>() }),
+                        ts: now() as i64,
+                    });
+                }
+                self.retire_if_ready();
+            }
+            Report::Event(ev) => self.deliver(ev),
+            Report::Cursor(c) => {
+                let mut last = self.last_id.borrow_mut();
+                for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
+                    let e = last.entry(*f).or_insert(c);
+                    *e = (*e).max(c);
+                }
+                drop(last);
+                self.sync_last_ids(&feeds);
+            }
+            Report::Retrying {
+                attempt,
+                retry_in_ms,
+            } => {
+                let early = {
+                    let mut conns = self.conns.borrow_mut();
+                    conns.iter_mut().find(|e| e.spec.id == conn_id).map(|e| {
+                        let early = !e.open || now() - e.opened_at < EARLY_DEATH_MS;
+                        e.open = false;
+                        e.failures += 1;
+                        early
+                    })
+                };
+                if !retiring {
+                    let state = if window().navigator().on_line() {
+                        ConnState::Reconnecting {
+                            attempt,
+                            retry_in_ms,
+                        }
+                    } else {
+                        ConnState::Offline
+                    };
+                    self.set_state(&feeds, state);
+                }
+                let transport = self
+                    .conns
+                    .borrow()
+                    .iter()
+                    .find(|e| e.spec.id == conn_id)
+                    .map(|e| e.spec.transport);
+                // A WebSocket refused or dying at once (a proxy that drops upgrades, say):
+                // use the next transport for a while, then try again.
+                if early == Some(true) && transport == Some(Transport::Websocket) && !retiring {
+                    self.fall_back(Transport::Websocket);
+                }
+            }
+            Report::Disabled => {
+                // The server's settings now name the fallback; fetch them and switch. They are
+                // the authority: no local avoidance, so switching back on takes effect at once.
+                leptos::task::spawn_local(refresh_settings());
+            }
+            Report::Unauthorized => {
+                self.set_state(&feeds, ConnState::Stopped("Signed out".into()));
+                let _ = window().location().set_href("/login");
+            }
+        }
+    }
+
+    fn fall_back(self: &Rc<Self>, t: Transport) {
+        let all_avoided = {
+            let mut avoid = self.avoid.borrow_mut();
+            avoid.insert(t, now() + FALLBACK_FOR_MS);
+            let n = now();
+            Transport::ALL
+                .iter()
+                .all(|x| avoid.get(x).is_some_and(|u| *u > n))
+        };
+        if all_avoided {
+            // Everything failed: the server is away, not one transport. Keep the preferred ones
+            // and let their backoff run.
+            self.avoid.borrow_mut().clear();
+            return;
+        }
+        self.reassign();
+        let this = Rc::downgrade(self);
+        set_timeout(
+            move || {
+                if let Some(m) = this.upgrade() {
+                    m.reassign();
+                }
+            },
+            std::time::Duration::from_millis(FALLBACK_FOR_MS as u64 + 100),
+        );
+    }
+
+    fn sync_last_ids(&self, feeds: &[Feed]) {
+        let last = self.last_id.borrow().clone();
+        let _ = self.ui.stats.try_update(|s| {
+            for f in feeds {
+                if let Some(st) = s.get_mut(f) {
+                    st.last_id = last.get(f).copied();
+                }
+            }
+        });
+    }
+
+    /// Passes an event on once: anything at or below its feed's last id was already delivered.
+    fn deliver(self: &Rc<Self>, ev: Event) {
+        if ev.kind == kind::HELLO {
+            return;
+        }
+        if let Some(id) = ev.id {
+            let dup = {
+                let mut last = self.last_id.borrow_mut();
+                let prev = last.get(&ev.feed).copied();
+                if prev.is_some_and(|p| id <= p) {
+                    true
+                } else {
+                    last.insert(ev.feed, id);
+                    false
+                }
+            };
+            let feed = ev.feed;
+            let _ = self.ui.stats.try_update(|s| {
+                let targets: Vec<Feed> = if feed == Feed::Control {
+                    CHOOSABLE_FEEDS.to_vec()
+                } else {
+                    vec![feed]
+                };
+                for f in targets {
+                    if let Some(st) = s.get_mut(&f) {
+                        if dup {
+                            if feed != Feed::Control {
+                                st.duplicates += 1;
+                            }
+                        } else {
+                            if feed != Feed::Control {
+                                st.received += 1;
+                            }
+                            st.last_id = Some(st.last_id.map_or(id, |l| l.max(id)));
+                        }
+                    }
+                }
+            });
+            if dup {
+                return;
+            }
+        }
+        if ev.kind == kind::TRANSPORT {
+            match serde_json::from_value::<TransportSettings>(ev.data.clone()) {
+                Ok(settings) => apply_settings(settings),
+                // A global switch: my effective transports may have moved.
+                Err(_) => leptos::task::spawn_local(refresh_settings()),
+            }
+        }
+        if ev.kind == kind::RESYNC {
+            if let Some(c) = ev.data.get("cursor").and_then(|c| c.as_i64()) {
+                let mut last = self.last_id.borrow_mut();
+                for v in last.values_mut() {
+                    *v = (*v).max(c);
+                }
+            }
+        }
+        (self.on_event)(ev);
+    }
+}

@@ -1,0 +1,8 @@
+#![recursion_limit = "512"]
+//! The wasm entry point: hydrates the server-rendered page with the app from `app`.
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, clippy (warnings denied, server and wasm builds), unit and
+# integration tests, then the end-to-end browser tests against the real server in Debian's
+# headless Chromium. Installs what is missing (wasm target, Chromium when root, npm packages).
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+LOG_DIR="$(mktemp -d)"
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+say "rustfmt"
+cargo fmt --all -- --check
+
+say "clippy (server side)"
+cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+say "clippy (browser side, wasm32)"
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+say "unit and integration tests"
+cargo test --workspace --exclude frontend 2>&1 | tee "$LOG_DIR/cargo-test.log"
+
+say "building the site and server for the browser tests"
+cargo run -q -p xtask -- build
+
+say "browser tests"
+CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Chromium from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium is missing. Install it (as root: apt-get install -y chromium) or set CHROMIUM_PATH." >&2
+    exit 1
+  fi
+fi
+(cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+db_dir="$LOG_DIR/db"
+mkdir -p "$db_dir"
+"$CARGO_TARGET_DIR/debug/switchboard" --addr "127.0.0.1:$port" \
+  --database-url "sqlite://$db_dir/e2e.db" --log warn >"$LOG_DIR/server.log" 2>&1 &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true; rm -rf "$LOG_DIR"' EXIT
+for _ in $(seq 1 300); do
+  if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $server_pid 2>/dev/null; then cat "$LOG_DIR/server.log"; echo "server died" >&2; exit 1; fi
+  sleep 0.1
+done
+set +e
+(cd end2end && SWITCHBOARD_URL="http://127.0.0.1:$port" CHROMIUM_PATH="$CHROMIUM" npx playwright test) 2>&1 | tee "$LOG_DIR/e2e.log"
+e2e_status=${PIPESTATUS[0]}
+set -e
+if [ "$e2e_status" != 0 ]; then
+  echo "--- server log ---"; tail -50 "$LOG_DIR/server.log"
+  exit "$e2e_status"
+fi
+
+rust_passed=$(grep -o '[0-9]* passed' "$LOG_DIR/cargo-test.log" | awk '{s+=$1} END {print s+0}')
+rust_failed=$(grep -o '[0-9]* failed' "$LOG_DIR/cargo-test.log" | awk '{s+=$1} END {print s+0}')
+e2e_passed=$(grep -oE '^ *[0-9]+ passed' "$LOG_DIR/e2e.log" | awk '{s+=$1} END {print s+0}')
+echo
+echo "rust: $rust_passed passed, $rust_failed failed"
+echo "browser: $e2e_passed passed, 0 failed"
+echo "total: $((rust_passed + e2e_passed)) passed, $rust_failed failed"

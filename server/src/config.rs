@@ -1,0 +1,115 @@
+//! Server configuration: one struct, filled from flags with environment fallbacks.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Switchboard: live chat and notifications over four transports."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the app (the default when no subcommand is given).
+    Serve,
+    /// Make an existing user an administrator, then exit.
+    PromoteAdmin {
+        /// The user's name.
+        username: String,
+    },
+}
+
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Database URL: `sqlite://path/to/file.db` (created if missing).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/switchboard.db"
+    )]
+    pub database_url: String,
+
+    /// Directory holding the built site (pkg/ with wasm, JS and CSS, plus static assets).
+    #[arg(long, env = "SWITCHBOARD_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Mark the session cookie `Secure` (set when serving over HTTPS).
+    #[arg(long, env = "SWITCHBOARD_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "SWITCHBOARD_DB_POOL", default_value_t = 8)]
+    pub db_pool: u32,
+
+    /// Login attempts allowed per client IP per minute.
+    #[arg(long, env = "SWITCHBOARD_LOGIN_PER_IP", default_value_t = 20)]
+    pub login_per_ip_per_minute: u32,
+
+    /// Login attempts allowed per username per minute.
+    #[arg(long, env = "SWITCHBOARD_LOGIN_PER_USER", default_value_t = 10)]
+    pub login_per_user_per_minute: u32,
+
+    /// Extra origins (scheme://host:port) allowed to make state-changing and live requests,
+    /// besides the server's own Host. Comma-separated.
+    #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Short-poll interval clients use, in milliseconds (an admin can change it at run time).
+    #[arg(long, env = "SWITCHBOARD_SHORT_POLL_MS", default_value_t = 2000)]
+    pub short_poll_ms: u32,
+
+    /// How long a long poll is held, in seconds, 1–30 (an admin can change it at run time).
+    #[arg(long, env = "SWITCHBOARD_LONG_POLL_SECS", default_value_t = 25)]
+    pub long_poll_secs: u32,
+
+    /// How long events stay in the log for resuming by cursor, in hours. Messages are kept
+    /// regardless; a client whose cursor is older gets a `resync` and reloads.
+    #[arg(long, env = "SWITCHBOARD_EVENT_RETENTION_HOURS", default_value_t = 168)]
+    pub event_retention_hours: u64,
+
+    /// How often old events are pruned, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_PRUNE_EVERY_MS", default_value_t = 600_000)]
+    pub prune_every_ms: u64,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn,tower_sessions=warn"
+    )]
+    pub log: String,
+}
+
+impl Config {
+    /// A configuration for tests: an ephemeral port and the given database file.
+    pub fn for_tests(database_path: &std::path::Path) -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: format!("sqlite://{}", database_path.display()),
+            site_root: PathBuf::from("target/site"),
+            secure_cookies: false,
+            db_pool: 4,
+            login_per_ip_per_minute: 1000,
+            login_per_user_per_minute: 1000,
+            allowed_origins: Vec::new(),
+            short_poll_ms: 2000,
+            long_poll_secs: 25,
+            event_retention_hours: 168,
+            prune_every_ms: 600_000,
+            log: "warn".into(),
+        }
+    }
+}

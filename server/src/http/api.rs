@@ -1,0 +1,543 @@
+//! Handlers for the JSON API: parse, call a service, shape the answer. No rules live here.
+
+use super::extract::{
+    json_rejection, AdminUser, ApiJson, ApiQuery, ClientIp, CurrentUser, USER_KEY,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::services::{admin, auth, chat, jobs, notifications, transports};
+use crate::state::AppState;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use protocol::{
+    CreateRoom, Credentials, MessageList, ReadPosition, RoomList, SendMessage, Switches,
+    TransportSettings, User, UsernameBody,
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+/// Sign-up and sign-in take JSON (the app, API clients) or a plain HTML form (the page before
+/// its wasm has loaded), and answer a form with a redirect instead of JSON.
+pub struct AuthInput {
+    creds: Credentials,
+    from_form: bool,
+}
+
+impl FromRequest<AppState> for AuthInput {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            let Form(creds) = Form::<Credentials>::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::bad("invalid_form", e.body_text()))?;
+            Ok(AuthInput {
+                creds,
+                from_form: true,
+            })
+        } else {
+            let creds = Json::<Credentials>::from_request(req, state)
+                .await
+                .map_err(json_rejection)?
+                .0;
+            Ok(AuthInput {
+                creds,
+                from_form: false,
+            })
+        }
+    }
+}
+
+async fn start_session(session: &Session, user: &User) -> ApiResult<()> {
+    // A new id at every sign-in, so a session id planted before sign-in is worthless after.
+    session.cycle_id().await?;
+    session.insert(USER_KEY, &user.id).await?;
+    Ok(())
+}
+
+fn form_answer(page: &str, result: ApiResult<()>) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => Redirect::to(&format!("{page}?error={}", e.code())).into_response(),
+    }
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    session: Session,
+    input: AuthInput,
+) -> ApiResult<Response> {
+    let result = async {
+        let user = auth::signup(&state, input.creds).await?;
+        start_session(&session, &user).await?;
+        Ok(user)
+    }
+    .await;
+    if input.from_form {
+        return Ok(form_answer("/signup", result.map(|_| ())));
+    }
+    Ok((StatusCode::CREATED, Json(result?)).into_response())
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    input: AuthInput,
+) -> ApiResult<Response> {
+    let result = async {
+        let user = auth::login(&state, input.creds, ip).await?;
+        start_session(&session, &user).await?;
+        Ok(user)
+    }
+    .await;
+    if input.from_form {
+        return Ok(form_answer("/login", result.map(|_| ())));
+    }
+    Ok(Json(result?).into_response())
+}
+
+pub async fn logout(session: Session, headers: axum::http::HeaderMap) -> ApiResult<Response> {
+    session.flush().await?;
+    let from_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if from_form {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
+    Json(user)
+}
+
+pub async fn list_rooms(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+) -> ApiResult<Json<RoomList>> {
+    Ok(Json(RoomList {
+        rooms: chat::list_rooms(&state, &me).await?,
+    }))
+}
+
+pub async fn create_room(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<CreateRoom>,
+) -> ApiResult<impl IntoResponse> {
+    let room = chat::create_room(&state, &me, &body.name, body.private).await?;
+    Ok((StatusCode::CREATED, Json(room)))
+}
+
+pub async fn join_room(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    chat::join(&state, &me, &room_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn leave_room(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    chat::leave(&state, &me, &room_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+    ApiJson(body): ApiJson<UsernameBody>,
+) -> ApiResult<StatusCode> {
+    chat::invite(&state, &me, &room_id, &body.username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn dm(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<UsernameBody>,
+) -> ApiResult<impl IntoResponse> {
+    let (room, created) = chat::dm(&state, &me, &body.username).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(room)))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<MessageList>> {
+    let messages = chat::history(&state, &me, &room_id, q.before.as_deref(), q.limit).await?;
+    Ok(Json(MessageList { messages }))
+}
+
+pub async fn send_message(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+    ApiJson(body): ApiJson<SendMessage>,
+) -> ApiResult<impl IntoResponse> {
+    let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
+    // A retry gets the first answer again; 200 tells it apart from a fresh 201.
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(message)))
+}
+
+pub async fn mark_read(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+    ApiJson(body): ApiJson<ReadPosition>,
+) -> ApiResult<StatusCode> {
+    chat::mark_read(&state, &me, &room_id, &body.message_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn typing(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(room_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    chat::typing(&state, &me, &room_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user as the admin list shows it: with their transport settings.
+#[derive(serde::Serialize)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    user: User,
+    transports: TransportSettings,
+}
+
+pub async fn admin_users(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> ApiResult<Json<serde_json::Value>> {
+    let mut users = Vec::new();
+    for user in admin::users(&state).await? {
+        let transports = transports::settings_for(&state, &user.id).await?;
+        users.push(AdminUserView { user, transports });
+    }
+    Ok(Json(serde_json::json!({ "users": users })))
+}
+
+pub async fn my_transports(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+) -> ApiResult<Json<TransportSettings>> {
+    Ok(Json(transports::settings_for(&state, &me.id).await?))
+}
+
+pub async fn set_my_transports(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<TransportSettings>> {
+    Ok(Json(transports::update_mine(&state, &me, &body).await?))
+}
+
+pub async fn admin_set_transports(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<TransportSettings>> {
+    Ok(Json(
+        transports::set_overrides(&state, &admin, &user_id, &body).await?,
+    ))
+}
+
+pub async fn admin_switches(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> Json<Switches> {
+    Json(*state.switches.borrow())
+}
+
+pub async fn admin_set_switches(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<Switches>> {
+    Ok(Json(transports::set_switches(&state, &admin, &body).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserUpdate {
+    is_admin: bool,
+}
+
+pub async fn admin_set_user(
+    State(state): State<AppState>,
+    AdminUser(me): AdminUser,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<AdminUserUpdate>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(
+        admin::set_admin(&state, &me, &user_id, body.is_admin).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct NotificationQuery {
+    unread_only: Option<bool>,
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn notifications(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(q): ApiQuery<NotificationQuery>,
+) -> ApiResult<Json<protocol::NotificationList>> {
+    let list = notifications::list(
+        &state,
+        &me,
+        q.unread_only.unwrap_or(false),
+        q.before.as_deref(),
+        q.limit,
+    )
+    .await?;
+    Ok(Json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    ids: Option<Vec<String>>,
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn mark_notifications_read(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<MarkRead>,
+) -> ApiResult<StatusCode> {
+    notifications::mark_read(&state, &me, body.ids, body.all).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Announcement {
+    title: String,
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn announce(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(body): ApiJson<Announcement>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let count = notifications::announce(&state, &admin, &body.title, &body.body).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "recipients": count })),
+    ))
+}
+
+pub async fn submit_job(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<jobs::JobRequest>,
+) -> ApiResult<(StatusCode, Json<protocol::Job>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(jobs::submit(&state, &me, body).await?),
+    ))
+}
+
+pub async fn jobs(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+) -> ApiResult<Json<protocol::JobList>> {
+    Ok(Json(protocol::JobList {
+        jobs: jobs::list(&state, &me).await?,
+    }))
+}
+
+/// A job's snapshot with its version as the ETag; `If-None-Match` with it answers 304.
+pub async fn job(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(job_id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let record = jobs::mine(&state, &me, &job_id).await?;
+    let tag = jobs::etag(&record);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let mut res = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(jobs::view(&record)).into_response()
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&tag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    Ok(res)
+}
+
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(job_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<protocol::Job>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(jobs::cancel(&state, &me, &job_id).await?),
+    ))
+}
+
+pub async fn job_result(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    Path(job_id): Path<String>,
+) -> ApiResult<Response> {
+    let (path, name) = jobs::result_file(&state, &me, &job_id).await?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NotFound("result"))?;
+    // Streamed from disk, never read whole into memory.
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)), file))
+            }
+        }
+    });
+    let mut res = Response::new(axum::body::Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// Everyone online or idle now (offline users are absent).
+pub async fn presence(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "users": state.presence.snapshot() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceUpdate {
+    status: String,
+}
+
+/// For clients without a WebSocket: I am `idle` or `online` again.
+pub async fn set_presence(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<PresenceUpdate>,
+) -> ApiResult<StatusCode> {
+    let idle = match body.status.as_str() {
+        "idle" => true,
+        "online" => false,
+        _ => return Err(ApiError::bad("invalid_status", "status is online or idle")),
+    };
+    state
+        .presence
+        .set_idle(&state.hub, &me.id, &me.username, idle);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Per transport and feed: open connections, requests, empty answers, events delivered, bytes,
+/// reconnects, and delivery latency over the last minute.
+pub async fn admin_metrics(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> Json<serde_json::Value> {
+    Json(state.meters.snapshot())
+}
+
+/// The same meters in Prometheus text format (admins only).
+pub async fn prometheus(State(state): State<AppState>, AdminUser(_): AdminUser) -> Response {
+    let mut res = state.meters.prometheus().into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<u32>,
+}
+
+pub async fn admin_audit(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        serde_json::json!({ "entries": admin::audit_log(&state, q.limit).await? }),
+    ))
+}
+
+pub async fn admin_settings(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(transports::poll_settings(&state).await?))
+}
+
+pub async fn admin_set_settings(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        transports::set_poll_settings(&state, &admin, &body).await?,
+    ))
+}

@@ -1,0 +1,150 @@
+//! Extractors that turn a request into typed input, with every failure as the API's JSON error.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use protocol::User;
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tower_sessions::Session;
+
+/// The session key holding the signed-in user's id.
+pub const USER_KEY: &str = "user_id";
+
+/// The signed-in user, loaded fresh from the store (so a promotion or removal takes effect at
+/// once). 401 when nobody is signed in.
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        current_user(parts, state)
+            .await?
+            .map(CurrentUser)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The signed-in user, if any.
+pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, msg)| ApiError::Internal(anyhow::anyhow!("session layer missing: {msg}")))?;
+    let Some(id) = session.get::<String>(USER_KEY).await? else {
+        return Ok(None);
+    };
+    Ok(state.store.user_by_id(&id).await?)
+}
+
+/// An admin, or 403.
+pub struct AdminUser(pub User);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        if !user.is_admin {
+            return Err(ApiError::Forbidden("Administrators only.".into()));
+        }
+        Ok(AdminUser(user))
+    }
+}
+
+/// A JSON body whose every rejection is an API error (bad JSON, wrong types and missing fields
+/// 400, too large 413).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+pub fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge("The request body is too large.".into())
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::bad(
+            "invalid_json",
+            "Send the body as JSON (Content-Type: application/json).",
+        ),
+        _ => ApiError::bad("invalid_json", rejection.body_text()),
+    }
+}
+
+/// Query parameters whose rejection is a 400 JSON error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::bad("invalid_query", e.body_text()))
+    }
+}
+
+/// The peer's IP address (the direct peer: no proxy headers are trusted).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
+}
+
+/// True when the request comes from a page of another origin. Requests without an `Origin`
+/// header are not from a browser page (browsers send one on every cross-origin request, on
+/// same-origin POSTs, and on WebSocket handshakes), so they pass; `Sec-Fetch-Site` backs it up.
+pub fn is_cross_origin(parts: &Parts, allowed: &[String]) -> bool {
+    if parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+    {
+        return true;
+    }
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return false;
+    }
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        _ => true,
+    }
+}

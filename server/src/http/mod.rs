@@ -1,0 +1,108 @@
+//! The HTTP surface: routes, thin handlers over the services, and the cross-cutting layers
+//! (sessions, origin checks, body limits, JSON errors everywhere under /api).
+
+pub mod api;
+pub mod extract;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+
+/// Largest request body accepted on /api. A 4000-character message in UTF-8 is at most 16 KiB,
+/// so this leaves room for JSON escaping while refusing anything absurd early.
+pub const MAX_API_BODY: usize = 64 * 1024;
+
+pub fn api_router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(api::signup))
+        .route("/auth/login", post(api::login))
+        .route("/auth/logout", post(api::logout))
+        .route("/me", get(api::me))
+        .route("/rooms", get(api::list_rooms).post(api::create_room))
+        .route("/rooms/{room_id}/join", post(api::join_room))
+        .route("/rooms/{room_id}/leave", post(api::leave_room))
+        .route("/rooms/{room_id}/invite", post(api::invite))
+        .route(
+            "/rooms/{room_id}/messages",
+            get(api::history).post(api::send_message),
+        )
+        .route("/rooms/{room_id}/read", post(api::mark_read))
+        .route("/rooms/{room_id}/typing", post(api::typing))
+        .route("/dms", post(api::dm))
+        .route("/admin/users", get(api::admin_users))
+        .route("/admin/users/{user_id}", put(api::admin_set_user))
+        .route("/admin/announcements", post(api::announce))
+        .route("/admin/metrics", get(api::admin_metrics))
+        .route("/admin/audit", get(api::admin_audit))
+        .route(
+            "/admin/settings",
+            get(api::admin_settings).put(api::admin_set_settings),
+        )
+        .route("/presence", get(api::presence).post(api::set_presence))
+        .route("/notifications", get(api::notifications))
+        .route("/notifications/read", post(api::mark_notifications_read))
+        .route("/jobs", get(api::jobs).post(api::submit_job))
+        .route("/jobs/{job_id}", get(api::job))
+        .route("/jobs/{job_id}/cancel", post(api::cancel_job))
+        .route("/jobs/{job_id}/result", get(api::job_result))
+        .route(
+            "/me/transports",
+            get(api::my_transports).put(api::set_my_transports),
+        )
+        .route(
+            "/admin/users/{user_id}/transports",
+            put(api::admin_set_transports),
+        )
+        .route(
+            "/admin/transports",
+            get(api::admin_switches).put(api::admin_set_switches),
+        )
+        .route("/live/ws", get(crate::live::ws::upgrade))
+        .route("/live/sse", get(crate::live::sse::stream))
+        .route("/live/poll", get(crate::live::poll::poll))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_cross_origin,
+        ))
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> Response {
+    let err = ApiError::bad(
+        "method_not_allowed",
+        "This route does not take that method.",
+    );
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(err.body()),
+    )
+        .into_response()
+}
+
+/// Refuses state-changing requests and live connections from pages of other origins (CSRF and
+/// cross-site WebSocket hijacking); safe reads pass.
+async fn refuse_cross_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    // Nesting strips "/api" from `uri`; the original keeps it.
+    let path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
+    let guarded = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || path.starts_with("/api/live/");
+    if guarded && extract::is_cross_origin(&parts, &state.config.allowed_origins) {
+        return ApiError::Forbidden("Cross-origin requests are refused.".into()).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}

@@ -1,0 +1,287 @@
+//! The hub: the one place events enter the live path. A change is committed to the log first (and
+//! so gets its id), then published to every subscriber in id order. Ephemeral events (typing,
+//! presence) skip the log and carry no id.
+
+use crate::store::StoredEvent;
+use protocol::{kind, Feed};
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{broadcast, Mutex};
+
+/// Events buffered per subscriber before it counts as lagging. A lagging subscriber loses
+/// nothing: it re-reads the log from its last id. Larger values absorb longer bursts per
+/// connection at the cost of memory held for the slowest receiver.
+pub const HUB_CAPACITY: usize = 4096;
+/// Recent ephemeral events (typing, presence) kept for polls, which are not connected when they
+/// happen: at most this many, and none older than [`RECENT_EPHEMERAL_FOR`].
+pub const RECENT_EPHEMERALS: usize = 512;
+pub const RECENT_EPHEMERAL_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A change in a user's room membership, read off a `membership` event addressed to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipChange {
+    Joined,
+    Left,
+    Invited,
+}
+
+/// One event on the live path, encoded once for every transport.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub id: Option<i64>,
+    pub feed: Feed,
+    /// Visible to this room's members (when `user_id` is not set).
+    pub room_id: Option<String>,
+    /// Visible to this user only.
+    pub user_id: Option<String>,
+    pub membership: Option<MembershipChange>,
+    /// Ephemeral events: their place in the hub's short memory of recent ephemerals (0 for
+    /// stored events). Polls catch up on ephemerals with it.
+    pub eph_seq: u64,
+    /// When the hub published it (None for events read back from the log): the start of the
+    /// delivery latency the meters measure.
+    pub published: Option<std::time::Instant>,
+    /// Commit time (Unix ms) of a stored event; creation time of an ephemeral one.
+    pub ts: i64,
+    /// The event as the wire carries it: `{"id","feed","type","data","ts"}`.
+    pub json: Arc<str>,
+}
+
+impl LiveEvent {
+    /// Time since commit (or creation), in µs: exact for events that came live from the hub,
+    /// from the stored commit time (ms) for events read back from the log.
+    pub fn age_us(&self) -> u64 {
+        match self.published {
+            Some(at) => at.elapsed().as_micros() as u64,
+            None => (crate::services::now_ms() - self.ts).max(0) as u64 * 1000,
+        }
+    }
+
+    pub fn from_stored(ev: &StoredEvent) -> LiveEvent {
+        let membership = (ev.kind == kind::MEMBERSHIP)
+            .then(|| {
+                let v: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
+                match v.get("change")?.as_str()? {
+                    "joined" => Some(MembershipChange::Joined),
+                    "left" => Some(MembershipChange::Left),
+                    "invited" => Some(MembershipChange::Invited),
+                    _ => None,
+                }
+            })
+            .flatten();
+        LiveEvent {
+            id: Some(ev.id),
+            feed: ev.feed,
+            room_id: ev.room_id.clone(),
+            user_id: ev.user_id.clone(),
+            membership,
+            eph_seq: 0,
+            published: None,
+            ts: ev.ts,
+            json: encode(Some(ev.id), ev.feed, &ev.kind, &ev.data, ev.ts).into(),
+        }
+    }
+
+    /// An event that is delivered live but never stored or replayed.
+    pub fn ephemeral(
+        feed: Feed,
+        kind: &str,
+        room_id: Option<String>,
+        user_id: Option<String>,
+        data: &serde_json::Value,
+        ts: i64,
+    ) -> LiveEvent {
+        LiveEvent {
+            id: None,
+            feed,
+            room_id,
+            user_id,
+            membership: None,
+            eph_seq: 0,
+            published: None,
+            ts,
+            json: encode(None, feed, kind, &data.to_string(), ts).into(),
+        }
+    }
+}
+
+/// Encodes an event as wire JSON. `data` must already be JSON (it comes from our serialiser).
+pub fn encode(id: Option<i64>, feed: Feed, kind: &str, data: &str, ts: i64) -> String {
+    let id = id.map_or_else(|| "null".to_string(), |id| id.to_string());
+    let kind = serde_json::Value::from(kind);
+    let data = if data.is_empty() { "null" } else { data };
+    format!(r#"{{"id":{id},"feed":"{feed}","type":{kind},"data":{data},"ts":{ts}}}"#)
+}
+
+pub struct Hub {
+    tx: broadcast::Sender<Arc<LiveEvent>>,
+    /// Held from the start of a commit until its events are published, so publication order is
+    /// id order (SQLite serialises writers anyway, so this costs no write concurrency).
+    order: Mutex<()>,
+    head: AtomicI64,
+    /// The oldest cursor the log can serve (see `Store::log_floor`); older ones get resync.
+    floor: AtomicI64,
+    eph_seq: std::sync::atomic::AtomicU64,
+    recent: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, Arc<LiveEvent>)>>,
+}
+
+impl Hub {
+    pub fn new(head: i64, floor: i64) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(HUB_CAPACITY);
+        Arc::new(Hub {
+            tx,
+            order: Mutex::new(()),
+            head: AtomicI64::new(head),
+            floor: AtomicI64::new(floor),
+            eph_seq: std::sync::atomic::AtomicU64::new(0),
+            recent: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        })
+    }
+
+    /// The newest ephemeral's sequence number (0 before any).
+    pub fn eph_seq(&self) -> u64 {
+        self.eph_seq.load(Ordering::Acquire)
+    }
+
+    /// Recent ephemerals with a sequence number in (`after`, `through`], oldest first.
+    pub fn recent_ephemerals(&self, after: u64, through: u64) -> Vec<Arc<LiveEvent>> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .filter(|(_, e)| e.eph_seq > after && e.eph_seq <= through)
+            .map(|(_, e)| Arc::clone(e))
+            .collect()
+    }
+
+    pub fn floor(&self) -> i64 {
+        self.floor.load(Ordering::Acquire)
+    }
+
+    /// Raises the floor after the log was pruned.
+    pub fn raise_floor(&self, floor: i64) {
+        self.floor.fetch_max(floor, Ordering::AcqRel);
+    }
+
+    /// Subscribes to everything published from now on, and returns the head at that moment:
+    /// every event with a larger id will arrive on the receiver (or be found in the log).
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<LiveEvent>>, i64) {
+        let rx = self.tx.subscribe();
+        (rx, self.head.load(Ordering::Acquire))
+    }
+
+    pub fn head(&self) -> i64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Runs `work` (a store change returning its committed events) and publishes the events.
+    /// The work runs in its own task, so a caller that goes away (a closed request) cannot
+    /// leave a committed event unpublished.
+    pub async fn commit<T, E, F>(self: &Arc<Self>, work: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<(T, Vec<StoredEvent>), E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static + From<anyhow::Error>,
+    {
+        let hub = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let _order = hub.order.lock().await;
+            let (value, events) = work.await?;
+            for ev in &events {
+                hub.publish_stored(ev);
+            }
+            Ok(value)
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(E::from(anyhow::anyhow!("commit task failed: {join}"))),
+        }
+    }
+
+    fn publish_stored(&self, ev: &StoredEvent) {
+        self.head.fetch_max(ev.id, Ordering::AcqRel);
+        // No receivers is fine: the event is in the log for whoever connects later.
+        let mut live = LiveEvent::from_stored(ev);
+        live.published = Some(std::time::Instant::now());
+        let _ = self.tx.send(Arc::new(live));
+    }
+
+    pub fn publish_ephemeral(&self, mut ev: LiveEvent) {
+        debug_assert!(ev.id.is_none());
+        let ev = {
+            // Numbered and remembered under the lock, so the ring is in sequence order.
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            ev.eph_seq = self.eph_seq.fetch_add(1, Ordering::AcqRel) + 1;
+            ev.published = Some(std::time::Instant::now());
+            let ev = Arc::new(ev);
+            let now = std::time::Instant::now();
+            recent.push_back((now, Arc::clone(&ev)));
+            while recent.len() > RECENT_EPHEMERALS
+                || recent
+                    .front()
+                    .is_some_and(|(t, _)| now.duration_since(*t) > RECENT_EPHEMERAL_FOR)
+            {
+                recent.pop_front();
+            }
+            ev
+        };
+        let _ = self.tx.send(ev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(id: i64) -> StoredEvent {
+        StoredEvent {
+            id,
+            feed: Feed::Chat,
+            kind: "message".into(),
+            room_id: Some("r".into()),
+            user_id: None,
+            data: r#"{"x":1}"#.into(),
+            ts: 5,
+        }
+    }
+
+    #[test]
+    fn encoding_is_the_wire_event() {
+        let ev = LiveEvent::from_stored(&stored(7));
+        let parsed: protocol::Event = serde_json::from_str(&ev.json).unwrap();
+        assert_eq!(parsed.id, Some(7));
+        assert_eq!(parsed.kind, "message");
+        assert_eq!(parsed.data, serde_json::json!({"x": 1}));
+    }
+
+    #[tokio::test]
+    async fn commits_publish_in_order_and_move_the_head() {
+        let hub = Hub::new(0, 0);
+        let (mut rx, head) = hub.subscribe();
+        assert_eq!(head, 0);
+        for id in 1..=3 {
+            let v: Result<i64, anyhow::Error> =
+                hub.commit(async move { Ok((id, vec![stored(id)])) }).await;
+            assert_eq!(v.unwrap(), id);
+        }
+        for id in 1..=3 {
+            assert_eq!(rx.recv().await.unwrap().id, Some(id));
+        }
+        assert_eq!(hub.head(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_publishes_nothing() {
+        let hub = Hub::new(0, 0);
+        let (mut rx, _) = hub.subscribe();
+        let r: Result<(), anyhow::Error> = hub
+            .commit(async { Err::<((), Vec<StoredEvent>), _>(anyhow::anyhow!("no")) })
+            .await;
+        assert!(r.is_err());
+        assert!(rx.try_recv().is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Switchboard's server as a library: `main` parses the configuration and calls [`run`]; tests
+//! call the same [`run`] on `127.0.0.1:0`.
+
+// Leptos view types nest deeply; their layouts need a higher limit.
+#![recursion_limit = "512"]
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod live;
+pub mod metrics;
+pub mod pages;
+pub mod presence;
+pub mod ratelimit;
+pub mod services;
+pub mod state;
+pub mod store;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::ratelimit::RateLimiter;
+use crate::state::{AppState, Inner};
+use crate::store::Store;
+use axum::extract::State;
+use axum::middleware;
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// How long a session lives without use. Chat is a daily tool: a month keeps people signed in.
+const SESSION_IDLE_DAYS: i64 = 30;
+/// How often expired sessions are swept from the store.
+const SESSION_SWEEP: Duration = Duration::from_secs(3600);
+/// Window of the login rate limits (attempt counts are per this window).
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Serves Switchboard on `listener` until `shutdown` completes, then drains connections.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = store::sqlite::connect(&config.database_url, config.db_pool).await?;
+    let export_dir = store::sqlite::data_dir(&config.database_url)?.join("exports");
+    let session_store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+    session_store.migrate().await?;
+    let sweeper = tokio::spawn(
+        session_store
+            .clone()
+            .continuously_delete_expired(SESSION_SWEEP),
+    );
+
+    let store: Arc<dyn Store> = Arc::new(store::sqlite::SqliteStore::new(pool.clone()));
+    let hub = Hub::new(store.head().await?, store.log_floor().await?);
+    let (switches, _) = tokio::sync::watch::channel(store.switches().await?);
+    let addr = listener.local_addr()?;
+    let leptos = LeptosOptions::builder()
+        .output_name("switchboard")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let token = CancellationToken::new();
+    let state = AppState::new(Inner {
+        login_limiter: RateLimiter::new(LOGIN_WINDOW),
+        config,
+        store,
+        hub,
+        leptos,
+        shutdown: token.clone(),
+        switches,
+        jobs: services::jobs::JobRunner::new(export_dir),
+        presence: presence::Presence::default(),
+        meters: metrics::Meters::default(),
+    });
+    let sweeper_presence = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(presence::SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                state.presence.sweep(&state.hub);
+            }
+        })
+    };
+    services::jobs::recover(&state).await?;
+    let pruner = tokio::spawn(prune_events(state.clone()));
+
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name("switchboard_session")
+        .with_secure(state.config.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(SESSION_IDLE_DAYS),
+        ));
+
+    let app = router(state.clone()).layer(sessions);
+    tracing::info!(%addr, "listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        token.cancel();
+    })
+    .await?;
+    sweeper.abort();
+    pruner.abort();
+    sweeper_presence.abort();
+    pool.close().await;
+    Ok(())
+}
+
+fn router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let leptos = state.leptos.clone();
+    let pages = Router::new()
+        .leptos_routes(&state, routes, move || app::shell(leptos.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            pages::prepare,
+        ));
+    Router::new()
+        .nest("/api", http::api_router(&state))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(http::api::prometheus))
+        .merge(pages)
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<&'static str, error::ApiError> {
+    state.store.head().await?;
+    Ok("ok")
+}
+
+/// Prunes the event log past its retention, and raises the hub's floor so an older cursor gets
+/// a `resync` instead of a silent gap.
+async fn prune_events(state: AppState) {
+    let every = Duration::from_millis(state.config.prune_every_ms.max(10));
+    let keep_ms =
+        (state.config.event_retention_hours.saturating_mul(3_600_000)).min(i64::MAX as u64) as i64;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let before = services::now_ms().saturating_sub(keep_ms);
+        let point = match state.store.prune_point(before).await {
+            Ok(Some(point)) if point > state.hub.floor() => point,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "finding what to prune");
+                continue;
+            }
+        };
+        // Floor first: from now on a cursor below it gets resync, before its events go.
+        state.hub.raise_floor(point);
+        match state.store.delete_events_through(point).await {
+            Ok(n) => tracing::info!(pruned = n, floor = point, "pruned the event log"),
+            Err(e) => tracing::warn!(error = %e, "pruning the event log"),
+        }
+    }
+}
+
+/// Promotes an existing user to administrator (the `promote-admin` subcommand).
+pub async fn promote_admin(config: &Config, username: &str) -> anyhow::Result<protocol::User> {
+    let pool = store::sqlite::connect(&config.database_url, 2).await?;
+    let store = store::sqlite::SqliteStore::new(pool.clone());
+    let name = protocol::normalize_username(username).map_err(anyhow::Error::msg)?;
+    let record = store
+        .user_by_name(&name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user named {name}"))?;
+    store.set_admin(&record.user.id, true).await?;
+    pool.close().await;
+    Ok(protocol::User {
+        is_admin: true,
+        ..record.user
+    })
+}

@@ -1,0 +1,206 @@
+//! Polling: `GET /api/live/poll?feeds=…&cursor=N&wait=S`. `wait=0` is a short poll: what the log
+//! holds after the cursor, at once. `wait=1..30` is a long poll: held until at least one event
+//! exists or S seconds pass. Waiting happens on the hub's broadcast, never on a database
+//! connection. The answer is `{"events":[…],"cursor":M}`; M is the cursor to send next.
+
+use super::ws::{parse_cursor, parse_feeds};
+use super::Subscription;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::hub::{encode, LiveEvent};
+use crate::services::now_ms;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use protocol::{close, kind, Feed, Transport};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most events in one answer; a client far behind gets the rest on its next poll at once.
+pub const MAX_POLL_BATCH: usize = 200;
+/// Longest hold a long poll may ask for, in seconds.
+pub const MAX_WAIT_S: u64 = 30;
+
+#[derive(Debug, Deserialize)]
+pub struct PollQuery {
+    pub feeds: Option<String>,
+    pub cursor: Option<String>,
+    pub wait: Option<String>,
+    /// The `eph` of the previous answer: recent ephemeral events after it come too.
+    pub eph: Option<u64>,
+}
+
+pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(s) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|w| *w <= MAX_WAIT_S)
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "invalid_wait",
+                    "wait must be an integer from 0 to 30 (seconds)",
+                )
+            }),
+    }
+}
+
+pub async fn poll(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(q): ApiQuery<PollQuery>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let request_bytes = crate::metrics::header_bytes(&headers) + uri.to_string().len() as u64 + 16;
+    let wait = parse_wait(q.wait.as_deref())?;
+    let transport = if wait == 0 {
+        Transport::ShortPoll
+    } else {
+        Transport::LongPoll
+    };
+    state.require_transport(transport)?;
+    let feeds = parse_feeds(q.feeds.as_deref())?;
+    let cursor = parse_cursor(q.cursor.as_deref())?;
+    state.presence.polled(&state.hub, &me.id, &me.username);
+    let mut switches = state.switches.subscribe();
+    let mut sub =
+        Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+
+    // Ephemerals (typing, presence) up to here come from the hub's recent memory; later ones
+    // from the subscription. Those at or below this number are skipped there.
+    let eph_now = state.hub.eph_seq();
+    let mut eph_out = eph_now;
+    let mut events: Vec<Arc<LiveEvent>> = Vec::new();
+    if let Some(after) = q.eph {
+        events.extend(
+            state
+                .hub
+                .recent_ephemerals(after, eph_now)
+                .into_iter()
+                .filter(|e| sub.may_see(e)),
+        );
+    }
+    let fresh = |ev: &LiveEvent| ev.id.is_some() || ev.eph_seq > eph_now;
+    let mut extra: Vec<String> = Vec::new();
+    if sub.take_resync() {
+        let data = serde_json::json!({ "cursor": sub.cursor() }).to_string();
+        extra.push(encode(None, Feed::Control, kind::RESYNC, &data, now_ms()));
+    }
+    while events.len() < MAX_POLL_BATCH {
+        match sub
+            .next_ready()
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+        {
+            Some(ev) => events.push(ev),
+            None => break,
+        }
+    }
+    if events.is_empty() && extra.is_empty() && wait > 0 {
+        // Checked on the first turn, in case it went off since the request began.
+        switches.mark_changed();
+        let deadline = tokio::time::sleep(Duration::from_secs(wait));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                biased;
+                _ = state.shutdown.cancelled() => {
+                    return Err(ApiError::Unavailable("shutting_down", "The server is restarting; poll again.".into()));
+                }
+                changed = switches.changed() => {
+                    if changed.is_err() || !switches.borrow_and_update().enabled(Transport::LongPoll) {
+                        let data = serde_json::json!({
+                            "code": close::TRANSPORT_DISABLED,
+                            "reason": "long polling was switched off; use another transport",
+                        });
+                        extra.push(encode(None, Feed::Control, kind::DISCONNECT, &data.to_string(), now_ms()));
+                        break;
+                    }
+                }
+                ev = sub.next() => {
+                    let ev = ev.map_err(|e| ApiError::Internal(e.into()))?;
+                    if fresh(&ev) {
+                        events.push(ev);
+                        break;
+                    }
+                }
+                _ = &mut deadline => break,
+            }
+        }
+        while events.len() < MAX_POLL_BATCH {
+            match sub.try_next() {
+                Ok(Some(ev)) if fresh(&ev) => events.push(ev),
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+    }
+    eph_out = events.iter().map(|e| e.eph_seq).fold(eph_out, u64::max);
+    // The events are already JSON: join them instead of parsing and printing again.
+    let mut body =
+        String::with_capacity(64 + events.iter().map(|e| e.json.len() + 1).sum::<usize>());
+    body.push_str("{\"events\":[");
+    for (i, json) in extra
+        .iter()
+        .map(String::as_str)
+        .chain(events.iter().map(|e| &*e.json))
+        .enumerate()
+    {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(json);
+    }
+    body.push_str("],\"cursor\":");
+    body.push_str(&sub.cursor().to_string());
+    body.push_str(",\"eph\":");
+    body.push_str(&eph_out.to_string());
+    body.push('}');
+    let body_len = body.len();
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Meters: every answer is a request; events carry their own bytes, the rest (request,
+    // status line and headers, envelope) is shared across the poll's feeds.
+    let event_bytes: u64 = events.iter().map(|e| e.json.len() as u64 + 1).sum();
+    let response_bytes = crate::metrics::header_bytes(res.headers()) + 17 + 24 + body_len as u64;
+    state
+        .meters
+        .polled(transport, feeds, events.is_empty() && extra.is_empty());
+    state.meters.overhead(
+        transport,
+        feeds,
+        request_bytes + response_bytes.saturating_sub(event_bytes),
+    );
+    for ev in &events {
+        state.meters.delivered(
+            transport,
+            ev.feed,
+            ev.json.len() as u64 + 1,
+            Some(ev.age_us()),
+        );
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_whole_seconds_up_to_thirty() {
+        assert_eq!(parse_wait(None).unwrap(), 0);
+        assert_eq!(parse_wait(Some("25")).unwrap(), 25);
+        assert!(parse_wait(Some("31")).is_err());
+        assert!(parse_wait(Some("-1")).is_err());
+        assert!(parse_wait(Some("1.5")).is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! The WebSocket transport: `GET /api/live/ws?feeds=…&cursor=N`. One pump loop per connection
+//! selects over shutdown, the client's frames, the subscription and a heartbeat. Events go out
+//! one JSON text frame each; several ready events are written together and flushed once. The
+//! client may send chat messages (acknowledged after commit) and typing notices.
+//!
+//! Slow consumers: the hub buffer absorbs bursts and a subscriber that overflows it re-reads the
+//! log (lossless); a write that cannot complete within [`WRITE_TIMEOUT`] means the client stopped
+//! reading, and the connection is dropped; the client resumes by cursor.
+
+use super::Subscription;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::hub::encode;
+use crate::services::{chat, new_id, now_ms};
+use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::SinkExt;
+use protocol::{close, kind, ClientFrame, Feed, FeedSet, Transport};
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+/// Interval between server pings. Short enough to notice a dead peer within a minute and to keep
+/// idle proxies from cutting the connection; long enough to cost nothing.
+pub const HEARTBEAT: Duration = Duration::from_secs(20);
+/// A peer silent for this long (no frame, no pong) is dead.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(50);
+/// A write that takes longer means the client stopped reading; the connection is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest client message accepted; a bigger one closes the socket with 1009. A send frame with
+/// a 4000-character body is at most ~17 KiB.
+pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// What the WebSocket library itself buffers before giving up. Above [`MAX_CLIENT_FRAME`] so
+/// that an oversized message arrives whole and gets a proper 1009 close from us (the library
+/// drops the connection without a close frame when its own limit trips).
+pub const LIBRARY_FRAME_LIMIT: usize = 1024 * 1024;
+/// Socket read buffer. tungstenite's default (128 KiB) is allocated per connection; client
+/// frames are small, so 4 KiB keeps an idle connection cheap.
+pub const READ_BUFFER: usize = 4 * 1024;
+/// Events written before one flush when several are ready at once.
+pub const WRITE_BATCH: usize = 64;
+
+#[derive(Debug, Deserialize)]
+pub struct LiveQuery {
+    pub feeds: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Parses `cursor`: absent, or a non-negative integer.
+pub fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|c| *c >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad("invalid_cursor", "cursor must be a non-negative integer")
+            }),
+    }
+}
+
+pub fn parse_feeds(raw: Option<&str>) -> ApiResult<FeedSet> {
+    FeedSet::parse(raw).map_err(|e| ApiError::bad("invalid_feeds", e.to_string()))
+}
+
+/// Bytes of the server's `101 Switching Protocols` answer (status line, upgrade, connection and
+/// accept headers).
+const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let handshake = crate::metrics::header_bytes(&headers)
+        + uri.to_string().len() as u64
+        + 16
+        + HANDSHAKE_RESPONSE_BYTES;
+    let ws = ws.map_err(|e| ApiError::bad("websocket_required", e.body_text()))?;
+    // Refused before the upgrade, so the client sees a 503 and moves on.
+    state.require_transport(protocol::Transport::Websocket)?;
+    let feeds = parse_feeds(q.feeds.as_deref())?;
+    let cursor = parse_cursor(q.cursor.as_deref())?;
+    // Subscribe before the upgrade: events committed while the handshake completes are kept.
+    let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+    let conn_id = new_id();
+    let span = tracing::info_span!("ws", conn = %conn_id, user = %me.username);
+    Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(LIBRARY_FRAME_LIMIT)
+        .max_frame_size(LIBRARY_FRAME_LIMIT)
+        .on_upgrade(move |socket| run(socket, state, me, sub, conn_id, handshake).instrument(span)))
+}
+
+enum End {
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// The peer is gone or not reading: just drop the socket.
+    Drop,
+}
+
+async fn run(
+    mut socket: WebSocket,
+    state: AppState,
+    me: protocol::User,
+    mut sub: Subscription,
+    conn_id: String,
+    handshake_bytes: u64,
+) {
+    tracing::debug!("connected");
+    let _metered = crate::metrics::Metered::new(
+        &state,
+        Transport::Websocket,
+        sub.feeds(),
+        sub.resumed(),
+        handshake_bytes,
+    );
+    let _online = crate::presence::Online::new(&state, &me);
+    // Watch the switches from before the hello: a switch-off from then on is never missed.
+    let mut switches = state.switches.subscribe();
+    let opening = super::opening_events(
+        &mut sub,
+        &conn_id,
+        HEARTBEAT,
+        protocol::Transport::Websocket,
+    );
+    let opening_bytes: u64 = opening
+        .iter()
+        .map(|f| f.len() as u64 + crate::metrics::ws_frame_overhead(f.len()))
+        .sum();
+    state
+        .meters
+        .overhead(Transport::Websocket, sub.feeds(), opening_bytes);
+    if write_all(&mut socket, opening).await.is_err() {
+        return;
+    }
+
+    let mut heartbeat = interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    let mut last_heard = Instant::now();
+    // Switched off while the handshake ran: `changed` would not fire for it.
+    switches.mark_changed();
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => break End::Close(close::GOING_AWAY, "server shutting down; reconnect"),
+            changed = switches.changed() => {
+                if changed.is_err() || !switches.borrow_and_update().enabled(protocol::Transport::Websocket) {
+                    break End::Close(close::TRANSPORT_DISABLED, "WebSocket was switched off; use another transport");
+                }
+            }
+            incoming = socket.recv() => {
+                let msg = match incoming {
+                    None => break End::Drop,
+                    Some(Err(e)) => break read_error(e),
+                    Some(Ok(msg)) => msg,
+                };
+                last_heard = Instant::now();
+                match msg {
+                    Message::Text(text) if text.len() > MAX_CLIENT_FRAME => {
+                        break End::Close(close::TOO_BIG, "frame too large");
+                    }
+                    Message::Binary(_) => {
+                        break End::Close(close::PROTOCOL_ERROR, "binary frames are not supported");
+                    }
+                    Message::Text(text) => {
+                        let reply = handle_frame(&state, &me, text.as_str()).await;
+                        if let Some(reply) = reply {
+                            let bytes = reply.len() as u64 + crate::metrics::ws_frame_overhead(reply.len());
+                            state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, None);
+                            if write_all(&mut socket, vec![reply]).await.is_err() {
+                                break End::Drop;
+                            }
+                        }
+                    }
+                    Message::Close(_) => break End::Drop,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            ev = sub.next() => {
+                let first = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "subscription failed");
+                        break End::Close(close::INTERNAL, "server error; reconnect");
+                    }
+                };
+                let mut events = vec![first];
+                while events.len() < WRITE_BATCH {
+                    match sub.try_next() {
+                        Ok(Some(ev)) => events.push(ev),
+                        _ => break,
+                    }
+                }
+                let batch = events.iter().map(|e| e.json.to_string()).collect();
+                if write_all(&mut socket, batch).await.is_err() {
+                    tracing::info!("client not reading; dropped (it resumes by cursor)");
+                    break End::Drop;
+                }
+                for ev in &events {
+                    let bytes = ev.json.len() as u64 + crate::metrics::ws_frame_overhead(ev.json.len());
+                    state.meters.delivered(Transport::Websocket, ev.feed, bytes, Some(ev.age_us()));
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > PEER_TIMEOUT {
+                    tracing::info!("peer silent; dropped");
+                    break End::Drop;
+                }
+                if timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
+                    break End::Drop;
+                }
+            }
+        }
+    };
+    if let End::Close(code, reason) = end {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    }
+    tracing::debug!("disconnected");
+}
+
+fn read_error(e: axum::Error) -> End {
+    let too_big = e
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        End::Close(close::TOO_BIG, "frame too large")
+    } else {
+        End::Drop
+    }
+}
+
+/// Writes frames and flushes once, within the write timeout.
+async fn write_all(socket: &mut WebSocket, frames: Vec<String>) -> Result<(), ()> {
+    let write = async {
+        for f in frames {
+            socket.feed(Message::Text(f.into())).await?;
+        }
+        socket.flush().await
+    };
+    match timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Handles one client frame; returns the frame to answer with, if any.
+async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Option<String> {
+    let frame: ClientFrame = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            let err = ApiError::bad("invalid_frame", format!("unreadable frame: {e}"));
+            return Some(error_event(None, &err));
+        }
+    };
+    match frame {
+        ClientFrame::Send {
+            room_id,
+            body,
+            client_id,
+        } => match chat::send(state, me, &room_id, &body, &client_id).await {
+            Ok((message, _)) => {
+                let data = serde_json::json!({ "client_id": client_id, "message": message });
+                Some(encode(
+                    None,
+                    Feed::Chat,
+                    kind::ACK,
+                    &data.to_string(),
+                    now_ms(),
+                ))
+            }
+            Err(e) => Some(error_event(Some(&client_id), &e)),
+        },
+        ClientFrame::Typing { room_id } => match chat::typing(state, me, &room_id).await {
+            Ok(()) => None,
+            Err(e) => Some(error_event(None, &e)),
+        },
+        ClientFrame::Presence { status } => match status.as_str() {
+            "idle" | "online" => {
+                state
+                    .presence
+                    .set_idle(&state.hub, &me.id, &me.username, status == "idle");
+                None
+            }
+            _ => Some(error_event(
+                None,
+                &ApiError::bad("invalid_status", "status is online or idle"),
+            )),
+        },
+    }
+}
+
+fn error_event(client_id: Option<&str>, e: &ApiError) -> String {
+    if let ApiError::Internal(inner) = e {
+        tracing::error!(error = ?inner, "frame failed");
+    }
+    let data = serde_json::json!({
+        "client_id": client_id,
+        "code": e.code(),
+        "message": e.to_string(),
+        "status": e.status().as_u16(),
+    });
+    encode(None, Feed::Chat, kind::ERROR, &data.to_string(), now_ms())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_non_negative_integers() {
+        assert_eq!(parse_cursor(None).unwrap(), None);
+        assert_eq!(parse_cursor(Some("42")).unwrap(), Some(42));
+        assert!(parse_cursor(Some("-1")).is_err());
+        assert!(parse_cursor(Some("abc")).is_err());
+        assert!(parse_cursor(Some("1e3")).is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! Meters per (transport, feed), cheap enough for the delivery path: atomics only, no lock per
+//! event. Delivery latency (hub publication to socket write) goes into a histogram of fixed
+//! buckets, kept both since start (for Prometheus) and in six 10-second slots (for the last
+//! minute's p50/p95/p99/max).
+
+use protocol::{Feed, FeedSet, Transport};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+/// Bucket upper bounds in microseconds: 0.1 ms to 10 s, dense where WebSocket and SSE land
+/// (sub-millisecond to tens of ms) and wide enough for polling (up to its interval).
+pub const BUCKETS_US: [u64; 16] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+const NB: usize = BUCKETS_US.len() + 1;
+/// The latency window: `SLOTS` slots of `SLOT_SECS` seconds (one minute).
+const SLOT_SECS: u64 = 10;
+const SLOTS: usize = 6;
+
+const FEEDS: [Feed; 4] = Feed::ALL;
+
+fn bucket(us: u64) -> usize {
+    BUCKETS_US
+        .iter()
+        .position(|b| us <= *b)
+        .unwrap_or(BUCKETS_US.len())
+}
+
+#[derive(Default)]
+struct Slot {
+    epoch: AtomicU64,
+    counts: [AtomicU64; NB],
+    max_us: AtomicU64,
+}
+
+#[derive(Default)]
+struct Histogram {
+    slots: [Slot; SLOTS],
+    total: [AtomicU64; NB],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn record(&self, us: u64, epoch: u64) {
+        let b = bucket(us);
+        self.total[b].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+        let slot = &self.slots[(epoch as usize) % SLOTS];
+        let seen = slot.epoch.load(Relaxed);
+        if seen != epoch
+            && slot
+                .epoch
+                .compare_exchange(seen, epoch, Relaxed, Relaxed)
+                .is_ok()
+        {
+            // A new 10 s slot: forget what it held a minute ago. Racing recorders may lose a
+            // count here; the window is a readout, the totals stay exact.
+            for c in &slot.counts {
+                c.store(0, Relaxed);
+            }
+            slot.max_us.store(0, Relaxed);
+        }
+        slot.counts[b].fetch_add(1, Relaxed);
+        slot.max_us.fetch_max(us, Relaxed);
+    }
+
+    /// (count, p50, p95, p99, max) in ms over the last minute. Percentiles are bucket upper
+    /// bounds (the max is exact).
+    fn window(&self, epoch: u64) -> (u64, f64, f64, f64, f64) {
+        let mut counts = [0u64; NB];
+        let mut max = 0;
+        for slot in &self.slots {
+            let e = slot.epoch.load(Relaxed);
+            if e + (SLOTS as u64) > epoch && e <= epoch {
+                for (i, c) in slot.counts.iter().enumerate() {
+                    counts[i] += c.load(Relaxed);
+                }
+                max = max.max(slot.max_us.load(Relaxed));
+            }
+        }
+        let n: u64 = counts.iter().sum();
+        let pct = |q: f64| {
+            if n == 0 {
+                return 0.0;
+            }
+            let want = (q * n as f64).ceil() as u64;
+            let mut acc = 0;
+            for (i, c) in counts.iter().enumerate() {
+                acc += c;
+                if acc >= want {
+                    let bound = BUCKETS_US.get(i).copied().unwrap_or(max);
+                    return bound.min(max) as f64 / 1000.0;
+                }
+            }
+            max as f64 / 1000.0
+        };
+        (n, pct(0.50), pct(0.95), pct(0.99), max as f64 / 1000.0)
+    }
+}
+
+#[derive(Default)]
+struct Cell {
+    open: AtomicI64,
+    requests: AtomicU64,
+    empty: AtomicU64,
+    delivered: AtomicU64,
+    bytes: AtomicU64,
+    reconnects: AtomicU64,
+    latency: Histogram,
+}
+
+pub struct Meters {
+    start: Instant,
+    cells: Vec<Cell>,
+}
+
+impl Default for Meters {
+    fn default() -> Self {
+        Meters {
+            start: Instant::now(),
+            cells: (0..16).map(|_| Cell::default()).collect(),
+        }
+    }
+}
+
+fn t_index(t: Transport) -> usize {
+    Transport::ALL.iter().position(|x| *x == t).unwrap_or(0)
+}
+
+/// Bytes a header block takes on the wire (HTTP/1.1): `name: value\r\n` each, plus the blank
+/// line. The status or request line is added by the caller.
+pub fn header_bytes(headers: &axum::http::HeaderMap) -> u64 {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum::<u64>()
+        + 2
+}
+
+/// Bytes of a server-to-client WebSocket frame header for a payload of `len` bytes.
+pub fn ws_frame_overhead(len: usize) -> u64 {
+    match len {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    }
+}
+
+impl Meters {
+    fn cell(&self, t: Transport, f: Feed) -> &Cell {
+        &self.cells[t_index(t) * 4 + f as usize]
+    }
+
+    fn epoch(&self) -> u64 {
+        self.start.elapsed().as_secs() / SLOT_SECS
+    }
+
+    /// A WebSocket or SSE connection opened (`resumed`: with a cursor, i.e. a reconnect).
+    pub fn opened(&self, t: Transport, feeds: FeedSet, resumed: bool) {
+        for f in feeds.iter() {
+            let c = self.cell(t, f);
+            c.open.fetch_add(1, Relaxed);
+            c.requests.fetch_add(1, Relaxed);
+            if resumed {
+                c.reconnects.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn closed(&self, t: Transport, feeds: FeedSet) {
+        for f in feeds.iter() {
+            self.cell(t, f).open.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// A poll answered; `empty` when it carried no event.
+    pub fn polled(&self, t: Transport, feeds: FeedSet, empty: bool) {
+        for f in feeds.iter() {
+            let c = self.cell(t, f);
+            c.requests.fetch_add(1, Relaxed);
+            if empty {
+                c.empty.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Bytes that belong to no single event (headers, heartbeats, envelopes), shared out
+    /// evenly across the connection's feeds.
+    pub fn overhead(&self, t: Transport, feeds: FeedSet, bytes: u64) {
+        let n = feeds.iter().count().max(1) as u64;
+        for f in feeds.iter() {
+            self.cell(t, f).bytes.fetch_add(bytes / n, Relaxed);
+        }
+    }
+
+    /// An event written to a client: its bytes (framing included) and its age since commit
+    /// (None for answers that are not events of the log or the hub, such as acks).
+    pub fn delivered(&self, t: Transport, feed: Feed, bytes: u64, age_us: Option<u64>) {
+        let c = self.cell(t, feed);
+        c.delivered.fetch_add(1, Relaxed);
+        c.bytes.fetch_add(bytes, Relaxed);
+        if let Some(us) = age_us {
+            c.latency.record(us, self.epoch());
+        }
+    }
+
+    /// The JSON snapshot of `GET /api/admin/metrics`.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let epoch = self.epoch();
+        let mut transports = serde_json::Map::new();
+        for t in Transport::ALL {
+            let mut feeds = serde_json::Map::new();
+            let mut total = (0i64, 0u64, 0u64, 0u64, 0u64, 0u64);
+            for f in FEEDS {
+                let c = self.cell(t, f);
+                let (open, requests, empty, delivered, bytes, reconnects) = (
+                    c.open.load(Relaxed),
+                    c.requests.load(Relaxed),
+                    c.empty.load(Relaxed),
+                    c.delivered.load(Relaxed),
+                    c.bytes.load(Relaxed),
+                    c.reconnects.load(Relaxed),
+                );
+                total.0 += open;
+                total.1 += requests;
+                total.2 += empty;
+                total.3 += delivered;
+                total.4 += bytes;
+                total.5 += reconnects;
+                let (n, p50, p95, p99, max) = c.latency.window(epoch);
+                feeds.insert(
+                    f.as_str().into(),
+                    serde_json::json!({
+                        "open": open,
+                        "requests": requests,
+                        "empty": empty,
+                        "delivered": delivered,
+                        "bytes": bytes,
+                        "bytes_per_event": if delivered > 0 { bytes as f64 / delivered as f64 } else { 0.0 },
+                        "reconnects": reconnects,
+                        "latency_ms": {"count": n, "p50": p50, "p95": p95, "p99": p99, "max": max},
+                    }),
+                );
+            }
+            transports.insert(
+                t.as_str().into(),
+                serde_json::json!({
+                    "open": total.0, "requests": total.1, "empty": total.2, "delivered": total.3,
+                    "bytes": total.4, "reconnects": total.5, "feeds": feeds,
+                }),
+            );
+        }
+        serde_json::json!({
+            "uptime_s": self.start.elapsed().as_secs(),
+            "window_s": SLOT_SECS * SLOTS as u64,
+            "transports": transports,
+        })
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub fn prometheus(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        type Reading = fn(&Cell) -> i64;
+        let counters: [(&str, &str, Reading); 6] = [
+            ("switchboard_open_connections", "gauge", |c| {
+                c.open.load(Relaxed)
+            }),
+            ("switchboard_requests_total", "counter", |c| {
+                c.requests.load(Relaxed) as i64
+            }),
+            ("switchboard_empty_responses_total", "counter", |c| {
+                c.empty.load(Relaxed) as i64
+            }),
+            ("switchboard_events_delivered_total", "counter", |c| {
+                c.delivered.load(Relaxed) as i64
+            }),
+            ("switchboard_bytes_sent_total", "counter", |c| {
+                c.bytes.load(Relaxed) as i64
+            }),
+            ("switchboard_reconnects_total", "counter", |c| {
+                c.reconnects.load(Relaxed) as i64
+            }),
+        ];
+        for (name, kind, get) in counters {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for t in Transport::ALL {
+                for f in FEEDS {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{transport=\"{t}\",feed=\"{f}\"}} {}",
+                        get(self.cell(t, f))
+                    );
+                }
+            }
+        }
+        let name = "switchboard_delivery_latency_seconds";
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for t in Transport::ALL {
+            for f in FEEDS {
+                let h = &self.cell(t, f).latency;
+                let mut acc = 0;
+                for (i, bound) in BUCKETS_US.iter().enumerate() {
+                    acc += h.total[i].load(Relaxed);
+                    let le = *bound as f64 / 1e6;
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"{le}\"}} {acc}"
+                    );
+                }
+                acc += h.total[NB - 1].load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"+Inf\"}} {acc}"
+                );
+                let sum = h.sum_us.load(Relaxed) as f64 / 1e6;
+                let _ = writeln!(out, "{name}_sum{{transport=\"{t}\",feed=\"{f}\"}} {sum}");
+                let _ = writeln!(out, "{name}_count{{transport=\"{t}\",feed=\"{f}\"}} {acc}");
+            }
+        }
+        out
+    }
+}
+
+/// Counts a live connection open while it lives, with its handshake bytes.
+pub struct Metered {
+    state: crate::state::AppState,
+    transport: Transport,
+    feeds: protocol::FeedSet,
+}
+
+impl Metered {
+    pub fn new(
+        state: &crate::state::AppState,
+        transport: Transport,
+        feeds: protocol::FeedSet,
+        resumed: bool,
+        bytes: u64,
+    ) -> Self {
+        state.meters.opened(transport, feeds, resumed);
+        state.meters.overhead(transport, feeds, bytes);
+        Metered {
+            state: state.clone(),
+            transport,
+            feeds,
+        }
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        self.state.meters.closed(self.transport, self.feeds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_window_percentiles() {
+        assert_eq!(bucket(50), 0);
+        assert_eq!(bucket(100), 0);
+        assert_eq!(bucket(101), 1);
+        assert_eq!(bucket(20_000_000), BUCKETS_US.len());
+        let h = Histogram::default();
+        for _ in 0..98 {
+            h.record(300, 0);
+        }
+        h.record(40_000, 0);
+        h.record(900_000, 0);
+        let (n, p50, p95, p99, max) = h.window(0);
+        assert_eq!(n, 100);
+        assert_eq!(p50, 0.5);
+        assert_eq!(p95, 0.5);
+        assert_eq!(p99, 50.0);
+        assert_eq!(max, 900.0);
+        // A minute later the slot is forgotten.
+        assert_eq!(h.window(SLOTS as u64 + 1).0, 0);
+    }
+
+    #[test]
+    fn counters_land_per_transport_and_feed() {
+        let m = Meters::default();
+        let feeds = FeedSet::parse(Some("chat")).unwrap();
+        m.opened(Transport::Sse, feeds, true);
+        m.delivered(Transport::Sse, Feed::Chat, 120, None);
+        m.polled(Transport::ShortPoll, feeds, true);
+        let s = m.snapshot();
+        assert_eq!(s["transports"]["sse"]["feeds"]["chat"]["open"], 1);
+        assert_eq!(s["transports"]["sse"]["feeds"]["control"]["open"], 1);
+        assert_eq!(s["transports"]["sse"]["feeds"]["chat"]["reconnects"], 1);
+        assert_eq!(
+            s["transports"]["sse"]["feeds"]["chat"]["bytes_per_event"],
+            120.0
+        );
+        assert_eq!(s["transports"]["short_poll"]["feeds"]["chat"]["empty"], 1);
+        let text = m.prometheus();
+        assert!(
+            text.contains("switchboard_events_delivered_total{transport=\"sse\",feed=\"chat\"} 1")
+        );
+        assert!(text.contains("le=\"+Inf\""));
+    }
+}

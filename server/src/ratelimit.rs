@@ -1,0 +1,67 @@
+//! A small fixed-window rate limiter keyed by string (client IP, username). In memory: a limit
+//! per server process, which is what brute-force protection on one machine needs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Keys kept before expired windows are swept, so a flood of distinct keys cannot grow the map
+/// without bound.
+const SWEEP_AT: usize = 10_000;
+
+pub struct RateLimiter {
+    window: Duration,
+    hits: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(window: Duration) -> Self {
+        RateLimiter {
+            window,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one attempt for `key`. Err carries the seconds until the window resets.
+    pub fn check(&self, key: &str, limit: u32) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        if hits.len() >= SWEEP_AT {
+            let window = self.window;
+            hits.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = hits.entry(key.to_string()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= limit {
+            let left = self.window.saturating_sub(now.duration_since(entry.0));
+            return Err(left.as_secs().max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_per_key() {
+        let rl = RateLimiter::new(Duration::from_secs(60));
+        assert!(rl.check("a", 2).is_ok());
+        assert!(rl.check("a", 2).is_ok());
+        let retry = rl.check("a", 2).unwrap_err();
+        assert!((1..=60).contains(&retry));
+        assert!(rl.check("b", 2).is_ok());
+    }
+
+    #[test]
+    fn a_new_window_resets_the_count() {
+        let rl = RateLimiter::new(Duration::from_millis(0));
+        for _ in 0..5 {
+            assert!(rl.check("a", 1).is_ok());
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Accounts: sign-up, sign-in (rate limited, one answer for unknown user and wrong password),
+//! and admin promotion. Argon2id hashing runs on the blocking pool.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use protocol::{check_password, normalize_username, Credentials, User};
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+pub async fn signup(state: &AppState, creds: Credentials) -> ApiResult<User> {
+    let username =
+        normalize_username(&creds.username).map_err(|m| ApiError::bad("invalid_username", m))?;
+    check_password(&creds.password).map_err(|m| ApiError::bad("invalid_password", m))?;
+    let hash = hash_password(creds.password).await?;
+    let id = super::new_id();
+    match state
+        .store
+        .create_user(&id, &username, &hash, super::now_ms())
+        .await
+    {
+        Ok(user) => {
+            tracing::info!(user = %user.username, admin = user.is_admin, "signed up");
+            Ok(user)
+        }
+        Err(crate::store::StoreError::Conflict) => Err(ApiError::Conflict(
+            "username_taken",
+            "That username is taken.".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResult<User> {
+    let cfg = &state.config;
+    state
+        .login_limiter
+        .check(&format!("ip:{ip}"), cfg.login_per_ip_per_minute)
+        .map_err(ApiError::RateLimited)?;
+    // A name that cannot exist still costs a hash below, so timing does not tell names apart.
+    let username = normalize_username(&creds.username).unwrap_or_default();
+    state
+        .login_limiter
+        .check(&format!("user:{username}"), cfg.login_per_user_per_minute)
+        .map_err(ApiError::RateLimited)?;
+    let record = if username.is_empty() {
+        None
+    } else {
+        state.store.user_by_name(&username).await?
+    };
+    let hash = match &record {
+        Some(r) => r.password_hash.clone(),
+        None => dummy_hash().await?,
+    };
+    let ok = verify_password(creds.password, hash).await?;
+    match record {
+        Some(r) if ok => Ok(r.user),
+        _ => Err(ApiError::BadCredentials),
+    }
+}
+
+async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A real hash of a random password, computed once, checked against when the user is unknown.
+async fn dummy_hash() -> ApiResult<String> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return Ok(h.clone());
+    }
+    let h = hash_password(super::new_id()).await?;
+    Ok(DUMMY.get_or_init(|| h).clone())
+}

@@ -1,0 +1,258 @@
+//! Rooms, DMs and messages: membership rules, idempotent sends, history and read positions.
+//! Every change goes through the hub, so it is in the log before anyone sees it.
+
+use super::{new_id, notifications, now_ms, parse_id};
+use crate::error::{ApiError, ApiResult};
+use crate::hub::LiveEvent;
+use crate::state::AppState;
+use crate::store::{NewMessage, RoomAccess, SendOutcome};
+use protocol::{
+    check_body, kind, normalize_username, BodyError, Feed, Message, Room, User, MAX_CLIENT_ID_LEN,
+    MAX_ROOM_NAME_CHARS,
+};
+
+pub async fn list_rooms(state: &AppState, me: &User) -> ApiResult<Vec<Room>> {
+    Ok(state.store.rooms_for(&me.id).await?)
+}
+
+pub async fn create_room(
+    state: &AppState,
+    me: &User,
+    name: &str,
+    private: bool,
+) -> ApiResult<Room> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad("invalid_name", "A room needs a name."));
+    }
+    if name.chars().count() > MAX_ROOM_NAME_CHARS {
+        return Err(ApiError::bad(
+            "invalid_name",
+            "Room names are at most 80 characters.",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad(
+            "invalid_name",
+            "Room names cannot contain control characters.",
+        ));
+    }
+    let (store, me, name, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
+    state
+        .hub
+        .commit(async move {
+            Ok(store
+                .create_room(&id, &me, &name, private, now_ms())
+                .await?)
+        })
+        .await
+}
+
+/// The room as `me` sees it, if `me` may see it at all (member, public, or invited). A private
+/// room I cannot see is reported as not found, so its existence does not leak.
+pub async fn visible_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<RoomAccess> {
+    let room_id = parse_id(room_id, "room")?;
+    match state.store.room_for(&room_id, &me.id).await? {
+        Some(access) if access.room.is_member || !access.room.private || access.invited => {
+            Ok(access)
+        }
+        _ => Err(ApiError::NotFound("room")),
+    }
+}
+
+/// The room, if `me` is a member. Visible non-members get 403; others 404.
+pub async fn member_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<Room> {
+    let access = visible_room(state, me, room_id).await?;
+    if !access.room.is_member {
+        return Err(ApiError::Forbidden("Join the room first.".into()));
+    }
+    Ok(access.room)
+}
+
+pub async fn join(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+    let access = visible_room(state, me, room_id).await?;
+    if access.room.private && !access.room.is_member && !access.invited {
+        return Err(ApiError::Forbidden(
+            "This room is private; ask a member for an invite.".into(),
+        ));
+    }
+    let (store, me, id) = (state.store.clone(), me.clone(), access.room.id);
+    state
+        .hub
+        .commit(async move { Ok(((), store.join(&id, &me, now_ms()).await?)) })
+        .await
+}
+
+pub async fn leave(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+    let access = visible_room(state, me, room_id).await?;
+    let (store, me, id) = (state.store.clone(), me.clone(), access.room.id);
+    state
+        .hub
+        .commit(async move { Ok(((), store.leave(&id, &me, now_ms()).await?)) })
+        .await
+}
+
+pub async fn invite(state: &AppState, me: &User, room_id: &str, username: &str) -> ApiResult<()> {
+    let room = member_room(state, me, room_id).await?;
+    if room.dm_with.is_some() {
+        return Err(ApiError::bad(
+            "invalid_room",
+            "Direct messages are for two people.",
+        ));
+    }
+    let target = find_user(state, username).await?;
+    let note = notifications::for_invite(me, &target, &room, now_ms());
+    let (store, me, id) = (state.store.clone(), me.clone(), room.id);
+    state
+        .hub
+        .commit(async move {
+            let mut events = store.invite(&id, &target, &me, now_ms()).await?;
+            // Only a new invite notifies (inviting twice is a no-op).
+            if !events.is_empty() {
+                events.extend(store.notify(vec![note]).await?);
+            }
+            Ok(((), events))
+        })
+        .await
+}
+
+/// The DM room with `username`, and whether it was just created.
+pub async fn dm(state: &AppState, me: &User, username: &str) -> ApiResult<(Room, bool)> {
+    let other = find_user(state, username).await?;
+    if other.id == me.id {
+        return Err(ApiError::bad(
+            "invalid_username",
+            "You cannot message yourself.",
+        ));
+    }
+    let (store, me, id) = (state.store.clone(), me.clone(), new_id());
+    state
+        .hub
+        .commit(async move {
+            let (room, created, events) = store.dm(&id, &me, &other, now_ms()).await?;
+            Ok(((room, created), events))
+        })
+        .await
+}
+
+async fn find_user(state: &AppState, username: &str) -> ApiResult<User> {
+    let name = normalize_username(username).map_err(|m| ApiError::bad("invalid_username", m))?;
+    Ok(state
+        .store
+        .user_by_name(&name)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?
+        .user)
+}
+
+pub async fn history(
+    state: &AppState,
+    me: &User,
+    room_id: &str,
+    before: Option<&str>,
+    limit: Option<u32>,
+) -> ApiResult<Vec<Message>> {
+    let access = visible_room(state, me, room_id).await?;
+    // Public rooms can be read before joining (to decide whether to join); private ones cannot.
+    if access.room.private && !access.room.is_member {
+        return Err(ApiError::Forbidden("Join the room first.".into()));
+    }
+    let limit = super::page_limit(limit)?;
+    let before_seq = match before {
+        None => None,
+        Some(id) => {
+            let id = parse_id(id, "message")?;
+            Some(
+                state
+                    .store
+                    .message_seq(&access.room.id, &id)
+                    .await?
+                    .ok_or(ApiError::NotFound("message"))?,
+            )
+        }
+    };
+    Ok(state
+        .store
+        .messages(&access.room.id, before_seq, limit)
+        .await?)
+}
+
+/// Sends a message; returns it and whether it is new (false: a retry of the same client id).
+pub async fn send(
+    state: &AppState,
+    me: &User,
+    room_id: &str,
+    body: &str,
+    client_id: &str,
+) -> ApiResult<(Message, bool)> {
+    let body = check_body(body).map_err(|e| match e {
+        BodyError::Empty => ApiError::bad("invalid_body", "A message cannot be empty."),
+        BodyError::TooLong => ApiError::TooLarge("Messages are at most 4000 characters.".into()),
+    })?;
+    let client_id = client_id.trim();
+    if client_id.is_empty()
+        || client_id.len() > MAX_CLIENT_ID_LEN
+        || client_id.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad(
+            "invalid_client_id",
+            "client_id must be 1 to 64 printable characters.",
+        ));
+    }
+    let room = member_room(state, me, room_id).await?;
+    let (id, now) = (new_id(), now_ms());
+    let notify = notifications::for_message(state, me, &room, &id, body, now).await?;
+    let msg = NewMessage {
+        id,
+        room_id: room.id,
+        author: me.clone(),
+        body: body.to_string(),
+        client_id: client_id.to_string(),
+        now,
+        notify,
+    };
+    let store = state.store.clone();
+    state
+        .hub
+        .commit(async move {
+            Ok(match store.send_message(msg).await? {
+                SendOutcome::Created(m, events) => ((m, true), events),
+                SendOutcome::Existing(m) => ((m, false), Vec::new()),
+            })
+        })
+        .await
+}
+
+pub async fn mark_read(
+    state: &AppState,
+    me: &User,
+    room_id: &str,
+    message_id: &str,
+) -> ApiResult<()> {
+    let room = member_room(state, me, room_id).await?;
+    let message_id = parse_id(message_id, "message")?;
+    let seq = state
+        .store
+        .message_seq(&room.id, &message_id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    Ok(state.store.mark_read(&room.id, &me.id, seq).await?)
+}
+
+/// Tells the room's members that `me` is typing: an ephemeral event, never stored.
+pub async fn typing(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+    let room = member_room(state, me, room_id).await?;
+    let data = serde_json::json!({
+        "room_id": room.id,
+        "user": {"id": me.id, "username": me.username},
+    });
+    state.hub.publish_ephemeral(LiveEvent::ephemeral(
+        Feed::Chat,
+        kind::TYPING,
+        Some(room.id),
+        None,
+        &data,
+        now_ms(),
+    ));
+    Ok(())
+}

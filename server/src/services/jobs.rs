@@ -1,0 +1,483 @@
+//! Background jobs: a runner inside the server. Jobs and their progress live in the `jobs` table;
+//! at most [`MAX_RUNNING`] run at once and the rest queue (in order); cancel works while queued
+//! or running. Every change is a new snapshot (its version is the ETag) and an event on the
+//! `jobs` feed, so any transport shows every step.
+//!
+//! Restarts: a job that was running when the server stopped is marked failed with a clear
+//! reason (its partial work is not trusted, and a demo's rhythm cannot be resumed honestly);
+//! a job still queued is queued again.
+
+use super::{new_id, notifications, now_ms, parse_id};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::JobRecord;
+use protocol::{kind, Feed, Job, User};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Jobs running at once; more queue. Two keeps a 2-core machine responsive while jobs run.
+pub const MAX_RUNNING: usize = 2;
+/// Messages read per query while exporting: bounds memory however large the room.
+pub const EXPORT_PAGE: u32 = 500;
+/// Demo limits: enough for long comparisons, not enough to flood the log.
+pub const MAX_DEMO_STEPS: i64 = 1000;
+pub const MIN_STEP_MS: u64 = 10;
+pub const MAX_STEP_MS: u64 = 60_000;
+/// An ETA is shown once a job has run this long (earlier guesses jump around).
+pub const ETA_AFTER_MS: i64 = 2_000;
+/// Jobs listed by `GET /api/jobs`.
+pub const LIST_LIMIT: u32 = 100;
+pub const RESTART_REASON: &str = "The server restarted while this job was running; start it again.";
+
+pub struct JobRunner {
+    slots: Arc<Semaphore>,
+    cancels: Mutex<HashMap<String, CancellationToken>>,
+    /// Where finished exports are written.
+    pub export_dir: PathBuf,
+}
+
+impl JobRunner {
+    pub fn new(export_dir: PathBuf) -> Self {
+        JobRunner {
+            slots: Arc::new(Semaphore::new(MAX_RUNNING)),
+            cancels: Mutex::new(HashMap::new()),
+            export_dir,
+        }
+    }
+
+    fn token(&self, id: &str) -> CancellationToken {
+        let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_string()).or_default().clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    fn cancel(&self, id: &str) -> bool {
+        match self
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobRequest {
+    ExportRoom { room_id: String },
+    Demo { steps: i64, step_ms: u64 },
+}
+
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct Params {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    room_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    room_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    step_ms: Option<u64>,
+}
+
+fn params(r: &JobRecord) -> Params {
+    serde_json::from_str(&r.params).unwrap_or(Params {
+        room_id: None,
+        room_name: None,
+        step_ms: None,
+    })
+}
+
+/// The API's view of a job. The ETA comes from the stored times, so one version has one view.
+pub fn view(r: &JobRecord) -> Job {
+    let finished = matches!(r.state.as_str(), "done" | "failed" | "cancelled");
+    let progress = if r.total > 0 {
+        (r.done as f64 / r.total as f64).clamp(0.0, 1.0)
+    } else if r.state == "done" {
+        1.0
+    } else {
+        0.0
+    };
+    let eta_ms = match (r.state.as_str(), r.started_at) {
+        ("running", Some(started)) if r.done > 0 && r.updated_at - started >= ETA_AFTER_MS => {
+            let elapsed = r.updated_at - started;
+            Some(elapsed * (r.total - r.done).max(0) / r.done)
+        }
+        _ => None,
+    };
+    Job {
+        id: r.id.clone(),
+        kind: r.kind.clone(),
+        state: r.state.clone(),
+        progress,
+        done: r.done,
+        total: r.total,
+        message: r.message.clone(),
+        eta_ms: if finished { None } else { eta_ms },
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        result_url: (r.state == "done" && r.result_path.is_some())
+            .then(|| format!("/api/jobs/{}/result", r.id)),
+        room_id: params(r).room_id,
+    }
+}
+
+pub fn etag(r: &JobRecord) -> String {
+    format!("\"{}-{}\"", r.id, r.version)
+}
+
+/// Saves a job's new state and publishes its snapshot (and, when it finished or failed, the
+/// owner's notification).
+async fn publish(state: &AppState, job: JobRecord) -> ApiResult<JobRecord> {
+    let store = state.store.clone();
+    state
+        .hub
+        .commit::<_, ApiError, _>(async move {
+            let saved = store.save_job(&job).await?;
+            let snapshot = view(&saved);
+            let data =
+                serde_json::to_string(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+            let mut events = vec![
+                store
+                    .append(
+                        Feed::Jobs,
+                        kind::JOB,
+                        None,
+                        Some(&saved.user_id),
+                        data,
+                        saved.updated_at,
+                    )
+                    .await?,
+            ];
+            if let Some(note) = notifications::for_job(&saved.user_id, &snapshot, saved.updated_at)
+            {
+                events.extend(store.notify(vec![note]).await?);
+            }
+            Ok((saved, events))
+        })
+        .await
+}
+
+pub async fn submit(state: &AppState, me: &User, req: JobRequest) -> ApiResult<Job> {
+    let now = now_ms();
+    let (kind, params, total) = match req {
+        JobRequest::Demo { steps, step_ms } => {
+            if !(1..=MAX_DEMO_STEPS).contains(&steps) {
+                return Err(ApiError::bad("invalid_steps", "steps must be 1 to 1000"));
+            }
+            if !(MIN_STEP_MS..=MAX_STEP_MS).contains(&step_ms) {
+                return Err(ApiError::bad(
+                    "invalid_step_ms",
+                    "step_ms must be 10 to 60000",
+                ));
+            }
+            let p = Params {
+                room_id: None,
+                room_name: None,
+                step_ms: Some(step_ms),
+            };
+            ("demo", p, steps)
+        }
+        JobRequest::ExportRoom { room_id } => {
+            // Only members export (a public room's non-members may read it, not export it).
+            let room = super::chat::member_room(state, me, &room_id).await?;
+            let total = state.store.message_count(&room.id).await?;
+            let p = Params {
+                room_id: Some(room.id),
+                room_name: Some(room.name),
+                step_ms: None,
+            };
+            ("export_room", p, total)
+        }
+    };
+    let record = JobRecord {
+        id: new_id(),
+        user_id: me.id.clone(),
+        kind: kind.into(),
+        params: serde_json::to_string(&params).map_err(|e| ApiError::Internal(e.into()))?,
+        state: "queued".into(),
+        done: 0,
+        total,
+        message: "Queued".into(),
+        result_path: None,
+        cancel: false,
+        created_at: now,
+        started_at: None,
+        updated_at: now,
+        version: 0,
+    };
+    state.store.insert_job(&record).await?;
+    // The first snapshot (version 1) goes out like every later one.
+    let saved = publish(state, record).await?;
+    spawn(state, saved.id.clone());
+    Ok(view(&saved))
+}
+
+fn spawn(state: &AppState, id: String) {
+    let state = state.clone();
+    let token = state.jobs.token(&id);
+    tokio::spawn(async move {
+        if let Err(e) = run(&state, &id, token).await {
+            tracing::warn!(job = %id, error = %e, "job runner");
+        }
+        state.jobs.forget(&id);
+    });
+}
+
+enum Stop {
+    Cancelled,
+    Failed(String),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Self {
+        tracing::warn!(error = %e, "job step failed");
+        Stop::Failed("The job hit an internal error.".into())
+    }
+}
+
+async fn run(state: &AppState, id: &str, token: CancellationToken) -> ApiResult<()> {
+    let permit = tokio::select! {
+        p = state.jobs.slots.clone().acquire_owned() => p.map_err(|e| ApiError::Internal(e.into()))?,
+        _ = token.cancelled() => {
+            finish(state, id, Err(Stop::Cancelled)).await?;
+            return Ok(());
+        }
+        _ = state.shutdown.cancelled() => return Ok(()),
+    };
+    let Some(mut job) = state.store.job(id).await? else {
+        return Ok(());
+    };
+    if job.state != "queued" {
+        return Ok(());
+    }
+    if job.cancel {
+        finish(state, id, Err(Stop::Cancelled)).await?;
+        return Ok(());
+    }
+    let now = now_ms();
+    job.state = "running".into();
+    job.started_at = Some(now);
+    job.updated_at = now;
+    job.message = "Started".into();
+    let job = publish(state, job).await?;
+    let outcome = match job.kind.as_str() {
+        "demo" => run_demo(state, job, &token).await,
+        "export_room" => run_export(state, job, &token).await,
+        other => Err(Stop::Failed(format!("Unknown job kind {other}."))),
+    };
+    drop(permit);
+    if state.shutdown.is_cancelled() {
+        // Left running: the next start marks it failed with the restart reason.
+        return Ok(());
+    }
+    finish(state, id, outcome).await
+}
+
+/// Writes the final state: done (with the result), cancelled, or failed with its reason.
+async fn finish(
+    state: &AppState,
+    id: &str,
+    outcome: Result<Option<String>, Stop>,
+) -> ApiResult<()> {
+    let Some(mut job) = state.store.job(id).await? else {
+        return Ok(());
+    };
+    job.updated_at = now_ms();
+    match outcome {
+        Ok(result) => {
+            job.state = "done".into();
+            job.total = job.total.max(job.done);
+            job.message = match &result {
+                Some(_) => format!("Exported {} messages", job.done),
+                None => format!("Finished {} steps", job.done),
+            };
+            job.result_path = result;
+        }
+        Err(Stop::Cancelled) => {
+            job.state = "cancelled".into();
+            job.message = "Cancelled".into();
+        }
+        Err(Stop::Failed(reason)) => {
+            job.state = "failed".into();
+            job.message = reason;
+        }
+    }
+    publish(state, job).await?;
+    Ok(())
+}
+
+async fn run_demo(
+    state: &AppState,
+    mut job: JobRecord,
+    token: &CancellationToken,
+) -> Result<Option<String>, Stop> {
+    let step = Duration::from_millis(params(&job).step_ms.unwrap_or(1000));
+    while job.done < job.total {
+        tokio::select! {
+            _ = tokio::time::sleep(step) => {}
+            _ = token.cancelled() => return Err(Stop::Cancelled),
+            _ = state.shutdown.cancelled() => return Err(Stop::Cancelled),
+        }
+        job.done += 1;
+        job.updated_at = now_ms();
+        job.message = format!("Step {} of {}", job.done, job.total);
+        job = publish(state, job).await?;
+    }
+    Ok(None)
+}
+
+/// Writes the room's full history as JSON, page by page, never holding the room in memory.
+async fn run_export(
+    state: &AppState,
+    mut job: JobRecord,
+    token: &CancellationToken,
+) -> Result<Option<String>, Stop> {
+    let p = params(&job);
+    let room_id = p
+        .room_id
+        .clone()
+        .ok_or_else(|| Stop::Failed("The export names no room.".into()))?;
+    let io = |e: std::io::Error| Stop::Failed(format!("Could not write the export: {e}"));
+    tokio::fs::create_dir_all(&state.jobs.export_dir)
+        .await
+        .map_err(io)?;
+    let file_name = format!("{}.json", job.id);
+    let path = state.jobs.export_dir.join(&file_name);
+    let file = tokio::fs::File::create(&path).await.map_err(io)?;
+    let mut out = tokio::io::BufWriter::new(file);
+    let head = serde_json::json!({ "id": room_id, "name": p.room_name });
+    out.write_all(
+        format!(
+            "{{\"room\":{head},\"exported_at\":{},\"messages\":[",
+            now_ms()
+        )
+        .as_bytes(),
+    )
+    .await
+    .map_err(io)?;
+    let mut after = 0;
+    loop {
+        if token.is_cancelled() || state.shutdown.is_cancelled() {
+            drop(out);
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(Stop::Cancelled);
+        }
+        let page = state
+            .store
+            .messages_after(&room_id, after, EXPORT_PAGE)
+            .await
+            .map_err(ApiError::from)?;
+        if page.is_empty() {
+            break;
+        }
+        for m in &page {
+            if job.done > 0 {
+                out.write_all(b",").await.map_err(io)?;
+            }
+            let json = serde_json::to_vec(m).map_err(|e| Stop::Failed(e.to_string()))?;
+            out.write_all(&json).await.map_err(io)?;
+            job.done += 1;
+        }
+        after = page.last().map_or(after, |m| m.seq);
+        job.total = job.total.max(job.done);
+        job.updated_at = now_ms();
+        job.message = format!("Exported {} of {} messages", job.done, job.total);
+        job = publish(state, job).await?;
+    }
+    out.write_all(b"]}").await.map_err(io)?;
+    out.flush().await.map_err(io)?;
+    Ok(Some(file_name))
+}
+
+/// At start-up: running jobs failed with the restart reason; queued jobs queue again.
+pub async fn recover(state: &AppState) -> ApiResult<()> {
+    for mut job in state.store.jobs_in_state("running").await? {
+        job.state = "failed".into();
+        job.message = RESTART_REASON.into();
+        job.updated_at = now_ms();
+        publish(state, job).await?;
+    }
+    for job in state.store.jobs_in_state("queued").await? {
+        spawn(state, job.id);
+    }
+    Ok(())
+}
+
+/// A job of mine, or 404 (another user's jobs do not exist for me).
+pub async fn mine(state: &AppState, me: &User, id: &str) -> ApiResult<JobRecord> {
+    let id = parse_id(id, "job")?;
+    match state.store.job(&id).await? {
+        Some(j) if j.user_id == me.id => Ok(j),
+        _ => Err(ApiError::NotFound("job")),
+    }
+}
+
+pub async fn list(state: &AppState, me: &User) -> ApiResult<Vec<Job>> {
+    Ok(state
+        .store
+        .jobs_of(&me.id, LIST_LIMIT)
+        .await?
+        .iter()
+        .map(view)
+        .collect())
+}
+
+pub async fn cancel(state: &AppState, me: &User, id: &str) -> ApiResult<Job> {
+    let job = mine(state, me, id).await?;
+    if matches!(job.state.as_str(), "done" | "failed" | "cancelled") {
+        return Err(ApiError::Conflict(
+            "job_finished",
+            "The job has already finished.".into(),
+        ));
+    }
+    let job = state
+        .store
+        .request_cancel(&job.id)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
+    if !state.jobs.cancel(&job.id) {
+        // No runner holds it (it never got one): cancel it here.
+        finish(state, &job.id, Err(Stop::Cancelled)).await?;
+    }
+    Ok(view(&job))
+}
+
+/// The finished export's file, if this is one.
+pub async fn result_file(state: &AppState, me: &User, id: &str) -> ApiResult<(PathBuf, String)> {
+    let job = mine(state, me, id).await?;
+    let Some(file) = job.result_path.as_ref().filter(|_| job.state == "done") else {
+        return Err(ApiError::NotFound("result"));
+    };
+    let name = params(&job).room_name.unwrap_or_else(|| "room".into());
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Ok((
+        state.jobs.export_dir.join(file),
+        format!("{safe}-export.json"),
+    ))
+}

@@ -1,0 +1,220 @@
+//! Notifications: who hears about what (mentions, DMs, invites, jobs, announcements — never
+//! your own actions), reading and marking them. Each is stored, then delivered on the
+//! `notifications` feed over whichever transport its user has.
+
+use super::{new_id, now_ms, parse_id};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{NewNotification, ReadSelection};
+use protocol::{mentions, Job, NotificationList, Room, User};
+
+/// Longest excerpt of a message shown in a notification.
+const EXCERPT_CHARS: usize = 140;
+pub const MAX_TITLE_CHARS: usize = 120;
+pub const MAX_ANNOUNCEMENT_CHARS: usize = 2000;
+
+fn excerpt(body: &str) -> String {
+    let mut out: String = body.chars().take(EXCERPT_CHARS).collect();
+    if body.chars().count() > EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+fn room_title(room: &Room) -> String {
+    match &room.dm_with {
+        Some(_) => "a direct message".into(),
+        None => format!("#{}", room.name),
+    }
+}
+
+/// Notifications caused by a message: its DM partner (kind `dm`), or the members it mentions
+/// (kind `mention`). One per person, never the author.
+pub async fn for_message(
+    state: &AppState,
+    author: &User,
+    room: &Room,
+    message_id: &str,
+    body: &str,
+    now: i64,
+) -> ApiResult<Vec<NewNotification>> {
+    let link = format!("/rooms/{}#m-{message_id}", room.id);
+    if let Some(other) = &room.dm_with {
+        return Ok(vec![NewNotification {
+            id: new_id(),
+            user_id: other.id.clone(),
+            kind: "dm".into(),
+            title: format!("{} sent you a message", author.username),
+            body: excerpt(body),
+            link,
+            now,
+        }]);
+    }
+    let names = mentions(body);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mentioned = state.store.members_named(&room.id, &names).await?;
+    Ok(mentioned
+        .into_iter()
+        .filter(|u| u.id != author.id)
+        .map(|u| NewNotification {
+            id: new_id(),
+            user_id: u.id,
+            kind: "mention".into(),
+            title: format!("{} mentioned you in {}", author.username, room_title(room)),
+            body: excerpt(body),
+            link: link.clone(),
+            now,
+        })
+        .collect())
+}
+
+pub fn for_invite(by: &User, to: &User, room: &Room, now: i64) -> NewNotification {
+    NewNotification {
+        id: new_id(),
+        user_id: to.id.clone(),
+        kind: "invite".into(),
+        title: format!("{} invited you to {}", by.username, room_title(room)),
+        body: "Open the room to join it.".into(),
+        link: format!("/rooms/{}", room.id),
+        now,
+    }
+}
+
+/// A finished or failed job tells its owner.
+pub fn for_job(user_id: &str, job: &Job, now: i64) -> Option<NewNotification> {
+    let (kind, title) = match job.state.as_str() {
+        "done" => (
+            "job_finished",
+            format!("Your {} job finished", job_label(&job.kind)),
+        ),
+        "failed" => (
+            "job_failed",
+            format!("Your {} job failed", job_label(&job.kind)),
+        ),
+        _ => return None,
+    };
+    Some(NewNotification {
+        id: new_id(),
+        user_id: user_id.to_string(),
+        kind: kind.into(),
+        title,
+        body: job.message.clone(),
+        link: format!("/jobs#{}", job.id),
+        now,
+    })
+}
+
+fn job_label(kind: &str) -> &str {
+    match kind {
+        "export_room" => "room export",
+        "demo" => "demo",
+        other => other,
+    }
+}
+
+/// An admin's announcement: a notification for every user but its author.
+pub async fn announce(state: &AppState, admin: &User, title: &str, body: &str) -> ApiResult<usize> {
+    let title = title.trim();
+    let body = body.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::bad(
+            "invalid_title",
+            "A title is 1 to 120 characters.",
+        ));
+    }
+    if body.chars().count() > MAX_ANNOUNCEMENT_CHARS {
+        return Err(ApiError::TooLarge(
+            "Announcements are at most 2000 characters.".into(),
+        ));
+    }
+    let now = now_ms();
+    let items: Vec<NewNotification> = state
+        .store
+        .all_user_ids()
+        .await?
+        .into_iter()
+        .filter(|id| *id != admin.id)
+        .map(|user_id| NewNotification {
+            id: new_id(),
+            user_id,
+            kind: "announcement".into(),
+            title: title.to_string(),
+            body: body.to_string(),
+            link: "/".into(),
+            now,
+        })
+        .collect();
+    let count = items.len();
+    let store = state.store.clone();
+    state
+        .hub
+        .commit::<_, ApiError, _>(async move { Ok(((), store.notify(items).await?)) })
+        .await?;
+    let detail = serde_json::json!({ "title": title, "recipients": count });
+    state
+        .store
+        .audit(admin, "announcement", &detail, now)
+        .await?;
+    tracing::info!(admin = %admin.username, count, "announcement sent");
+    Ok(count)
+}
+
+pub async fn list(
+    state: &AppState,
+    me: &User,
+    unread_only: bool,
+    before: Option<&str>,
+    limit: Option<u32>,
+) -> ApiResult<NotificationList> {
+    let limit = super::page_limit(limit)?;
+    let before = before.map(|b| parse_id(b, "notification")).transpose()?;
+    let (notifications, unread) = state
+        .store
+        .notifications(&me.id, unread_only, before.as_deref(), limit)
+        .await?
+        .ok_or(ApiError::NotFound("notification"))?;
+    Ok(NotificationList {
+        notifications,
+        unread,
+    })
+}
+
+/// Marks some (or all) of my notifications read. An id that is not mine: 404, nothing changes.
+pub async fn mark_read(
+    state: &AppState,
+    me: &User,
+    ids: Option<Vec<String>>,
+    all: bool,
+) -> ApiResult<()> {
+    let which = match (ids, all) {
+        (_, true) => ReadSelection::All,
+        (Some(ids), false) if !ids.is_empty() && ids.len() <= 500 => ReadSelection::Ids(
+            ids.iter()
+                .map(|i| parse_id(i, "notification"))
+                .collect::<ApiResult<_>>()?,
+        ),
+        _ => {
+            return Err(ApiError::bad(
+                "invalid_request",
+                "Send {\"ids\": [1 to 500 ids]} or {\"all\": true}.",
+            ))
+        }
+    };
+    let (store, user_id) = (state.store.clone(), me.id.clone());
+    state
+        .hub
+        .commit::<_, ApiError, _>(async move {
+            match store
+                .mark_notifications_read(&user_id, which, now_ms())
+                .await?
+            {
+                Some(events) => Ok((true, events)),
+                None => Ok((false, Vec::new())),
+            }
+        })
+        .await?
+        .then_some(())
+        .ok_or(ApiError::NotFound("notification"))
+}

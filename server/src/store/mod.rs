@@ -1,0 +1,288 @@
+//! Storage: the one seam between the services and a database. The services see only the
+//! [`Store`] trait; `sqlite.rs` implements it today and a PostgreSQL implementation can sit beside
+//! it without touching services or handlers. Rules (who may do what) live in the services; the
+//! store keeps each change and the events it produces in one transaction.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use protocol::{
+    Feed, FeedOverrides, FeedSet, FeedTransports, Message, Notification, Room, Switches, Transport,
+    User,
+};
+
+/// A committed event as the log holds it. `data` is the event's JSON payload, serialised once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub feed: Feed,
+    pub kind: String,
+    /// Visible to the members of this room (when `user_id` is not set).
+    pub room_id: Option<String>,
+    /// Visible to this user only.
+    pub user_id: Option<String>,
+    pub data: String,
+    pub ts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// What a user may see of one room.
+#[derive(Debug, Clone)]
+pub struct RoomAccess {
+    pub room: Room,
+    pub invited: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub room_id: String,
+    pub author: User,
+    pub body: String,
+    pub client_id: String,
+    pub now: i64,
+    /// Notifications the message causes (mentions, DMs), stored in its transaction.
+    pub notify: Vec<NewNotification>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub link: String,
+    pub now: i64,
+}
+
+/// A background job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub params: String,
+    pub state: String,
+    pub done: i64,
+    pub total: i64,
+    pub message: String,
+    pub result_path: Option<String>,
+    pub cancel: bool,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+/// Which notifications to mark read.
+#[derive(Debug, Clone)]
+pub enum ReadSelection {
+    All,
+    Ids(Vec<String>),
+}
+
+#[derive(Debug)]
+pub enum SendOutcome {
+    Created(Message, Vec<StoredEvent>),
+    /// The same author already sent this client id: the first message, unchanged.
+    Existing(Message),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => {
+                crate::error::ApiError::Conflict("conflict", "already exists".into())
+            }
+            StoreError::Db(e) => e.into(),
+            StoreError::Other(e) => e.into(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Users.
+    /// Creates a user; the first user ever created is an admin. `Conflict` on a taken name.
+    async fn create_user(
+        &self,
+        id: &str,
+        username: &str,
+        hash: &str,
+        now: i64,
+    ) -> StoreResult<User>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Returns false when no such user exists.
+    async fn set_admin(&self, user_id: &str, is_admin: bool) -> StoreResult<bool>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+
+    // Rooms and membership. Each change returns the events it committed.
+    async fn create_room(
+        &self,
+        id: &str,
+        creator: &User,
+        name: &str,
+        private: bool,
+        now: i64,
+    ) -> StoreResult<(Room, Vec<StoredEvent>)>;
+    /// Rooms I belong to, public rooms, and private rooms I am invited to.
+    async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>>;
+    async fn room_for(&self, room_id: &str, user_id: &str) -> StoreResult<Option<RoomAccess>>;
+    async fn room_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Adds the member (no-op if already one) and clears any invite.
+    async fn join(&self, room_id: &str, user: &User, now: i64) -> StoreResult<Vec<StoredEvent>>;
+    async fn leave(&self, room_id: &str, user: &User, now: i64) -> StoreResult<Vec<StoredEvent>>;
+    async fn invite(
+        &self,
+        room_id: &str,
+        user: &User,
+        by: &User,
+        now: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// The one DM room of two users, created (with both as members) when missing.
+    async fn dm(
+        &self,
+        new_id: &str,
+        me: &User,
+        other: &User,
+        now: i64,
+    ) -> StoreResult<(Room, bool, Vec<StoredEvent>)>;
+
+    // Messages.
+    async fn send_message(&self, msg: NewMessage) -> StoreResult<SendOutcome>;
+    /// A page of history, oldest first: messages with seq < `before_seq` (or the newest).
+    async fn messages(
+        &self,
+        room_id: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    async fn message_seq(&self, room_id: &str, message_id: &str) -> StoreResult<Option<i64>>;
+    /// Moves my read position forward (never back).
+    async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> StoreResult<()>;
+
+    /// The members of a room among `usernames`.
+    async fn members_named(&self, room_id: &str, usernames: &[String]) -> StoreResult<Vec<User>>;
+    async fn room_members(&self, room_id: &str) -> StoreResult<Vec<User>>;
+
+    // Notifications.
+    /// Stores notifications; returns their events (one per notification, to its user).
+    async fn notify(&self, items: Vec<NewNotification>) -> StoreResult<Vec<StoredEvent>>;
+    /// My notifications newest first, and my unread count. None when `before` is not mine.
+    async fn notifications(
+        &self,
+        user_id: &str,
+        unread_only: bool,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Option<(Vec<Notification>, i64)>>;
+    /// Marks mine read. None when an id is not one of mine (nothing changes then).
+    async fn mark_notifications_read(
+        &self,
+        user_id: &str,
+        which: ReadSelection,
+        now: i64,
+    ) -> StoreResult<Option<Vec<StoredEvent>>>;
+    async fn all_user_ids(&self) -> StoreResult<Vec<String>>;
+
+    // Audit.
+    async fn audit(
+        &self,
+        actor: &User,
+        action: &str,
+        detail: &serde_json::Value,
+        at: i64,
+    ) -> StoreResult<()>;
+    /// The newest entries first: (id, actor name, action, detail, at).
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<serde_json::Value>>;
+
+    // Jobs.
+    async fn insert_job(&self, job: &JobRecord) -> StoreResult<()>;
+    async fn job(&self, id: &str) -> StoreResult<Option<JobRecord>>;
+    /// My jobs, newest first (at most `limit`).
+    async fn jobs_of(&self, user_id: &str, limit: u32) -> StoreResult<Vec<JobRecord>>;
+    async fn jobs_in_state(&self, state: &str) -> StoreResult<Vec<JobRecord>>;
+    /// Writes a job's mutable fields, bumps its version; the record comes back as stored.
+    async fn save_job(&self, job: &JobRecord) -> StoreResult<JobRecord>;
+    /// Asks a job to stop; returns the record as it is now.
+    async fn request_cancel(&self, id: &str) -> StoreResult<Option<JobRecord>>;
+    /// Messages of a room after `after_seq`, oldest first (for exports, page by page).
+    async fn messages_after(
+        &self,
+        room_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    async fn message_count(&self, room_id: &str) -> StoreResult<i64>;
+
+    // The event log.
+    /// Events in (`cursor`, `through`] that `user_id` may see on `feeds`, in id order, at most
+    /// `limit`. `through` is the hub's head: a commit not yet published stays out of a replay.
+    async fn events_after(
+        &self,
+        user_id: &str,
+        feeds: FeedSet,
+        cursor: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// The highest event id ever committed (0 for a new log), even if pruned since.
+    async fn head(&self) -> StoreResult<i64>;
+    /// The oldest cursor the log can still serve completely: every event after it is kept.
+    async fn log_floor(&self) -> StoreResult<i64>;
+    /// The id of the newest event older than `before_ts` (ms): pruning through it keeps the
+    /// retention. None when nothing is that old.
+    async fn prune_point(&self, before_ts: i64) -> StoreResult<Option<i64>>;
+    /// Deletes events with id ≤ `through`; returns how many. Messages stay in their own table;
+    /// only resuming from a cursor that old goes (such a cursor gets `resync`).
+    async fn delete_events_through(&self, through: i64) -> StoreResult<u64>;
+    /// Appends one event on its own (control events).
+    async fn append(
+        &self,
+        feed: Feed,
+        kind: &str,
+        room_id: Option<&str>,
+        user_id: Option<&str>,
+        data: String,
+        ts: i64,
+    ) -> StoreResult<StoredEvent>;
+
+    // Transport settings.
+    /// My choices (defaults where I made none) and an admin's overrides.
+    async fn transport_prefs(&self, user_id: &str) -> StoreResult<(FeedTransports, FeedOverrides)>;
+    async fn set_transport_choice(
+        &self,
+        user_id: &str,
+        feed: Feed,
+        t: Option<Transport>,
+    ) -> StoreResult<()>;
+    async fn set_transport_override(
+        &self,
+        user_id: &str,
+        feed: Feed,
+        t: Option<Transport>,
+    ) -> StoreResult<()>;
+    async fn switches(&self) -> StoreResult<Switches>;
+    async fn set_switches(&self, switches: Switches) -> StoreResult<()>;
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+}

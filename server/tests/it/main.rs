@@ -1,0 +1,15 @@
+//! Integration tests: the real server on an ephemeral port, a temporary SQLite file, real HTTP
+//! and WebSocket clients. One test binary, so the server links once.
+
+mod common;
+
+mod auth;
+mod jobs;
+mod live_ws;
+mod messages;
+mod metrics;
+mod notifications;
+mod pages;
+mod restart;
+mod rooms;
+mod transports;

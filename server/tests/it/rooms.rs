@@ -1,0 +1,186 @@
+use crate::common::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn public_rooms_are_listed_and_joinable() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let room = alice.create_room("general", false).await;
+
+    let (_, list) = bob.get("/api/rooms").await;
+    let seen = &list["rooms"].as_array().unwrap()[0];
+    assert_eq!(seen["id"], room.as_str());
+    assert_eq!(seen["is_member"], false);
+    // A public room can be read before joining, but not written.
+    assert_eq!(
+        bob.get(&format!("/api/rooms/{room}/messages")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(bob.send(&room, "hi", "b1").await.0, StatusCode::FORBIDDEN);
+
+    assert_eq!(
+        bob.post_empty(&format!("/api/rooms/{room}/join")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, list) = bob.get("/api/rooms").await;
+    assert_eq!(list["rooms"][0]["is_member"], true);
+    assert_eq!(bob.send(&room, "hi", "b1").await.0, StatusCode::CREATED);
+
+    assert_eq!(
+        bob.post_empty(&format!("/api/rooms/{room}/leave")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        bob.send(&room, "again", "b2").await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn private_rooms_are_invisible_to_non_members_until_invited() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let eve = app.client();
+    eve.signup("eve").await;
+    let room = alice.create_room("secret", true).await;
+    alice.send(&room, "the plan", "a1").await;
+
+    let (_, list) = eve.get("/api/rooms").await;
+    assert!(
+        list["rooms"].as_array().unwrap().is_empty(),
+        "not listed: {list}"
+    );
+    for (status, body) in [
+        eve.get(&format!("/api/rooms/{room}/messages")).await,
+        eve.send(&room, "let me in", "e1").await,
+        eve.post_empty(&format!("/api/rooms/{room}/join")).await,
+        eve.post(
+            &format!("/api/rooms/{room}/invite"),
+            json!({"username": "eve"}),
+        )
+        .await,
+    ] {
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+            "non-member refused: {status} {body}"
+        );
+    }
+
+    let (status, _) = alice
+        .post(
+            &format!("/api/rooms/{room}/invite"),
+            json!({"username": "eve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = eve.get("/api/rooms").await;
+    assert_eq!(
+        list["rooms"][0]["id"],
+        room.as_str(),
+        "an invite shows the room"
+    );
+    assert_eq!(list["rooms"][0]["is_member"], false);
+    assert_eq!(
+        eve.get(&format!("/api/rooms/{room}/messages")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        eve.post_empty(&format!("/api/rooms/{room}/join")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, history) = eve.get(&format!("/api/rooms/{room}/messages")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(history["messages"][0]["body"], "the plan");
+
+    let (status, _) = alice
+        .post(
+            &format!("/api/rooms/{room}/invite"),
+            json!({"username": "nobody"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_dm_is_one_private_room_per_pair() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    let a = alice.signup("alice").await;
+    let bob = app.client();
+    let b = bob.signup("bob").await;
+    let carol = app.client();
+    carol.signup("carol").await;
+
+    let (status, room) = alice.post("/api/dms", json!({"username": "bob"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    assert_eq!(room["private"], true);
+    assert_eq!(room["dm_with"]["id"], b.id.as_str());
+    let (status, again) = bob.post("/api/dms", json!({"username": "Alice"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["id"], room["id"]);
+    assert_eq!(again["dm_with"]["id"], a.id.as_str());
+
+    let id = room["id"].as_str().unwrap();
+    assert_eq!(bob.send(id, "hey", "b1").await.0, StatusCode::CREATED);
+    assert!(matches!(
+        carol.get(&format!("/api/rooms/{id}/messages")).await.0,
+        StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+    ));
+    let (status, _) = alice
+        .post(
+            &format!("/api/rooms/{id}/invite"),
+            json!({"username": "carol"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a DM stays two people");
+    assert_eq!(
+        alice.post("/api/dms", json!({"username": "alice"})).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        alice.post("/api/dms", json!({"username": "ghost"})).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn room_input_is_checked() {
+    let app = TestApp::spawn().await;
+    let c = app.client();
+    c.signup("alice").await;
+    for name in ["", "   ", &"x".repeat(81)] {
+        let (status, body) = c.post("/api/rooms", json!({"name": name})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_name");
+    }
+    let (status, body) = c
+        .post("/api/rooms", json!({"name": "ok", "private": "yes"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_json");
+    let (status, _) = c.post_empty("/api/rooms/not-a-uuid/join").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = c
+        .post_empty(&format!("/api/rooms/{}/join", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = c.get("/api/no/such/route").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let r = c.http.delete(c.url("/api/rooms")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    // Not signed in: 401 everywhere.
+    let anon = app.client();
+    assert_eq!(anon.get("/api/rooms").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anon.post("/api/rooms", json!({"name": "x"})).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

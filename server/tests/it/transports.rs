@@ -1,0 +1,525 @@
+//! Every transport is a view over the one log: the same ids, in order, exactly once, across
+//! client-side and server-side disconnects and transport switches.
+
+use crate::common::{Client, Frame, Live, TestApp, TRANSPORTS};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Alice (an admin), Bob, and a room both are in.
+async fn setup(app: &TestApp) -> (Client, Client, String) {
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let room = alice.create_room("matrix", false).await;
+    assert_eq!(
+        bob.post_empty(&format!("/api/rooms/{room}/join")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    (alice, bob, room)
+}
+
+/// Sends `n` messages; returns their event ids.
+async fn send_n(c: &Client, room: &str, tag: &str, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (status, m) = c
+            .send(room, &format!("{tag} {i}"), &format!("{tag}-{i}"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        ids.push(m["event_id"].as_i64().unwrap());
+    }
+    ids
+}
+
+/// Reads stored events until `n` messages came; returns the message ids. Asserts the ids of all
+/// stored events keep increasing (no duplicate, in order) from `after`.
+async fn read_messages(live: &mut Live, n: usize, after: &mut i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let ev = live
+            .next_stored()
+            .await
+            .expect("an event before the connection ends");
+        let id = ev.id.unwrap();
+        assert!(id > *after, "ids increase: {id} after {after}");
+        *after = id;
+        if ev.kind == "message" {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+async fn set_switch(admin: &Client, transport: &str, on: bool) {
+    let (status, body) = admin
+        .put("/api/admin/transports", json!({ transport: on }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Makes `feed` produce events for Bob, and returns once they are committed.
+async fn produce(feed: &str, alice: &Client, bob: &Client, room: &str, tag: &str) {
+    match feed {
+        "chat" => {
+            send_n(alice, room, tag, 3).await;
+        }
+        "notifications" => {
+            for i in 0..3 {
+                let (status, _) = alice
+                    .send(room, &format!("@bob {tag} {i}"), &format!("{tag}-n{i}"))
+                    .await;
+                assert_eq!(status, StatusCode::CREATED);
+            }
+        }
+        "jobs" => {
+            let (status, job) = bob
+                .post(
+                    "/api/jobs",
+                    json!({"kind": "demo", "steps": 2, "step_ms": 10}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+            crate::notifications::wait_job(bob, job["id"].as_str().unwrap()).await;
+        }
+        other => panic!("no producer for {other}"),
+    }
+}
+
+/// What the log holds for Bob on `feed` after `from`: the ids every transport must deliver.
+async fn oracle(bob: &Client, feed: &str, from: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut cursor = from;
+    loop {
+        let (status, body) = bob
+            .get(&format!(
+                "/api/live/poll?feeds={feed}&cursor={cursor}&wait=0"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let answer: protocol::PollAnswer = serde_json::from_value(body).unwrap();
+        if answer.events.is_empty() {
+            return ids;
+        }
+        ids.extend(
+            answer
+                .events
+                .iter()
+                .filter(|e| e.feed.as_str() == feed)
+                .filter_map(|e| e.id),
+        );
+        cursor = answer.cursor;
+    }
+}
+
+/// Reads until every id of `want` arrived on `feed`; asserts exactly those, in order.
+async fn expect_ids(live: &mut Live, feed: &str, want: &[i64], last: &mut i64, ctx: &str) {
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let ev = live
+            .next_stored()
+            .await
+            .unwrap_or_else(|| panic!("{ctx}: ended early, got {got:?} of {want:?}"));
+        let id = ev.id.unwrap();
+        assert!(id > *last, "{ctx}: ids increase ({id} after {last})");
+        *last = id;
+        if ev.feed.as_str() == feed {
+            got.push(id);
+        }
+    }
+    assert_eq!(got, want, "{ctx}: exactly the logged ids, in order");
+}
+
+#[tokio::test]
+async fn every_feed_over_every_transport_exactly_once_across_disconnects() {
+    for feed in ["chat", "notifications", "jobs"] {
+        for transport in TRANSPORTS {
+            let ctx = format!("{feed} over {transport}");
+            let app = TestApp::spawn().await;
+            let (alice, bob, room) = setup(&app).await;
+            let (_, start) = bob.get("/api/live/poll?wait=0").await;
+            let mut last = start["cursor"].as_i64().unwrap();
+
+            // Live delivery.
+            let mut live = Live::open(&bob, transport, feed, Some(last)).await;
+            let from = last;
+            produce(feed, &alice, &bob, &room, "live").await;
+            let want = oracle(&bob, feed, from).await;
+            assert!(!want.is_empty(), "{ctx}: the producer made events");
+            expect_ids(&mut live, feed, &want, &mut last, &format!("{ctx}, live")).await;
+
+            // Client-side close while events keep coming; resume by cursor.
+            drop(live);
+            let from = last;
+            produce(feed, &alice, &bob, &room, "missed").await;
+            let want = oracle(&bob, feed, from).await;
+            let mut live = Live::open(&bob, transport, feed, Some(last)).await;
+            expect_ids(
+                &mut live,
+                feed,
+                &want,
+                &mut last,
+                &format!("{ctx}, after client close"),
+            )
+            .await;
+
+            // Server-side close (the transport switched off), events while away, resume.
+            set_switch(&alice, transport, false).await;
+            while let Some(ev) = live.next_stored().await {
+                assert!(ev.id.unwrap() > last);
+                last = ev.id.unwrap();
+                assert_eq!(ev.kind, "transport", "{ctx}: only the switch's own event");
+            }
+            let from = last;
+            produce(feed, &alice, &bob, &room, "away").await;
+            set_switch(&alice, transport, true).await;
+            let want = oracle(&bob, feed, from).await;
+            let mut live = Live::open(&bob, transport, feed, Some(last)).await;
+            expect_ids(
+                &mut live,
+                feed,
+                &want,
+                &mut last,
+                &format!("{ctx}, after server close"),
+            )
+            .await;
+            app.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_control_feed_carries_my_transport_changes_on_every_transport() {
+    let app = TestApp::spawn().await;
+    let (_alice, bob, _room) = setup(&app).await;
+    for transport in TRANSPORTS {
+        let mut live = Live::open(&bob, transport, "notifications", None).await;
+        let (status, settings) = bob
+            .put("/api/me/transports", json!({"jobs": transport}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{settings}");
+        let ev = live.next_stored().await.expect("control event");
+        assert_eq!(ev.feed, protocol::Feed::Control);
+        assert_eq!(ev.kind, "transport");
+        assert_eq!(ev.data["effective"]["jobs"], transport);
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_log_gets_resync_on_every_transport() {
+    let app = TestApp::spawn_configured(|c| {
+        c.event_retention_hours = 0;
+        c.prune_every_ms = 20;
+    })
+    .await;
+    let (alice, bob, room) = setup(&app).await;
+    send_n(&alice, &room, "old", 3).await;
+    // Wait until the pruner has run: a cursor of 0 then asks for pruned events.
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
+    loop {
+        let (_, body) = bob.get("/api/live/poll?feeds=chat&cursor=0&wait=0").await;
+        if body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "resync")
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "pruning happened");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for transport in TRANSPORTS {
+        let mut live = Live::open(&bob, transport, "chat", Some(0)).await;
+        let ev = live.next().await.expect("an event");
+        assert_eq!(ev.kind, "resync", "{transport}");
+        assert_eq!(ev.id, None);
+    }
+    // A cursor from the future (another database) is refused the same way.
+    let mut live = Live::open(&bob, "websocket", "chat", Some(1_000_000)).await;
+    assert_eq!(live.next().await.unwrap().kind, "resync");
+}
+
+#[tokio::test]
+async fn switching_transports_mid_stream_loses_and_repeats_nothing() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = setup(&app).await;
+    let mut live = Live::open(&bob, "websocket", "chat", None).await;
+    let sender = {
+        let alice = alice.clone_session();
+        let room = room.clone();
+        tokio::spawn(async move { send_n(&alice, &room, "flow", 200).await })
+    };
+    let mut last = 0;
+    let mut got = Vec::new();
+    for next in ["long_poll", "sse", "short_poll"] {
+        got.extend(read_messages(&mut live, 50, &mut last).await);
+        // Open the new transport from the last id, then drop the old one.
+        let new = Live::open(&bob, next, "chat", Some(last)).await;
+        drop(std::mem::replace(&mut live, new));
+    }
+    got.extend(read_messages(&mut live, 50, &mut last).await);
+    let sent = sender.await.unwrap();
+    assert_eq!(got, sent, "all 200 exactly once, in order");
+}
+
+#[tokio::test]
+async fn disabling_websocket_closes_sockets_and_refuses_new_ones() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, _room) = setup(&app).await;
+    let mut ws = bob.ws("?feeds=chat").await;
+    ws.hello().await;
+    set_switch(&alice, "websocket", false).await;
+    loop {
+        match ws.next_frame().await {
+            Frame::Closed(code) => {
+                assert_eq!(code, Some(protocol::close::TRANSPORT_DISABLED));
+                break;
+            }
+            Frame::Event(_) => {}
+        }
+    }
+    let err = bob.try_ws("", None).await.err().expect("refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(r) => {
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            let body: serde_json::Value =
+                serde_json::from_slice(r.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["error"]["code"], "transport_disabled");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    let (_, mine) = bob.get("/api/me/transports").await;
+    assert_eq!(mine["chat"], "websocket", "my choice stays");
+    assert_eq!(
+        mine["effective"]["chat"], "sse",
+        "but I fall back to the next one on"
+    );
+    let (status, body) = alice
+        .put(
+            "/api/admin/transports",
+            json!({"sse": false, "long_poll": false, "short_poll": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "one must stay on: {body}");
+}
+
+#[tokio::test]
+async fn transport_settings_validate_and_admins_override() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, _room) = setup(&app).await;
+    let (status, mine) = bob.get("/api/me/transports").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["chat"], "websocket");
+    assert_eq!(mine["notifications"], "sse");
+    assert_eq!(mine["jobs"], "short_poll");
+    assert_eq!(mine["effective"]["jobs"], "short_poll");
+
+    let (status, mine) = bob.put("/api/me/transports", json!({"jobs": "sse"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["jobs"], "sse");
+    assert_eq!(mine["chat"], "websocket", "untouched");
+    for bad in [
+        json!({}),
+        json!({"control": "sse"}),
+        json!({"chat": "carrier_pigeon"}),
+        json!({"chat": null}),
+        json!({"bogus": "sse"}),
+        json!([1]),
+    ] {
+        let (status, body) = bob.put("/api/me/transports", bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+
+    let (_, users) = alice.get("/api/admin/users").await;
+    let bob_id = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "bob")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        users["users"][1]["transports"]["effective"]["chat"],
+        "websocket"
+    );
+    let path = format!("/api/admin/users/{bob_id}/transports");
+    let (status, body) = alice.put(&path, json!({"chat": "long_poll"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, mine) = bob.get("/api/me/transports").await;
+    assert_eq!(mine["effective"]["chat"], "long_poll");
+    assert_eq!(mine["overrides"]["chat"], "long_poll");
+    assert_eq!(
+        mine["chat"], "websocket",
+        "the override wins but my choice stays"
+    );
+    alice.put(&path, json!({"chat": null})).await;
+    let (_, mine) = bob.get("/api/me/transports").await;
+    assert_eq!(mine["effective"]["chat"], "websocket", "cleared");
+    assert_eq!(
+        bob.put(&path, json!({"chat": "sse"})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        bob.put("/api/admin/transports", json!({"sse": false}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        alice
+            .put(
+                &format!("/api/admin/users/{}/transports", uuid::Uuid::new_v4()),
+                json!({"chat": "sse"})
+            )
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn poll_and_sse_inputs_are_checked() {
+    let app = TestApp::spawn().await;
+    let (_alice, bob, _room) = setup(&app).await;
+    for q in [
+        "wait=31",
+        "wait=-1",
+        "wait=x",
+        "cursor=-5",
+        "cursor=abc",
+        "feeds=nope",
+    ] {
+        let (status, body) = bob.get(&format!("/api/live/poll?{q}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {body}");
+    }
+    let r = bob
+        .http
+        .get(bob.url("/api/live/sse?cursor=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let anon = app.client();
+    assert_eq!(anon.get("/api/live/poll").await.0, StatusCode::UNAUTHORIZED);
+    let r = anon
+        .http
+        .get(anon.url("/api/live/sse"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // SSE headers and Last-Event-ID resume.
+    let sse = bob.sse("?feeds=chat").await;
+    let h = sse.response.headers();
+    assert_eq!(h["content-type"], "text/event-stream");
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_eq!(h["x-accel-buffering"], "no");
+    let r = bob
+        .http
+        .get(bob.url("/api/live/sse?feeds=chat"))
+        .header("last-event-id", "nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sse_resumes_from_last_event_id() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = setup(&app).await;
+    let mut sse = bob.sse("?feeds=chat").await;
+    sse.next_event().await.unwrap();
+    assert_eq!(sse.retry, Some(2000), "a retry hint");
+    let first = send_n(&alice, &room, "a", 1).await;
+    let ev = loop {
+        // Presence and other ephemerals may come first.
+        let ev = sse.next_event().await.unwrap();
+        if ev.id.is_some() {
+            break ev;
+        }
+    };
+    assert_eq!(ev.id, Some(first[0]));
+    drop(sse);
+    let more = send_n(&alice, &room, "b", 2).await;
+    let r = bob
+        .http
+        .get(bob.url("/api/live/sse?feeds=chat"))
+        .header("last-event-id", first[0].to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut live = Live::Sse(crate::common::Sse::from_response(r));
+    let mut last = first[0];
+    assert_eq!(read_messages(&mut live, 2, &mut last).await, more);
+}
+
+#[tokio::test]
+async fn typing_and_presence_reach_every_transport_and_are_never_stored() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = setup(&app).await;
+    for transport in TRANSPORTS {
+        // Short polls catch up on ephemerals between polls through `eph`.
+        let mut live = Live::open(&bob, transport, "chat", None).await;
+        let (status, _) = alice.post_empty(&format!("/api/rooms/{room}/typing")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        loop {
+            let ev = live.next().await.expect("an event");
+            if ev.kind == "typing" {
+                assert_eq!(ev.id, None, "{transport}: ephemeral");
+                assert_eq!(ev.data["user"]["username"], "alice");
+                break;
+            }
+        }
+    }
+    // Presence: a socket makes me online; idle on request; offline when it closes.
+    let mut watcher = Live::open(&bob, "sse", "chat", None).await;
+    let carol = app.client();
+    carol.signup("carol").await;
+    let ws = carol.ws("?feeds=chat").await;
+    assert_eq!(next_presence(&mut watcher, "carol").await, "online");
+    let (_, snap) = bob.get("/api/presence").await;
+    assert!(snap["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["user"]["username"] == "carol"));
+    assert_eq!(
+        carol
+            .post("/api/presence", json!({"status": "idle"}))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(next_presence(&mut watcher, "carol").await, "idle");
+    assert_eq!(
+        carol
+            .post("/api/presence", json!({"status": "asleep"}))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    ws.close().await;
+    assert_eq!(next_presence(&mut watcher, "carol").await, "offline");
+    // Nothing of it is in the log.
+    let (_, replay) = bob.get("/api/live/poll?feeds=chat&cursor=0&wait=0").await;
+    assert!(replay["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["type"] != "typing" && e["type"] != "presence"));
+}
+
+/// The next presence status announced for `who`.
+async fn next_presence(w: &mut Live, who: &str) -> String {
+    loop {
+        let ev = w.next().await.expect("presence");
+        if ev.kind == "presence" && ev.data["user"]["username"] == who {
+            return ev.data["status"].as_str().unwrap().to_string();
+        }
+    }
+}
