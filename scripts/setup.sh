@@ -12,6 +12,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # Two cores: one cargo at a time, all of it.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A one-off build (CI, a fresh clone) gains nothing from incremental artefacts, and they are a
+# large share of the target dir's disk use; local edit-compile loops keep cargo's default.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 
 say() { printf '\n==> %s\n' "$*"; }
 
