@@ -383,7 +383,7 @@ pub fn JobsPage() -> impl IntoView {
             <header class="room-head">
                 <h2 id="jobs-title">"Jobs"</h2>
                 <div class="room-actions">
-                    <span class="via">"progress via " <TransportPicker feed=Feed::Jobs /></span>
+                    <span class="via">"progress via " <TransportPicker feed=Feed::Jobs bare=true /></span>
                 </div>
             </header>
             <div class="jobs-body">

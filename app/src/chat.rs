@@ -100,10 +100,10 @@ pub struct Typist {
 #[derive(Clone, Copy)]
 pub struct Chat {
     me: StoredValue<User>,
-    rooms: RwSignal<Vec<Room>>,
+    pub(crate) rooms: RwSignal<Vec<Room>>,
     logs: RwSignal<HashMap<String, RoomLog>>,
     current: Memo<Option<String>>,
-    live: LiveUi,
+    pub(crate) live: LiveUi,
     typing: RwSignal<Vec<Typist>>,
     notice: RwSignal<Option<String>>,
     rooms_loaded: RwSignal<bool>,
@@ -123,7 +123,7 @@ fn now() -> f64 {
     crate::time::now_ms() as f64
 }
 
-fn new_client_id() -> String {
+pub(crate) fn new_client_id() -> String {
     window()
         .crypto()
         .map(|c| c.random_uuid())
@@ -646,6 +646,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
     let current = Memo::new(move |_| room_in_path(&location.pathname.get()));
     let on_jobs = Memo::new(move |_| location.pathname.get() == "/jobs");
     let on_admin = Memo::new(move |_| location.pathname.get() == "/admin");
+    let on_race = Memo::new(move |_| location.pathname.get() == "/race");
     let cursor = initial.cursor;
     let mut logs = HashMap::new();
     if let (Some(room_id), Some(messages)) = (initial.room_id, initial.messages) {
@@ -738,7 +739,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
             let unread = chat.activity.unread.get();
             if unread > 0 { format!("({unread}) Switchboard") } else { "Switchboard".to_string() }
         } />
-        <div class="app" class:room-open=move || current.get().is_some() || on_jobs.get() || on_admin.get()>
+        <div class="app" class:room-open=move || current.get().is_some() || on_jobs.get() || on_admin.get() || on_race.get()>
             <header class="topbar">
                 <a class="brand" href="/" on:click=nav_click("/".into())>"Switchboard"</a>
                 <ConnectionBanner />
@@ -756,6 +757,8 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                         })
                     }}
                 </a>
+                <a class="jobs-link race-link" href="/race" on:click=nav_click("/race".into()) data-testid="race-link"
+                    title="One feed over all four transports, side by side">"Race"</a>
                 {is_admin.then(|| view! {
                     <a class="jobs-link admin-link" href="/admin" on:click=nav_click("/admin".into()) data-testid="admin-link">"Admin"</a>
                 })}
@@ -786,6 +789,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                     {move || match current.get() {
                         Some(id) => view! { <RoomView room_id=id /> }.into_any(),
                         None if on_jobs.get() => view! { <crate::activity::JobsPage /> }.into_any(),
+                        None if on_race.get() => view! { <crate::race::RacePage /> }.into_any(),
                         None if on_admin.get() && is_admin => view! { <crate::admin::AdminPage /> }.into_any(),
                         None => view! {
                             <div class="empty">
@@ -802,7 +806,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
     }
 }
 
-fn state_text(state: &ConnState) -> String {
+pub(crate) fn state_text(state: &ConnState) -> String {
     match state {
         ConnState::Connecting => "connecting…".into(),
         ConnState::Connected => "live".into(),
@@ -820,7 +824,7 @@ fn state_text(state: &ConnState) -> String {
     }
 }
 
-fn state_class(state: &ConnState) -> &'static str {
+pub(crate) fn state_class(state: &ConnState) -> &'static str {
     match state {
         ConnState::Connected => "ok",
         ConnState::Connecting | ConnState::Reconnecting { .. } => "warn",
@@ -858,7 +862,12 @@ fn ConnectionBanner() -> impl IntoView {
 
 /// Chooses the transport of one feed: my choice, with what an admin forced or switched off.
 #[component]
-pub fn TransportPicker(feed: Feed) -> impl IntoView {
+pub fn TransportPicker(
+    feed: Feed,
+    /// Without the inspector next to it (where the full readout is shown anyway).
+    #[prop(optional)]
+    bare: bool,
+) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let settings = chat.live.settings;
     let chosen = move || {
@@ -903,11 +912,64 @@ pub fn TransportPicker(feed: Feed) -> impl IntoView {
                     .collect_view()}
             </select>
             {move || forced().map(|t| view! { <span class="tag" title="Set by an administrator">{format!("admin: {}", t.label())}</span> })}
+            {(!bare).then(|| view! { <Inspector feed /> })}
         </span>
     }
 }
 
-/// What one feed's connection is doing: transport, state, last id and counters.
+/// A latency sparkline: the last events' commit-to-screen latency, oldest on the left, scaled
+/// to the largest shown (its value is in the title).
+#[component]
+pub fn Sparkline(
+    values: Vec<f64>,
+    #[prop(default = 120.0)] w: f64,
+    #[prop(default = 28.0)] h: f64,
+) -> impl IntoView {
+    let max = values.iter().copied().fold(0.0f64, f64::max).max(1.0);
+    let n = values.len();
+    let step = if n > 1 {
+        w / (live::SPARK_SAMPLES - 1) as f64
+    } else {
+        0.0
+    };
+    let x0 = w - step * n.saturating_sub(1) as f64;
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                x0 + i as f64 * step,
+                h - 2.0 - (v / max) * (h - 4.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let label = if n == 0 {
+        "no live events yet".to_string()
+    } else {
+        format!("last {n} events, up to {max:.1} ms")
+    };
+    let title = label.clone();
+    view! {
+        <svg class="spark" viewBox=format!("0 0 {w} {h}") width=w height=h role="img" aria-label=label>
+            <title>{title}</title>
+            <line x1="0" x2=w y1=h - 1.0 y2=h - 1.0 class="base" />
+            {(n > 0).then(|| view! { <polyline points=points /> })}
+        </svg>
+    }
+}
+
+fn fmt_latency(v: Option<f64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
+        Some(ms) => format!("{ms:.0} ms"),
+    }
+}
+
+/// The transport inspector of one feed: transport and state, latency sparkline, requests per
+/// minute, bytes per event, empty-poll ratio, reconnects, and the integrity badge.
 #[component]
 pub fn FeedReadout(feed: Feed) -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -916,18 +978,61 @@ pub fn FeedReadout(feed: Feed) -> impl IntoView {
         <dl class="readout" data-testid=format!("readout-{}", feed.as_str())>
             {move || match stats() {
                 None => view! { <dt>"state"</dt><dd>"starting…"</dd> }.into_any(),
-                Some(s) => view! {
-                    <dt>"via"</dt><dd class=format!("t-{}", s.transport.as_str())>{s.transport.label()}</dd>
-                    <dt>"state"</dt><dd class=state_class(&s.state)>{state_text(&s.state)}</dd>
-                    <dt>"last id"</dt><dd>{s.last_id.map_or("–".to_string(), |i| format!("#{i}"))}</dd>
-                    <dt>"events"</dt><dd data-testid="received">{s.received}</dd>
-                    <dt>"reconnects"</dt><dd>{s.reconnects}</dd>
-                    <dt>"gaps"</dt><dd class:bad={s.gaps > 0} data-testid="gaps">{s.gaps}</dd>
-                    <dt>"duplicates dropped"</dt><dd data-testid="duplicates">{s.duplicates}</dd>
+                Some(s) => {
+                    let faults = s.integrity_faults();
+                    view! {
+                        <dt>"via"</dt><dd class=format!("t-{}", s.transport.as_str())>{s.transport.label()}</dd>
+                        <dt>"state"</dt><dd class=state_class(&s.state)>{state_text(&s.state)}</dd>
+                        <dt>"latency"</dt>
+                        <dd class="spark-cell" data-testid="latency">
+                            <Sparkline values=s.latencies.clone() />
+                            <span>{format!("p50 {}", fmt_latency(s.latency_p50()))}</span>
+                        </dd>
+                        <dt>"requests"</dt><dd data-testid="requests">{format!("{} ({:.0}/min)", s.requests, s.requests_per_min())}</dd>
+                        <dt>"bytes / event"</dt><dd data-testid="bytes-per-event">{s.bytes_per_event().map_or("–".into(), |b| format!("{b:.0} B"))}</dd>
+                        <dt>"empty answers"</dt><dd data-testid="empty">{match s.empty_ratio() {
+                            Some(r) => format!("{} ({:.0}%)", s.empty, r * 100.0),
+                            None => "– (pushed)".into(),
+                        }}</dd>
+                        <dt>"reconnects"</dt><dd data-testid="reconnects">{s.reconnects}</dd>
+                        <dt>"events"</dt><dd data-testid="received">{s.received}</dd>
+                        <dt>"last id"</dt><dd>{s.last_id.map_or("–".to_string(), |i| format!("#{i}"))}</dd>
+                        <dt>"integrity"</dt>
+                        <dd data-testid="integrity" class=if faults == 0 { "ok" } else { "bad" }>
+                            {if faults == 0 { "✓ no gaps, no duplicates".to_string() } else { format!("⚠ {} gaps, {} duplicates", s.gaps, s.dup_shown) }}
+                            <span class="visually-hidden" data-testid="gaps">{s.gaps}</span>
+                        </dd>
+                        <dt>"overlap dropped"</dt><dd data-testid="duplicates" title="Events that arrived twice while a switch had two connections open, dropped before the view">{s.duplicates}</dd>
+                    }
+                    .into_any()
                 }
-                .into_any(),
             }}
         </dl>
+    }
+}
+
+/// Next to a feed's picker: its latency sparkline, p50 and integrity at a glance; opens the
+/// full inspector.
+#[component]
+pub fn Inspector(feed: Feed) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let stats = move || chat.live.feed(feed);
+    view! {
+        <details class="inspector" data-testid=format!("inspector-{}", feed.as_str())>
+            <summary title="How this feed's transport behaves">
+                {move || stats().map(|s| view! {
+                    <Sparkline values=s.latencies.clone() w=48.0 h=16.0 />
+                    <span class="p50">{fmt_latency(s.latency_p50())}</span>
+                    <span class=if s.integrity_faults() == 0 { "ok" } else { "bad" }>
+                        {if s.integrity_faults() == 0 { "✓" } else { "⚠" }}
+                    </span>
+                })}
+                <span class="visually-hidden">"Transport inspector"</span>
+            </summary>
+            <div class="inspector-body">
+                <FeedReadout feed />
+            </div>
+        </details>
     }
 }
 
@@ -985,13 +1090,19 @@ fn TransportSettingsPanel(open: RwSignal<bool>) -> impl IntoView {
                 <p class="muted">
                     "Each feed rides one transport. Switching is live: the new connection starts from the last event you saw, so nothing is lost or shown twice."
                 </p>
+                <p class="muted" data-testid="clock-offset">
+                    {move || match chat.live.clock.get() {
+                        Some(c) => format!("Latency is commit to screen, on the server's clock: this tab's clock is {:+.1} ms off (±{:.1} ms).", -c.offset_ms, c.rtt_ms / 2.0),
+                        None => "Latency is commit to screen, once this tab has measured its clock offset.".to_string(),
+                    }}
+                </p>
                 <div class="feeds">
                     {CHOOSABLE_FEEDS
                         .into_iter()
                         .map(|feed| view! {
                             <div class="feed">
                                 <h3>{feed_label(feed)}</h3>
-                                <TransportPicker feed />
+                                <TransportPicker feed bare=true />
                                 <FeedReadout feed />
                             </div>
                         })

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod live;
+pub mod race;
 pub mod testid;
 pub mod time;
 
@@ -126,6 +127,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("rooms/:id") view=|| () />
                     <Route path=path!("jobs") view=|| () />
                     <Route path=path!("admin") view=|| () />
+                    <Route path=path!("race") view=|| () />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -74,6 +74,19 @@ pub fn day_label(ms: i64, now: i64, offset_minutes: i32) -> String {
     }
 }
 
+/// Waits `ms` in the browser (a timer, not a busy loop). Browser only.
+pub async fn sleep_ms(ms: u64) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                &resolve,
+                ms.min(i32::MAX as u64) as i32,
+            );
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,16 @@ impl LiveEvent {
         }
     }
 
+    /// Its age for the meters: live if committed at or after `live_since_ms` (when its
+    /// connection or poll loop began), a catch-up from the log otherwise.
+    pub fn age_since(&self, live_since_ms: i64) -> crate::metrics::Age {
+        if self.ts >= live_since_ms {
+            crate::metrics::Age::Live(self.age_us())
+        } else {
+            crate::metrics::Age::Replayed
+        }
+    }
+
     pub fn from_stored(ev: &StoredEvent) -> LiveEvent {
         let membership = (ev.kind == kind::MEMBERSHIP)
             .then(|| {

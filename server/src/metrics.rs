@@ -108,7 +108,25 @@ struct Cell {
     delivered: AtomicU64,
     bytes: AtomicU64,
     reconnects: AtomicU64,
+    /// Events sent that were committed before their connection (or poll loop) began: catch-up,
+    /// not delivery, so they stay out of the latency histogram.
+    replayed: AtomicU64,
     latency: Histogram,
+    /// Commit-to-screen latency as browsers measured it (clock offset corrected) and reported.
+    client_latency: Histogram,
+    client_gaps: AtomicU64,
+    client_duplicates: AtomicU64,
+}
+
+/// How old an event was when it went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    /// Committed while its connection was open: µs from commit (hub publication) to write.
+    Live(u64),
+    /// Committed before the connection (or the poll loop) began: a catch-up from the log.
+    Replayed,
+    /// Not an event of the log or the hub (an ack, an error answer).
+    None,
 }
 
 pub struct Meters {
@@ -157,15 +175,22 @@ impl Meters {
         self.start.elapsed().as_secs() / SLOT_SECS
     }
 
-    /// A WebSocket or SSE connection opened (`resumed`: with a cursor, i.e. a reconnect).
-    pub fn opened(&self, t: Transport, feeds: FeedSet, resumed: bool) {
+    /// A WebSocket or SSE connection opened (`reconnect`: after losing one).
+    pub fn opened(&self, t: Transport, feeds: FeedSet, reconnect: bool) {
         for f in feeds.iter() {
             let c = self.cell(t, f);
             c.open.fetch_add(1, Relaxed);
             c.requests.fetch_add(1, Relaxed);
-            if resumed {
+            if reconnect {
                 c.reconnects.fetch_add(1, Relaxed);
             }
+        }
+    }
+
+    /// A poll loop came back after a failed poll.
+    pub fn reconnected(&self, t: Transport, feeds: FeedSet) {
+        for f in feeds.iter() {
+            self.cell(t, f).reconnects.fetch_add(1, Relaxed);
         }
     }
 
@@ -197,13 +222,37 @@ impl Meters {
 
     /// An event written to a client: its bytes (framing included) and its age since commit
     /// (None for answers that are not events of the log or the hub, such as acks).
-    pub fn delivered(&self, t: Transport, feed: Feed, bytes: u64, age_us: Option<u64>) {
+    pub fn delivered(&self, t: Transport, feed: Feed, bytes: u64, age: Age) {
         let c = self.cell(t, feed);
         c.delivered.fetch_add(1, Relaxed);
         c.bytes.fetch_add(bytes, Relaxed);
-        if let Some(us) = age_us {
-            c.latency.record(us, self.epoch());
+        match age {
+            Age::Live(us) => c.latency.record(us, self.epoch()),
+            Age::Replayed => {
+                c.replayed.fetch_add(1, Relaxed);
+            }
+            Age::None => {}
         }
+    }
+
+    /// A browser's report for one (transport, feed): commit-to-screen latencies (ms) and the
+    /// gaps and duplicates it noticed since its last report.
+    pub fn client_report(
+        &self,
+        t: Transport,
+        feed: Feed,
+        latency_ms: &[f64],
+        gaps: u64,
+        duplicates: u64,
+    ) {
+        let c = self.cell(t, feed);
+        let epoch = self.epoch();
+        for ms in latency_ms {
+            c.client_latency
+                .record((ms.max(0.0) * 1000.0) as u64, epoch);
+        }
+        c.client_gaps.fetch_add(gaps, Relaxed);
+        c.client_duplicates.fetch_add(duplicates, Relaxed);
     }
 
     /// The JSON snapshot of `GET /api/admin/metrics`.
@@ -230,6 +279,7 @@ impl Meters {
                 total.4 += bytes;
                 total.5 += reconnects;
                 let (n, p50, p95, p99, max) = c.latency.window(epoch);
+                let (cn, c50, c95, c99, cmax) = c.client_latency.window(epoch);
                 feeds.insert(
                     f.as_str().into(),
                     serde_json::json!({
@@ -240,7 +290,11 @@ impl Meters {
                         "bytes": bytes,
                         "bytes_per_event": if delivered > 0 { bytes as f64 / delivered as f64 } else { 0.0 },
                         "reconnects": reconnects,
+                        "replayed": c.replayed.load(Relaxed),
                         "latency_ms": {"count": n, "p50": p50, "p95": p95, "p99": p99, "max": max},
+                        "client_latency_ms": {"count": cn, "p50": c50, "p95": c95, "p99": c99, "max": cmax},
+                        "client_gaps": c.client_gaps.load(Relaxed),
+                        "client_duplicates": c.client_duplicates.load(Relaxed),
                     }),
                 );
             }
@@ -263,7 +317,7 @@ impl Meters {
     pub fn prometheus(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         type Reading = fn(&Cell) -> i64;
-        let counters: [(&str, &str, Reading); 6] = [
+        let counters: [(&str, &str, Reading); 9] = [
             ("switchboard_open_connections", "gauge", |c| {
                 c.open.load(Relaxed)
             }),
@@ -282,6 +336,15 @@ impl Meters {
             ("switchboard_reconnects_total", "counter", |c| {
                 c.reconnects.load(Relaxed) as i64
             }),
+            ("switchboard_events_replayed_total", "counter", |c| {
+                c.replayed.load(Relaxed) as i64
+            }),
+            ("switchboard_client_gaps_total", "counter", |c| {
+                c.client_gaps.load(Relaxed) as i64
+            }),
+            ("switchboard_client_duplicates_total", "counter", |c| {
+                c.client_duplicates.load(Relaxed) as i64
+            }),
         ];
         for (name, kind, get) in counters {
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -295,28 +358,34 @@ impl Meters {
                 }
             }
         }
-        let name = "switchboard_delivery_latency_seconds";
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for t in Transport::ALL {
-            for f in FEEDS {
-                let h = &self.cell(t, f).latency;
-                let mut acc = 0;
-                for (i, bound) in BUCKETS_US.iter().enumerate() {
-                    acc += h.total[i].load(Relaxed);
-                    let le = *bound as f64 / 1e6;
+        type Pick = fn(&Cell) -> &Histogram;
+        let histograms: [(&str, Pick); 2] = [
+            ("switchboard_delivery_latency_seconds", |c| &c.latency),
+            ("switchboard_client_latency_seconds", |c| &c.client_latency),
+        ];
+        for (name, pick) in histograms {
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for t in Transport::ALL {
+                for f in FEEDS {
+                    let h = pick(self.cell(t, f));
+                    let mut acc = 0;
+                    for (i, bound) in BUCKETS_US.iter().enumerate() {
+                        acc += h.total[i].load(Relaxed);
+                        let le = *bound as f64 / 1e6;
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"{le}\"}} {acc}"
+                        );
+                    }
+                    acc += h.total[NB - 1].load(Relaxed);
                     let _ = writeln!(
                         out,
-                        "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"{le}\"}} {acc}"
+                        "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"+Inf\"}} {acc}"
                     );
+                    let sum = h.sum_us.load(Relaxed) as f64 / 1e6;
+                    let _ = writeln!(out, "{name}_sum{{transport=\"{t}\",feed=\"{f}\"}} {sum}");
+                    let _ = writeln!(out, "{name}_count{{transport=\"{t}\",feed=\"{f}\"}} {acc}");
                 }
-                acc += h.total[NB - 1].load(Relaxed);
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"+Inf\"}} {acc}"
-                );
-                let sum = h.sum_us.load(Relaxed) as f64 / 1e6;
-                let _ = writeln!(out, "{name}_sum{{transport=\"{t}\",feed=\"{f}\"}} {sum}");
-                let _ = writeln!(out, "{name}_count{{transport=\"{t}\",feed=\"{f}\"}} {acc}");
             }
         }
         out
@@ -335,10 +404,10 @@ impl Metered {
         state: &crate::state::AppState,
         transport: Transport,
         feeds: protocol::FeedSet,
-        resumed: bool,
+        reconnect: bool,
         bytes: u64,
     ) -> Self {
-        state.meters.opened(transport, feeds, resumed);
+        state.meters.opened(transport, feeds, reconnect);
         state.meters.overhead(transport, feeds, bytes);
         Metered {
             state: state.clone(),
@@ -385,7 +454,8 @@ mod tests {
         let m = Meters::default();
         let feeds = FeedSet::parse(Some("chat")).unwrap();
         m.opened(Transport::Sse, feeds, true);
-        m.delivered(Transport::Sse, Feed::Chat, 120, None);
+        m.delivered(Transport::Sse, Feed::Chat, 120, Age::Replayed);
+        m.client_report(Transport::Sse, Feed::Chat, &[3.0, 4.5], 1, 0);
         m.polled(Transport::ShortPoll, feeds, true);
         let s = m.snapshot();
         assert_eq!(s["transports"]["sse"]["feeds"]["chat"]["open"], 1);
@@ -396,10 +466,22 @@ mod tests {
             120.0
         );
         assert_eq!(s["transports"]["short_poll"]["feeds"]["chat"]["empty"], 1);
+        assert_eq!(s["transports"]["sse"]["feeds"]["chat"]["replayed"], 1);
+        assert_eq!(
+            s["transports"]["sse"]["feeds"]["chat"]["latency_ms"]["count"],
+            0
+        );
+        let client = &s["transports"]["sse"]["feeds"]["chat"]["client_latency_ms"];
+        assert_eq!(client["count"], 2);
+        assert_eq!(client["max"], 4.5);
+        assert_eq!(s["transports"]["sse"]["feeds"]["chat"]["client_gaps"], 1);
         let text = m.prometheus();
         assert!(
             text.contains("switchboard_events_delivered_total{transport=\"sse\",feed=\"chat\"} 1")
         );
         assert!(text.contains("le=\"+Inf\""));
+        assert!(text.contains(
+            "switchboard_client_latency_seconds_count{transport=\"sse\",feed=\"chat\"} 2"
+        ));
     }
 }

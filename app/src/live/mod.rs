@@ -7,16 +7,21 @@
 //! A tab holds at most one connection per transport (a WebSocket and an SSE stream at most),
 //! each carrying every feed assigned to it plus `control`.
 
+pub mod clock;
 mod poll;
+pub mod race;
 mod sse;
 mod ws;
 
 use crate::api;
 use leptos::prelude::*;
-use protocol::{kind, ClientFrame, Event, Feed, Transport, TransportSettings, CHOOSABLE_FEEDS};
+use protocol::{
+    kind, ClientFrame, ClientReport, ClientStats, Event, Feed, Transport, TransportSettings,
+    CHOOSABLE_FEEDS,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -40,7 +45,7 @@ pub fn backoff_ms(attempt: u32) -> u32 {
 /// Counts a failed attempt, reports it, and runs `again` after the backoff delay (the caller's
 /// `again` checks that it is still wanted then).
 pub(crate) fn schedule_retry(
-    conn_id: u32,
+    spec: &ConnSpec,
     attempt: &Cell<u32>,
     waiting: &Cell<bool>,
     again: impl FnOnce() + 'static,
@@ -49,13 +54,10 @@ pub(crate) fn schedule_retry(
     attempt.set(n);
     let delay = backoff_ms(n);
     waiting.set(true);
-    report(
-        conn_id,
-        Report::Retrying {
-            attempt: n,
-            retry_in_ms: delay,
-        },
-    );
+    spec.report(Report::Retrying {
+        attempt: n,
+        retry_in_ms: delay,
+    });
     set_timeout(again, std::time::Duration::from_millis(delay as u64));
 }
 
@@ -73,7 +75,12 @@ pub enum ConnState {
     Stopped(String),
 }
 
-/// What one feed's readout shows.
+/// Latency samples kept per feed for the inspector's sparkline.
+pub const SPARK_SAMPLES: usize = 40;
+
+/// What one feed's readout (the transport inspector) shows. `received`, `gaps` and the
+/// duplicate counts cover the feed's whole life (switching must not lose or repeat anything);
+/// the rest describes the current transport and starts again when the feed moves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedStats {
     pub transport: Transport,
@@ -81,8 +88,26 @@ pub struct FeedStats {
     pub last_id: Option<i64>,
     pub received: u64,
     pub reconnects: u64,
+    /// Holes the app noticed (a room's message seq jumped).
     pub gaps: u64,
+    /// Events that reached the view twice (should never happen).
+    pub dup_shown: u64,
+    /// Events at or below the feed's last id, dropped before the view (the overlap while a
+    /// switch has two connections open, or a resume that starts a little early).
     pub duplicates: u64,
+    /// When the current transport took this feed over (local ms).
+    pub since: f64,
+    /// HTTP requests (a poll, a WebSocket or SSE connection attempt) on the current transport.
+    pub requests: u64,
+    /// Bytes the browser could see: payloads and SSE/WebSocket framing, HTTP headers of poll
+    /// answers (not the WebSocket/SSE handshake or SSE heartbeats, which the browser hides).
+    pub bytes: u64,
+    /// Poll answers that carried no event.
+    pub empty: u64,
+    /// Events on the current transport.
+    pub events: u64,
+    /// Commit-to-screen latency (ms) of the last live events, oldest first.
+    pub latencies: Vec<f64>,
 }
 
 impl FeedStats {
@@ -94,9 +119,79 @@ impl FeedStats {
             received: 0,
             reconnects: 0,
             gaps: 0,
+            dup_shown: 0,
             duplicates: 0,
+            since: clock::local_now(),
+            requests: 0,
+            bytes: 0,
+            empty: 0,
+            events: 0,
+            latencies: Vec::new(),
         }
     }
+
+    /// Starts the per-transport figures again (the feed moved to `t`).
+    fn moved_to(&mut self, t: Transport) {
+        let keep = (
+            self.last_id,
+            self.received,
+            self.gaps,
+            self.dup_shown,
+            self.duplicates,
+        );
+        *self = FeedStats::new(t);
+        (
+            self.last_id,
+            self.received,
+            self.gaps,
+            self.dup_shown,
+            self.duplicates,
+        ) = keep;
+    }
+
+    fn latency(&mut self, ms: f64) {
+        if self.latencies.len() >= SPARK_SAMPLES {
+            self.latencies.remove(0);
+        }
+        self.latencies.push(ms);
+    }
+
+    /// Requests per minute since the current transport took over.
+    pub fn requests_per_min(&self) -> f64 {
+        let mins = ((clock::local_now() - self.since) / 60_000.0).max(1.0 / 60.0);
+        self.requests as f64 / mins
+    }
+
+    pub fn bytes_per_event(&self) -> Option<f64> {
+        (self.events > 0).then(|| self.bytes as f64 / self.events as f64)
+    }
+
+    /// Share of poll answers that were empty (None on streams).
+    pub fn empty_ratio(&self) -> Option<f64> {
+        (matches!(self.transport, Transport::LongPoll | Transport::ShortPoll) && self.requests > 0)
+            .then(|| self.empty as f64 / self.requests as f64)
+    }
+
+    /// The median of the recent latencies.
+    pub fn latency_p50(&self) -> Option<f64> {
+        percentile(&self.latencies, 0.5)
+    }
+
+    /// Gaps plus duplicates shown: the integrity badge, which should always read zero.
+    pub fn integrity_faults(&self) -> u64 {
+        self.gaps + self.dup_shown
+    }
+}
+
+/// The `q` quantile of `samples` (nearest rank), None when empty.
+pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
 }
 
 /// The signals the UI reads.
@@ -104,6 +199,8 @@ impl FeedStats {
 pub struct LiveUi {
     pub stats: RwSignal<HashMap<Feed, FeedStats>>,
     pub settings: RwSignal<Option<TransportSettings>>,
+    /// The latest clock offset estimate.
+    pub clock: RwSignal<Option<clock::ClockReading>>,
 }
 
 impl LiveUi {
@@ -111,6 +208,7 @@ impl LiveUi {
         LiveUi {
             stats: RwSignal::new(HashMap::new()),
             settings: RwSignal::new(None),
+            clock: RwSignal::new(None),
         }
     }
 
@@ -124,6 +222,17 @@ impl LiveUi {
         self.stats.update(|s| {
             if let Some(f) = s.get_mut(&feed) {
                 f.gaps += 1;
+                pending(f.transport, feed, |r| r.gaps += 1);
+            }
+        });
+    }
+
+    /// Counts an event the app saw twice on `feed` (a message already on screen arrived again).
+    pub fn duplicate_shown(&self, feed: Feed) {
+        self.stats.update(|s| {
+            if let Some(f) = s.get_mut(&feed) {
+                f.dup_shown += 1;
+                pending(f.transport, feed, |r| r.duplicates += 1);
             }
         });
     }
@@ -141,7 +250,15 @@ pub(crate) enum Report {
     Open {
         cursor: Option<i64>,
     },
-    Event(Event),
+    /// An event and the bytes it took (payload and framing, as far as the browser sees).
+    Event(Event, u64),
+    /// Traffic that is no single event's: a request made, bytes of headers and envelopes, and
+    /// whether a poll answer was empty.
+    Wire {
+        requests: u64,
+        bytes: u64,
+        empty: bool,
+    },
     /// A poll answer's cursor: everything on this connection's feeds up to it was looked at.
     Cursor(i64),
     Retrying {
@@ -165,6 +282,14 @@ pub(crate) trait Conn {
     fn close(&self);
 }
 
+/// Who receives a connection's reports and gives its resume cursor: the tab's manager, or a
+/// race lane.
+pub(crate) trait Sink {
+    fn report(self: Rc<Self>, conn_id: u32, r: Report);
+    /// The cursor a (re)connection for `feeds` starts from.
+    fn cursor_for(&self, feeds: &[Feed]) -> Option<i64>;
+}
+
 /// What a connection is given: who it is, what it carries, where to report.
 #[derive(Clone)]
 pub(crate) struct ConnSpec {
@@ -173,9 +298,42 @@ pub(crate) struct ConnSpec {
     pub feeds: Vec<Feed>,
     pub short_poll_ms: u32,
     pub long_poll_s: u32,
+    pub sink: Weak<dyn Sink>,
+}
+
+thread_local! {
+    static NEXT_CONN_ID: Cell<u32> = const { Cell::new(1) };
+}
+
+/// A connection id unique in this tab (manager and race lanes alike).
+pub(crate) fn next_conn_id() -> u32 {
+    NEXT_CONN_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
+/// Opens the client for `spec.transport`.
+pub(crate) fn open_conn(spec: ConnSpec) -> Rc<dyn Conn> {
+    match spec.transport {
+        Transport::Websocket => ws::WsConn::open(spec),
+        Transport::Sse => sse::SseConn::open(spec),
+        Transport::LongPoll | Transport::ShortPoll => poll::PollConn::open(spec),
+    }
 }
 
 impl ConnSpec {
+    pub fn report(&self, r: Report) {
+        if let Some(sink) = self.sink.upgrade() {
+            sink.report(self.id, r);
+        }
+    }
+
+    pub fn cursor(&self) -> Option<i64> {
+        self.sink.upgrade().and_then(|s| s.cursor_for(&self.feeds))
+    }
+
     pub fn feeds_param(&self) -> String {
         self.feeds
             .iter()
@@ -185,28 +343,91 @@ impl ConnSpec {
     }
 }
 
-/// The cursor a connection for `feeds` should resume from: the smallest last id among them
-/// (and `control`), so nothing is missed; what arrives twice is dropped per feed.
-pub(crate) fn cursor_for(feeds: &[Feed]) -> Option<i64> {
-    MANAGER.with(|m| {
-        let m = m.borrow();
-        let m = m.as_ref()?;
-        let last = m.last_id.borrow();
-        let mut cursor: Option<i64> = None;
-        for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
-            let id = *last.get(f)?;
-            cursor = Some(cursor.map_or(id, |c: i64| c.min(id)));
-        }
-        cursor
-    })
+thread_local! {
+    /// Measurements not yet sent to the server, per (transport, feed).
+    static PENDING: RefCell<HashMap<(Transport, Feed), ClientReport>> = RefCell::new(HashMap::new());
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Delivers a connection's report to the manager.
-pub(crate) fn report(conn_id: u32, r: Report) {
-    let manager = MANAGER.with(|m| m.borrow().clone());
-    if let Some(m) = manager {
-        m.report(conn_id, r);
+/// How often a tab sends its measurements (`POST /api/live/stats`).
+pub const REPORT_EVERY_MS: u64 = 10_000;
+
+pub(crate) fn pending(t: Transport, feed: Feed, f: impl FnOnce(&mut ClientReport)) {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let r = p.entry((t, feed)).or_insert_with(|| ClientReport {
+            transport: t,
+            feed,
+            latency_ms: Vec::new(),
+            gaps: 0,
+            duplicates: 0,
+        });
+        if r.latency_ms.len() < protocol::MAX_STATS_SAMPLES {
+            f(r);
+        } else {
+            // Full until the next report: keep counting faults, drop further samples.
+            let n = r.latency_ms.len();
+            f(r);
+            r.latency_ms.truncate(n);
+        }
+    });
+}
+
+/// Sends what was measured since the last report, every [`REPORT_EVERY_MS`]; started once.
+pub(crate) fn start_reporting() {
+    if REPORTING.with(|r| r.replace(true)) {
+        return;
     }
+    let tick = || {
+        let reports: Vec<ClientReport> =
+            PENDING.with(|p| p.borrow_mut().drain().map(|(_, r)| r).collect());
+        if reports.is_empty() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            for chunk in reports.chunks(protocol::MAX_STATS_REPORTS) {
+                let body = ClientStats {
+                    reports: chunk.to_vec(),
+                };
+                let _ = api::post::<_, serde::de::IgnoredAny>("/api/live/stats", &body).await;
+            }
+        });
+    };
+    let _ = set_interval_with_handle(tick, std::time::Duration::from_millis(REPORT_EVERY_MS));
+}
+
+/// Keeps the clock offset fresh for latency figures: now, then every few minutes.
+fn start_clock(ui: LiveUi) {
+    leptos::task::spawn_local(async move {
+        if let Some(r) = clock::sync().await {
+            let _ = ui.clock.try_set(Some(r));
+        }
+    });
+    thread_local! {
+        static TICKING: Cell<bool> = const { Cell::new(false) };
+    }
+    if TICKING.with(|t| t.replace(true)) {
+        return;
+    }
+    let _ = set_interval_with_handle(
+        move || {
+            leptos::task::spawn_local(async move {
+                if let Some(r) = clock::sync().await {
+                    let _ = ui.clock.try_set(Some(r));
+                }
+            });
+        },
+        std::time::Duration::from_millis(clock::RESYNC_MS),
+    );
+}
+
+/// Commit-to-screen latency of `ev` for a connection created at `created_at` (local ms):
+/// None for events committed before that (a catch-up from the log, not delivery).
+pub(crate) fn live_latency(ev: &Event, created_at: f64) -> Option<f64> {
+    let server_now = clock::server_now();
+    let opened = created_at + clock::offset();
+    // `ts` is whole milliseconds: the event was committed within [ts, ts + 1).
+    ((ev.ts as f64) + 1.0 > opened).then(|| (server_now - ev.ts as f64).max(0.0))
 }
 
 struct Entry {
@@ -214,6 +435,8 @@ struct Entry {
     conn: Rc<dyn Conn>,
     open: bool,
     opened_at: f64,
+    /// When the connection was created (local ms): events committed after it are live.
+    created_at: f64,
     /// Set when a newer assignment replaced this connection; it closes once those are open.
     retiring: bool,
     failures: u32,
@@ -225,7 +448,6 @@ struct Manager {
     on_event: Rc<dyn Fn(Event)>,
     last_id: RefCell<HashMap<Feed, i64>>,
     conns: RefCell<Vec<Entry>>,
-    next_id: Cell<u32>,
     /// Transports avoided until the given time (ms) after failing early.
     avoid: RefCell<HashMap<Transport, f64>>,
     stopped: Cell<bool>,
@@ -236,7 +458,7 @@ thread_local! {
 }
 
 fn now() -> f64 {
-    js_sys::Date::now()
+    clock::local_now()
 }
 
 /// Starts this tab's live feeds: `feeds` over the transports the server says, from `cursor`
@@ -255,12 +477,13 @@ pub fn start(feeds: &[Feed], cursor: Option<i64>, ui: LiveUi, on_event: impl Fn(
         on_event: Rc::new(on_event),
         last_id: RefCell::new(last),
         conns: RefCell::new(Vec::new()),
-        next_id: Cell::new(1),
         avoid: RefCell::new(HashMap::new()),
         stopped: Cell::new(false),
     });
     MANAGER.with(|slot| *slot.borrow_mut() = Some(m.clone()));
     install_wakeups();
+    start_clock(ui);
+    start_reporting();
     leptos::task::spawn_local(refresh_settings());
 }
 
@@ -356,6 +579,24 @@ fn install_wakeups() {
     kick.forget();
 }
 
+impl Sink for Manager {
+    fn report(self: Rc<Self>, conn_id: u32, r: Report) {
+        self.handle(conn_id, r);
+    }
+
+    /// The smallest last id among `feeds` (and `control`), so nothing is missed; what arrives
+    /// twice is dropped per feed.
+    fn cursor_for(&self, feeds: &[Feed]) -> Option<i64> {
+        let last = self.last_id.borrow();
+        let mut cursor: Option<i64> = None;
+        for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
+            let id = *last.get(f)?;
+            cursor = Some(cursor.map_or(id, |c: i64| c.min(id)));
+        }
+        cursor
+    }
+}
+
 impl Manager {
     /// The transport `feed` should use now: the server's effective choice, unless it failed
     /// early a moment ago, then the next one on (never remembered past [`FALLBACK_FOR_MS`]).
@@ -418,14 +659,14 @@ impl Manager {
                     .iter()
                     .any(|e| !e.retiring && e.spec.transport == *t && e.spec.feeds == *fs);
                 if !exists {
-                    let id = self.next_id.get();
-                    self.next_id.set(id + 1);
+                    let sink: Rc<dyn Sink> = self.clone();
                     to_open.push(ConnSpec {
-                        id,
+                        id: next_conn_id(),
                         transport: *t,
                         feeds: fs.clone(),
                         short_poll_ms: settings.short_poll_ms,
                         long_poll_s: settings.long_poll_s,
+                        sink: Rc::downgrade(&sink),
                     });
                 }
             }
@@ -436,23 +677,19 @@ impl Manager {
                 for f in fs {
                     let entry = s.entry(*f).or_insert_with(|| FeedStats::new(*t));
                     if entry.transport != *t {
-                        entry.transport = *t;
-                        entry.state = ConnState::Connecting;
+                        entry.moved_to(*t);
                     }
                 }
             }
         });
         for spec in to_open {
-            let conn: Rc<dyn Conn> = match spec.transport {
-                Transport::Websocket => ws::WsConn::open(spec.clone()),
-                Transport::Sse => sse::SseConn::open(spec.clone()),
-                Transport::LongPoll | Transport::ShortPoll => poll::PollConn::open(spec.clone()),
-            };
+            let conn = open_conn(spec.clone());
             self.conns.borrow_mut().push(Entry {
                 spec,
                 conn,
                 open: false,
                 opened_at: 0.0,
+                created_at: now(),
                 retiring: false,
                 failures: 0,
             });
@@ -513,7 +750,7 @@ impl Manager {
         });
     }
 
-    fn report(self: &Rc<Self>, conn_id: u32, r: Report) {
+    fn handle(self: &Rc<Self>, conn_id: u32, r: Report) {
         if self.stopped.get() {
             return;
         }
@@ -561,7 +798,23 @@ impl Manager {
                 }
                 self.retire_if_ready();
             }
-            Report::Event(ev) => self.deliver(ev),
+            Report::Event(ev, bytes) => self.deliver(conn_id, ev, bytes),
+            Report::Wire {
+                requests,
+                bytes,
+                empty,
+            } => {
+                let share = bytes / feeds.len().max(1) as u64;
+                let _ = self.ui.stats.try_update(|s| {
+                    for f in &feeds {
+                        if let Some(st) = s.get_mut(f) {
+                            st.requests += requests;
+                            st.bytes += share;
+                            st.empty += empty as u64;
+                        }
+                    }
+                });
+            }
             Report::Cursor(c) => {
                 let mut last = self.last_id.borrow_mut();
                 for f in feeds.iter().chain(std::iter::once(&Feed::Control)) {
@@ -658,9 +911,26 @@ impl Manager {
     }
 
     /// Passes an event on once: anything at or below its feed's last id was already delivered.
-    fn deliver(self: &Rc<Self>, ev: Event) {
+    fn deliver(self: &Rc<Self>, conn_id: u32, ev: Event, bytes: u64) {
         if ev.kind == kind::HELLO {
             return;
+        }
+        let (transport, created_at) = self
+            .conns
+            .borrow()
+            .iter()
+            .find(|e| e.spec.id == conn_id)
+            .map_or((None, 0.0), |e| (Some(e.spec.transport), e.created_at));
+        let feed = ev.feed;
+        if feed != Feed::Control {
+            let _ = self.ui.stats.try_update(|s| {
+                if let Some(st) = s.get_mut(&feed) {
+                    if Some(st.transport) == transport {
+                        st.bytes += bytes;
+                        st.events += 1;
+                    }
+                }
+            });
         }
         if let Some(id) = ev.id {
             let dup = {
@@ -714,6 +984,20 @@ impl Manager {
                 }
             }
         }
+        let latency = (feed != Feed::Control)
+            .then(|| live_latency(&ev, created_at))
+            .flatten();
         (self.on_event)(ev);
+        // Measured once the view has the event.
+        if let (Some(ms), Some(t)) = (latency, transport) {
+            pending(t, feed, |r| r.latency_ms.push(ms));
+            let _ = self.ui.stats.try_update(|s| {
+                if let Some(st) = s.get_mut(&feed) {
+                    if st.transport == t {
+                        st.latency(ms);
+                    }
+                }
+            });
+        }
     }
 }

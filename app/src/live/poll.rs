@@ -2,7 +2,7 @@
 //! came back full). Long poll: ask with `wait`, and ask again as soon as the answer arrives.
 //! Each answer's cursor is the next request's; a switch aborts the request in flight.
 
-use super::{backoff_ms, cursor_for, report, Conn, ConnSpec, Report};
+use super::{backoff_ms, Conn, ConnSpec, Report};
 use leptos::prelude::*;
 use protocol::{close, kind, ErrorBody, PollAnswer, Transport};
 use std::cell::{Cell, RefCell};
@@ -29,7 +29,8 @@ pub(crate) struct PollConn {
 }
 
 enum Outcome {
-    Answer(PollAnswer),
+    /// The answer, and the bytes of its status line, headers and body.
+    Answer(PollAnswer, u64),
     Status(u16, String),
     Network,
 }
@@ -37,7 +38,7 @@ enum Outcome {
 impl PollConn {
     pub(crate) fn open(spec: ConnSpec) -> Rc<dyn Conn> {
         let conn = Rc::new(PollConn {
-            cursor: Cell::new(cursor_for(&spec.feeds)),
+            cursor: Cell::new(spec.cursor()),
             eph: Cell::new(None),
             spec,
             abort: RefCell::new(None),
@@ -100,39 +101,50 @@ impl PollConn {
         if let Some(e) = self.eph.get() {
             url.push_str(&format!("&eph={e}"));
         }
+        if self.attempt.get() > 0 {
+            url.push_str("&reconnect=1");
+        }
         let outcome = self.fetch(&url).await;
         if self.closed.get() {
             return;
         }
         match outcome {
-            Outcome::Answer(answer) => {
+            Outcome::Answer(answer, total_bytes) => {
                 self.attempt.set(0);
                 if !self.opened.get() {
                     self.opened.set(true);
-                    report(
-                        self.spec.id,
-                        Report::Open {
-                            cursor: Some(answer.cursor),
-                        },
-                    );
+                    self.spec.report(Report::Open {
+                        cursor: Some(answer.cursor),
+                    });
                 }
+                // Each event's own JSON (and its comma) is its bytes; the rest is overhead.
+                let sizes: Vec<u64> = answer
+                    .events
+                    .iter()
+                    .map(|e| serde_json::to_string(e).map_or(0, |s| s.len() as u64 + 1))
+                    .collect();
+                self.spec.report(Report::Wire {
+                    requests: 1,
+                    bytes: total_bytes.saturating_sub(sizes.iter().sum()),
+                    empty: answer.events.is_empty(),
+                });
                 let full = answer.events.len() >= FULL_BATCH;
                 let mut disabled = false;
-                for ev in answer.events {
+                for (ev, bytes) in answer.events.into_iter().zip(sizes) {
                     if ev.kind == kind::DISCONNECT {
                         let code = ev.data.get("code").and_then(|c| c.as_u64()).unwrap_or(0) as u16;
                         disabled = code == close::TRANSPORT_DISABLED;
                         continue;
                     }
-                    report(self.spec.id, Report::Event(ev));
+                    self.spec.report(Report::Event(ev, bytes));
                 }
                 self.cursor.set(Some(answer.cursor));
                 if answer.eph.is_some() {
                     self.eph.set(answer.eph);
                 }
-                report(self.spec.id, Report::Cursor(answer.cursor));
+                self.spec.report(Report::Cursor(answer.cursor));
                 if disabled {
-                    report(self.spec.id, Report::Disabled);
+                    self.spec.report(Report::Disabled);
                     return;
                 }
                 let next = if full || self.spec.transport == Transport::LongPoll {
@@ -142,22 +154,19 @@ impl PollConn {
                 };
                 self.schedule(next);
             }
-            Outcome::Status(401, _) => report(self.spec.id, Report::Unauthorized),
+            Outcome::Status(401, _) => self.spec.report(Report::Unauthorized),
             Outcome::Status(503, code) if code == "transport_disabled" => {
-                report(self.spec.id, Report::Disabled)
+                self.spec.report(Report::Disabled)
             }
             Outcome::Status(_, _) | Outcome::Network => {
                 let attempt = self.attempt.get() + 1;
                 self.attempt.set(attempt);
                 self.opened.set(false);
                 let delay = backoff_ms(attempt);
-                report(
-                    self.spec.id,
-                    Report::Retrying {
-                        attempt,
-                        retry_in_ms: delay,
-                    },
-                );
+                self.spec.report(Report::Retrying {
+                    attempt,
+                    retry_in_ms: delay,
+                });
                 self.schedule(delay);
             }
         }
@@ -192,7 +201,7 @@ impl PollConn {
         let status = resp.status();
         if status == 200 {
             match serde_json::from_str::<PollAnswer>(&text) {
-                Ok(a) => Outcome::Answer(a),
+                Ok(a) => Outcome::Answer(a, response_bytes(&resp, &text)),
                 Err(_) => Outcome::Status(status, "bad_response".into()),
             }
         } else {
@@ -202,6 +211,21 @@ impl PollConn {
             Outcome::Status(status, code)
         }
     }
+}
+
+/// Bytes of an answer as the browser sees it: status line, headers (`name: value\r\n` each,
+/// and the blank line) and body. What a proxy or the connection adds is not visible here.
+fn response_bytes(resp: &web_sys::Response, body: &str) -> u64 {
+    let mut headers = 0u64;
+    if let Ok(Some(iter)) = js_sys::try_iter(&resp.headers()) {
+        for pair in iter.flatten() {
+            let pair: js_sys::Array = pair.unchecked_into();
+            let name = pair.get(0).as_string().unwrap_or_default();
+            let value = pair.get(1).as_string().unwrap_or_default();
+            headers += (name.len() + value.len() + 4) as u64;
+        }
+    }
+    17 + headers + 2 + body.len() as u64
 }
 
 impl Conn for PollConn {

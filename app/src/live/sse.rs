@@ -2,7 +2,7 @@
 //! own reconnect (fixed delay, gives up on an HTTP error) is replaced by ours: on error the
 //! stream is closed and reopened with backoff from the manager's cursor.
 
-use super::{cursor_for, report, schedule_retry, Conn, ConnSpec, Report};
+use super::{schedule_retry, Conn, ConnSpec, Report};
 use protocol::{close, kind, Event, Feed};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -46,8 +46,11 @@ impl SseConn {
         }
         self.waiting.set(false);
         let mut url = format!("/api/live/sse?feeds={}", self.spec.feeds_param());
-        if let Some(c) = cursor_for(&self.spec.feeds) {
+        if let Some(c) = self.spec.cursor() {
             url.push_str(&format!("&cursor={c}"));
+        }
+        if self.attempt.get() > 0 {
+            url.push_str("&reconnect=1");
         }
         let source = match web_sys::EventSource::new(&url) {
             Ok(s) => s,
@@ -56,6 +59,11 @@ impl SseConn {
                 return;
             }
         };
+        self.spec.report(Report::Wire {
+            requests: 1,
+            bytes: 0,
+            empty: false,
+        });
         let mut callbacks = Vec::new();
         // Events are named by feed; control carries hello and disconnect.
         for feed in self
@@ -75,7 +83,7 @@ impl SseConn {
                     return;
                 };
                 if let Ok(event) = serde_json::from_str::<Event>(&text) {
-                    this.receive(event);
+                    this.receive(event, frame_bytes(&text));
                 }
             });
             let _ =
@@ -99,25 +107,32 @@ impl SseConn {
         *self.callbacks.borrow_mut() = callbacks;
     }
 
-    fn receive(self: &Rc<Self>, event: Event) {
+    fn receive(self: &Rc<Self>, event: Event, bytes: u64) {
+        let id_bytes = event.id.map_or(0, |id| 5 + id.to_string().len() as u64);
+        let bytes = bytes + id_bytes + 8 + event.feed.as_str().len() as u64;
         match event.kind.as_str() {
             kind::HELLO => {
                 self.attempt.set(0);
                 self.open.set(true);
                 let cursor = event.data.get("cursor").and_then(|c| c.as_i64());
-                report(self.spec.id, Report::Open { cursor });
+                self.spec.report(Report::Open { cursor });
+                self.spec.report(Report::Wire {
+                    requests: 0,
+                    bytes,
+                    empty: false,
+                });
             }
             kind::DISCONNECT => {
                 let code = event.data.get("code").and_then(|c| c.as_u64()).unwrap_or(0) as u16;
                 self.drop_source();
                 self.open.set(false);
                 match code {
-                    close::TRANSPORT_DISABLED => report(self.spec.id, Report::Disabled),
-                    close::UNAUTHORIZED => report(self.spec.id, Report::Unauthorized),
+                    close::TRANSPORT_DISABLED => self.spec.report(Report::Disabled),
+                    close::UNAUTHORIZED => self.spec.report(Report::Unauthorized),
                     _ => self.retry(),
                 }
             }
-            _ => report(self.spec.id, Report::Event(event)),
+            _ => self.spec.report(Report::Event(event, bytes)),
         }
     }
 
@@ -126,7 +141,7 @@ impl SseConn {
             return;
         }
         let this = Rc::downgrade(self);
-        schedule_retry(self.spec.id, &self.attempt, &self.waiting, move || {
+        schedule_retry(&self.spec, &self.attempt, &self.waiting, move || {
             if let Some(this) = this.upgrade() {
                 if this.waiting.get() {
                     this.connect();
@@ -142,6 +157,12 @@ impl SseConn {
         }
         self.callbacks.borrow_mut().clear();
     }
+}
+
+/// Bytes of an SSE frame's `data:` lines for `text` (one line per line of text, and the blank
+/// line that ends the frame); the caller adds the `id:` and `event:` lines.
+fn frame_bytes(text: &str) -> u64 {
+    text.split('\n').map(|l| 7 + l.len() as u64).sum::<u64>() + 1
 }
 
 impl Conn for SseConn {

@@ -1,7 +1,7 @@
 //! The WebSocket client: one socket carrying its feeds; sends chat frames and typing. Reconnects
 //! with backoff from the manager's cursor; close codes say whether to come back.
 
-use super::{cursor_for, report, schedule_retry, Conn, ConnSpec, Report};
+use super::{schedule_retry, Conn, ConnSpec, Report};
 use leptos::prelude::*;
 use protocol::{close, kind, ClientFrame, Event};
 use std::cell::{Cell, RefCell};
@@ -55,8 +55,11 @@ impl WsConn {
             "{scheme}://{host}/api/live/ws?feeds={}",
             self.spec.feeds_param()
         );
-        if let Some(c) = cursor_for(&self.spec.feeds) {
+        if let Some(c) = self.spec.cursor() {
             url.push_str(&format!("&cursor={c}"));
+        }
+        if self.attempt.get() > 0 {
+            url.push_str("&reconnect=1");
         }
         url
     }
@@ -73,6 +76,11 @@ impl WsConn {
                 return;
             }
         };
+        self.spec.report(Report::Wire {
+            requests: 1,
+            bytes: 0,
+            empty: false,
+        });
         let mut callbacks = Vec::new();
         let this = Rc::downgrade(self);
         let on_message = Callback::new(move |ev: JsValue| {
@@ -84,15 +92,32 @@ impl WsConn {
             else {
                 return;
             };
-            if let Ok(event) = serde_json::from_str::<Event>(&text) {
-                if event.kind == kind::HELLO {
+            // Payload plus the frame header the server wrote (2, 4 or 10 bytes).
+            let bytes = text.len() as u64
+                + match text.len() {
+                    0..=125 => 2,
+                    126..=65_535 => 4,
+                    _ => 10,
+                };
+            match serde_json::from_str::<Event>(&text) {
+                Ok(event) if event.kind == kind::HELLO => {
                     this.attempt.set(0);
                     this.open.set(true);
                     let cursor = event.data.get("cursor").and_then(|c| c.as_i64());
-                    report(this.spec.id, Report::Open { cursor });
-                } else {
-                    report(this.spec.id, Report::Event(event));
+                    this.spec.report(Report::Open { cursor });
+                    this.spec.report(Report::Wire {
+                        requests: 0,
+                        bytes,
+                        empty: false,
+                    });
                 }
+                Ok(event) => this.spec.report(Report::Event(event, bytes)),
+                // Acks and errors of sends: traffic, not events.
+                Err(_) => this.spec.report(Report::Wire {
+                    requests: 0,
+                    bytes,
+                    empty: false,
+                }),
             }
         });
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -122,8 +147,8 @@ impl WsConn {
             return;
         }
         match code {
-            close::UNAUTHORIZED => report(self.spec.id, Report::Unauthorized),
-            close::TRANSPORT_DISABLED => report(self.spec.id, Report::Disabled),
+            close::UNAUTHORIZED => self.spec.report(Report::Unauthorized),
+            close::TRANSPORT_DISABLED => self.spec.report(Report::Disabled),
             _ => self.retry(),
         }
     }
@@ -133,7 +158,7 @@ impl WsConn {
             return;
         }
         let this = Rc::downgrade(self);
-        schedule_retry(self.spec.id, &self.attempt, &self.waiting, move || {
+        schedule_retry(&self.spec, &self.attempt, &self.waiting, move || {
             if let Some(this) = this.upgrade() {
                 if this.waiting.get() {
                     this.connect();

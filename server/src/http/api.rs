@@ -500,6 +500,82 @@ pub async fn admin_metrics(
     Json(state.meters.snapshot())
 }
 
+/// The server's clock, for clients' offset estimates. No session needed; never cached.
+pub async fn server_time() -> Response {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let mut res = Json(protocol::ServerTime { now_ms }).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// A browser's measurements (commit-to-screen latency, gaps, duplicates) for the admin's
+/// end-to-end figures.
+pub async fn client_stats(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+    ApiJson(body): ApiJson<protocol::ClientStats>,
+) -> ApiResult<StatusCode> {
+    body.validate()
+        .map_err(|m| ApiError::bad("invalid_stats", m))?;
+    for r in &body.reports {
+        state
+            .meters
+            .client_report(r.transport, r.feed, &r.latency_ms, r.gaps, r.duplicates);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How often the admin console's live comparison is pushed.
+pub const METRICS_PUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The admin console's live feed: an SSE stream with the metrics snapshot every second (event
+/// `metrics`), ending when the server shuts down.
+pub async fn admin_metrics_live(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+) -> Response {
+    let mut tick = tokio::time::interval(METRICS_PUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stream =
+        futures_util::stream::unfold((state, tick, true), |(state, mut tick, first)| async move {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return None,
+                _ = tick.tick() => {}
+            }
+            let mut out = String::new();
+            if first {
+                out.push_str("retry: 2000\n\n");
+            }
+            let snapshot = state.meters.snapshot().to_string();
+            out.push_str(&crate::live::sse::frame(None, "metrics", &snapshot));
+            Some((
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(out)),
+                (state, tick, false),
+            ))
+        });
+    let mut res = Response::new(axum::body::Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    h.insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    res
+}
+
 /// The same meters in Prometheus text format (admins only).
 pub async fn prometheus(State(state): State<AppState>, AdminUser(_): AdminUser) -> Response {
     let mut res = state.meters.prometheus().into_response();

@@ -38,6 +38,7 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{user_id}", put(api::admin_set_user))
         .route("/admin/announcements", post(api::announce))
         .route("/admin/metrics", get(api::admin_metrics))
+        .route("/admin/metrics/live", get(api::admin_metrics_live))
         .route("/admin/audit", get(api::admin_audit))
         .route(
             "/admin/settings",
@@ -65,6 +66,8 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route("/live/ws", get(crate::live::ws::upgrade))
         .route("/live/sse", get(crate::live::sse::stream))
         .route("/live/poll", get(crate::live::poll::poll))
+        .route("/live/stats", post(api::client_stats))
+        .route("/time", get(api::server_time))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))

@@ -30,6 +30,8 @@ pub struct PollQuery {
     pub wait: Option<String>,
     /// The `eph` of the previous answer: recent ephemeral events after it come too.
     pub eph: Option<u64>,
+    /// `1` when a client polls again after a failed poll: counted as a reconnect.
+    pub reconnect: Option<String>,
 }
 
 pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
@@ -56,6 +58,11 @@ pub async fn poll(
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let request_bytes = crate::metrics::header_bytes(&headers) + uri.to_string().len() as u64 + 16;
+    // A poll carrying `eph` continues a poll loop: everything it brings was committed since the
+    // loop's previous answer, and its age is the delivery latency polling gives (the interval
+    // shows up here). A loop's first poll may start from an old cursor (a page's render point):
+    // what was committed before it arrived is a catch-up, not latency.
+    let live_since_ms = if q.eph.is_some() { i64::MIN } else { now_ms() };
     let wait = parse_wait(q.wait.as_deref())?;
     let transport = if wait == 0 {
         Transport::ShortPoll
@@ -175,6 +182,9 @@ pub async fn poll(
     state
         .meters
         .polled(transport, feeds, events.is_empty() && extra.is_empty());
+    if q.reconnect.as_deref() == Some("1") {
+        state.meters.reconnected(transport, feeds);
+    }
     state.meters.overhead(
         transport,
         feeds,
@@ -185,7 +195,7 @@ pub async fn poll(
             transport,
             ev.feed,
             ev.json.len() as u64 + 1,
-            Some(ev.age_us()),
+            ev.age_since(live_since_ms),
         );
     }
     Ok(res)

@@ -66,6 +66,12 @@ pub async fn stream(
     let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
     // Request line and headers, plus the answer's status line and headers (~140 bytes).
     let handshake = crate::metrics::header_bytes(&headers) + 160;
+    // The browser's own EventSource retry sends Last-Event-ID; ours says `reconnect=1`.
+    let opened = super::ws::Opened {
+        reconnect: q.is_reconnect() || last_event_id.is_some(),
+        at_ms: crate::services::now_ms(),
+        handshake_bytes: handshake,
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE_FRAMES);
     let conn_id = new_id();
     let span = tracing::info_span!("sse", conn = %conn_id, user = %me.username);
@@ -73,7 +79,7 @@ pub async fn stream(
     tokio::spawn(
         async move {
             let _online = online;
-            pump(state, sub, tx, conn_id, handshake).await
+            pump(state, sub, tx, conn_id, opened).await
         }
         .instrument(span),
     );
@@ -104,11 +110,16 @@ async fn pump(
     mut sub: Subscription,
     tx: mpsc::Sender<Bytes>,
     conn_id: String,
-    handshake: u64,
+    opened: super::ws::Opened,
 ) {
     let feeds = sub.feeds();
-    let _metered =
-        crate::metrics::Metered::new(&state, Transport::Sse, feeds, sub.resumed(), handshake);
+    let _metered = crate::metrics::Metered::new(
+        &state,
+        Transport::Sse,
+        feeds,
+        opened.reconnect,
+        opened.handshake_bytes,
+    );
     let mut switches = state.switches.subscribe();
     // Checked on the first turn of the loop, in case it went off while the stream opened.
     switches.mark_changed();
@@ -162,7 +173,7 @@ async fn pump(
                 // unless the client is behind, and then the queue fills and ends the stream).
                 state.meters.overhead(Transport::Sse, feeds, chunk);
                 for (ev, f) in events.iter().zip(&frames) {
-                    state.meters.delivered(Transport::Sse, ev.feed, f.len() as u64, Some(ev.age_us()));
+                    state.meters.delivered(Transport::Sse, ev.feed, f.len() as u64, ev.age_since(opened.at_ms));
                 }
                 heartbeat.reset();
             }

@@ -36,8 +36,6 @@ pub struct Subscription {
     backlog: VecDeque<Arc<LiveEvent>>,
     /// Set when the cursor cannot be honoured: the first event out is a `resync`.
     resync: bool,
-    /// Opened with a cursor: a client resuming (a reconnect), not a first connection.
-    resumed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +81,6 @@ impl Subscription {
             catching_up,
             backlog: VecDeque::new(),
             resync,
-            resumed: cursor.is_some(),
         })
     }
 
@@ -110,10 +107,6 @@ impl Subscription {
             }
             return Ok(None);
         }
-    }
-
-    pub fn resumed(&self) -> bool {
-        self.resumed
     }
 
     pub fn feeds(&self) -> FeedSet {

@@ -48,6 +48,15 @@ pub const WRITE_BATCH: usize = 64;
 pub struct LiveQuery {
     pub feeds: Option<String>,
     pub cursor: Option<String>,
+    /// `1` when a client reopens after losing its connection: counted as a reconnect (a first
+    /// connection with a page's render cursor, or a switch, is not one).
+    pub reconnect: Option<String>,
+}
+
+impl LiveQuery {
+    pub fn is_reconnect(&self) -> bool {
+        self.reconnect.as_deref() == Some("1")
+    }
 }
 
 /// Parses `cursor`: absent, or a non-negative integer.
@@ -94,11 +103,24 @@ pub async fn upgrade(
     let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
     let conn_id = new_id();
     let span = tracing::info_span!("ws", conn = %conn_id, user = %me.username);
+    let opened = Opened {
+        reconnect: q.is_reconnect(),
+        at_ms: crate::services::now_ms(),
+        handshake_bytes: handshake,
+    };
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .max_message_size(LIBRARY_FRAME_LIMIT)
         .max_frame_size(LIBRARY_FRAME_LIMIT)
-        .on_upgrade(move |socket| run(socket, state, me, sub, conn_id, handshake).instrument(span)))
+        .on_upgrade(move |socket| run(socket, state, me, sub, conn_id, opened).instrument(span)))
+}
+
+/// How a connection began, for the meters.
+pub struct Opened {
+    pub reconnect: bool,
+    /// Events committed from here on are live; earlier ones are a catch-up.
+    pub at_ms: i64,
+    pub handshake_bytes: u64,
 }
 
 enum End {
@@ -114,15 +136,15 @@ async fn run(
     me: protocol::User,
     mut sub: Subscription,
     conn_id: String,
-    handshake_bytes: u64,
+    opened: Opened,
 ) {
     tracing::debug!("connected");
     let _metered = crate::metrics::Metered::new(
         &state,
         Transport::Websocket,
         sub.feeds(),
-        sub.resumed(),
-        handshake_bytes,
+        opened.reconnect,
+        opened.handshake_bytes,
     );
     let _online = crate::presence::Online::new(&state, &me);
     // Watch the switches from before the hello: a switch-off from then on is never missed.
@@ -178,7 +200,7 @@ async fn run(
                         let reply = handle_frame(&state, &me, text.as_str()).await;
                         if let Some(reply) = reply {
                             let bytes = reply.len() as u64 + crate::metrics::ws_frame_overhead(reply.len());
-                            state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, None);
+                            state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, crate::metrics::Age::None);
                             if write_all(&mut socket, vec![reply]).await.is_err() {
                                 break End::Drop;
                             }
@@ -210,7 +232,7 @@ async fn run(
                 }
                 for ev in &events {
                     let bytes = ev.json.len() as u64 + crate::metrics::ws_frame_overhead(ev.json.len());
-                    state.meters.delivered(Transport::Websocket, ev.feed, bytes, Some(ev.age_us()));
+                    state.meters.delivered(Transport::Websocket, ev.feed, bytes, ev.age_since(opened.at_ms));
                 }
             }
             _ = heartbeat.tick() => {

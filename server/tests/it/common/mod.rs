@@ -563,4 +563,35 @@ impl Sse {
             }
         }
     }
+
+    /// The data of the next frame named `event` (other frames skipped), as JSON.
+    pub async fn next_raw(&mut self, event: &str) -> Value {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = None;
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        name = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("retry: ") {
+                        self.retry = v.parse().ok();
+                    }
+                }
+                if name.as_deref() == Some(event) {
+                    return serde_json::from_str(&data.join("\n")).expect("json data");
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("sse data in time")
+                .expect("sse stream")
+                .expect("stream still open");
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        }
+    }
 }
