@@ -351,7 +351,7 @@ fn LatencyChart(metrics: RwSignal<Value>) -> impl IntoView {
     const LEFT: f64 = 78.0;
     // 0.1 ms to 10 s.
     let x = |ms: f64| {
-        LEFT + ((ms.max(0.1).log10() + 1.0) / 5.0).clamp(0.0, 1.0) * (CHART_W - LEFT - 6.0)
+        LEFT + ((ms.max(0.1).log10() + 1.0) / 5.0).clamp(0.0, 1.0) * (CHART_W - LEFT - 100.0)
     };
     let bars = move || {
         metrics.with(|m| {
@@ -427,7 +427,7 @@ fn CostChart(metrics: RwSignal<Value>) -> impl IntoView {
                 })
                 .collect();
             let max_bytes = rows.iter().map(|r| r.2).fold(1.0, f64::max);
-            let w = CHART_W - LEFT - 70.0;
+            let w = CHART_W - LEFT - 104.0;
             rows.into_iter()
                 .enumerate()
                 .map(|(i, (t, req, bytes, empty))| {
@@ -465,6 +465,21 @@ fn Legend() -> impl IntoView {
     }
 }
 
+/// The slowest feed's `key` figure of a transport's `field` histogram, "–" with no samples.
+fn worst_latency(v: &Value, field: &str, key: &str) -> String {
+    let timed: Vec<f64> = Feed::ALL
+        .iter()
+        .map(|f| &v["feeds"][f.as_str()][field])
+        .filter(|h| h["count"].as_u64().unwrap_or(0) > 0)
+        .filter_map(|h| h[key].as_f64())
+        .collect();
+    if timed.is_empty() {
+        "–".into()
+    } else {
+        format!("{:.1}", timed.into_iter().fold(0.0, f64::max))
+    }
+}
+
 /// Per transport: open connections, requests, empty answers, events, bytes per event,
 /// reconnects and delivery latency, in the transport's colour.
 #[component]
@@ -482,23 +497,8 @@ fn MetricsTable(metrics: RwSignal<Value>) -> impl IntoView {
                             "–".into()
                         }
                     }
-                    "p50" | "p99" | "max" => {
-                        // The slowest feed of the transport.
-                        let worst = Feed::ALL
-                            .iter()
-                            .filter_map(|f| v["feeds"][f.as_str()]["latency_ms"][key].as_f64())
-                            .fold(0.0, f64::max);
-                        format!("{worst:.1}")
-                    }
-                    "c50" => {
-                        let worst = Feed::ALL
-                            .iter()
-                            .filter_map(|f| {
-                                v["feeds"][f.as_str()]["client_latency_ms"]["p50"].as_f64()
-                            })
-                            .fold(0.0, f64::max);
-                        format!("{worst:.1}")
-                    }
+                    "p50" | "p99" | "max" => worst_latency(v, "latency_ms", key),
+                    "c50" => worst_latency(v, "client_latency_ms", "p50"),
                     "faults" => {
                         let n: u64 = Feed::ALL
                             .iter()

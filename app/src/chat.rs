@@ -971,11 +971,22 @@ fn fmt_latency(v: Option<f64>) -> String {
 /// The transport inspector of one feed: transport and state, latency sparkline, requests per
 /// minute, bytes per event, empty-poll ratio, reconnects, and the integrity badge.
 #[component]
-pub fn FeedReadout(feed: Feed) -> impl IntoView {
+pub fn FeedReadout(
+    feed: Feed,
+    /// Inside an inspector popover (test id `inspector-readout-…`, so pages that also show the
+    /// full readout have one `readout-…`).
+    #[prop(optional)]
+    popover: bool,
+) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let stats = move || chat.live.feed(feed);
+    let testid = format!(
+        "{}readout-{}",
+        if popover { "inspector-" } else { "" },
+        feed.as_str()
+    );
     view! {
-        <dl class="readout" data-testid=format!("readout-{}", feed.as_str())>
+        <dl class="readout" data-testid=testid>
             {move || match stats() {
                 None => view! { <dt>"state"</dt><dd>"starting…"</dd> }.into_any(),
                 Some(s) => {
@@ -985,7 +996,7 @@ pub fn FeedReadout(feed: Feed) -> impl IntoView {
                         <dt>"state"</dt><dd class=state_class(&s.state)>{state_text(&s.state)}</dd>
                         <dt>"latency"</dt>
                         <dd class="spark-cell" data-testid="latency">
-                            <Sparkline values=s.latencies.clone() />
+                            <Sparkline values=s.latencies.clone() w=88.0 h=22.0 />
                             <span>{format!("p50 {}", fmt_latency(s.latency_p50()))}</span>
                         </dd>
                         <dt>"requests"</dt><dd data-testid="requests">{format!("{} ({:.0}/min)", s.requests, s.requests_per_min())}</dd>
@@ -1030,7 +1041,7 @@ pub fn Inspector(feed: Feed) -> impl IntoView {
                 <span class="visually-hidden">"Transport inspector"</span>
             </summary>
             <div class="inspector-body">
-                <FeedReadout feed />
+                <FeedReadout feed popover=true />
             </div>
         </details>
     }

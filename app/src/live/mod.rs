@@ -158,7 +158,8 @@ impl FeedStats {
 
     /// Requests per minute since the current transport took over.
     pub fn requests_per_min(&self) -> f64 {
-        let mins = ((clock::local_now() - self.since) / 60_000.0).max(1.0 / 60.0);
+        // Over at least a minute, so a fresh connection's one request reads "1/min", not 60.
+        let mins = ((clock::local_now() - self.since) / 60_000.0).max(1.0);
         self.requests as f64 / mins
     }
 
