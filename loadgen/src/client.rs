@@ -1,0 +1,408 @@
+//! The public API as a load generator uses it: sign up, rooms, messages, and a live subscription
+//! over any of the four transports that yields raw event JSON.
+
+use crate::http::Http;
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const PASSWORD: &str = "loadgen password 1";
+
+/// A signed-in user: a session cookie.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub cookie: String,
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+pub async fn signup(addr: SocketAddr, name: &str) -> Result<User> {
+    let mut h = Http::connect(addr).await?;
+    let body = serde_json::json!({ "username": name, "password": PASSWORD }).to_string();
+    let r = h
+        .request("POST", "/api/auth/signup", None, &[], Some(body.as_bytes()))
+        .await?;
+    if r.status != 201 && r.status != 200 {
+        bail!(
+            "signup {name}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let cookie = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if cookie.is_empty() {
+        bail!("signup {name}: no session cookie");
+    }
+    Ok(User {
+        name: name.to_string(),
+        cookie,
+    })
+}
+
+/// `n` users named `{prefix}{i}`, signed up `concurrency` at a time.
+pub async fn signup_many(addr: SocketAddr, prefix: &str, n: usize) -> Result<Vec<User>> {
+    let mut out = Vec::with_capacity(n);
+    for batch in (0..n).collect::<Vec<_>>().chunks(8) {
+        let tasks: Vec<_> = batch
+            .iter()
+            .map(|i| {
+                let name = format!("{prefix}{i}");
+                tokio::spawn(async move { signup(addr, &name).await })
+            })
+            .collect();
+        for t in tasks {
+            out.push(t.await??);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn create_room(addr: SocketAddr, user: &User, name: &str) -> Result<String> {
+    let mut h = Http::connect(addr).await?;
+    let body = serde_json::json!({ "name": name }).to_string();
+    let r = h
+        .request(
+            "POST",
+            "/api/rooms",
+            Some(&user.cookie),
+            &[],
+            Some(body.as_bytes()),
+        )
+        .await?;
+    if r.status != 201 && r.status != 200 {
+        bail!(
+            "create room: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    r.json()["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("room without id"))
+}
+
+pub async fn join(addr: SocketAddr, user: &User, room: &str) -> Result<()> {
+    let mut h = Http::connect(addr).await?;
+    let r = h
+        .request(
+            "POST",
+            &format!("/api/rooms/{room}/join"),
+            Some(&user.cookie),
+            &[],
+            None,
+        )
+        .await?;
+    if !(200..300).contains(&r.status) {
+        bail!("join: {} {}", r.status, String::from_utf8_lossy(&r.body));
+    }
+    Ok(())
+}
+
+/// Posts a message whose body carries its send time (`lg <µs>`); returns the ack status.
+pub async fn post_message(h: &mut Http, user: &User, room: &str, seq: u64) -> Result<u16> {
+    let body = serde_json::json!({
+        "body": format!("lg {}", now_us()),
+        "client_id": format!("{}-{seq}", user.name),
+    })
+    .to_string();
+    let r = h
+        .request(
+            "POST",
+            &format!("/api/rooms/{room}/messages"),
+            Some(&user.cookie),
+            &[],
+            Some(body.as_bytes()),
+        )
+        .await?;
+    Ok(r.status)
+}
+
+/// What a load-generator client takes from an event without parsing all of it: its id, the
+/// commit time, and the send time a load-generator message carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seen {
+    pub id: i64,
+    pub ts_ms: i64,
+    pub sent_us: Option<u64>,
+}
+
+fn number_after(text: &str, key: &str) -> Option<i64> {
+    let at = text.find(key)? + key.len();
+    let digits: String = text[at..]
+        .chars()
+        .skip_while(|c| *c == ' ')
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    digits.parse().ok()
+}
+
+/// Scans one event's JSON for a stored message: None for anything else (hello, presence, …).
+pub fn scan(event: &str) -> Option<Seen> {
+    if !event.contains("\"type\":\"message\"") {
+        return None;
+    }
+    let id = number_after(event, "\"id\":")?;
+    let ts_ms = number_after(event, "\"ts\":")?;
+    let sent_us = number_after(event, "\"body\":\"lg ").map(|v| v as u64);
+    Some(Seen { id, ts_ms, sent_us })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Websocket,
+    Sse,
+    LongPoll,
+    ShortPoll,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "websocket" | "ws" => Ok(Transport::Websocket),
+            "sse" => Ok(Transport::Sse),
+            "long_poll" | "long" => Ok(Transport::LongPoll),
+            "short_poll" | "short" => Ok(Transport::ShortPoll),
+            other => Err(format!("unknown transport {other}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Websocket => "websocket",
+            Transport::Sse => "sse",
+            Transport::LongPoll => "long_poll",
+            Transport::ShortPoll => "short_poll",
+        })
+    }
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// One live subscription. `next_batch` gives the raw JSON of the next events.
+pub enum Live {
+    Ws(Box<WsStream>),
+    Sse {
+        http: Box<Http>,
+        buf: String,
+    },
+    Poll {
+        http: Box<Http>,
+        cookie: String,
+        feeds: String,
+        cursor: i64,
+        eph: Option<u64>,
+        wait: u32,
+        short_poll_ms: u64,
+    },
+}
+
+impl Live {
+    /// Opens `transport` on `feeds` and waits until it is live (hello, or a first poll answer).
+    pub async fn open(
+        addr: SocketAddr,
+        user: &User,
+        transport: Transport,
+        feeds: &str,
+    ) -> Result<Live> {
+        match transport {
+            Transport::Websocket => {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let mut req =
+                    format!("ws://{addr}/api/live/ws?feeds={feeds}").into_client_request()?;
+                req.headers_mut().insert("cookie", user.cookie.parse()?);
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(4 * 1024)
+                    .write_buffer_size(0);
+                let (mut ws, _) =
+                    tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
+                        .await
+                        .context("websocket handshake")?;
+                // The hello first.
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Text(t))) if t.contains("\"type\":\"hello\"") => break,
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => return Err(e.into()),
+                        None => bail!("websocket closed before hello"),
+                    }
+                }
+                Ok(Live::Ws(Box::new(ws)))
+            }
+            Transport::Sse => {
+                let mut http = Http::connect(addr).await?;
+                http.send(
+                    "GET",
+                    &format!("/api/live/sse?feeds={feeds}"),
+                    Some(&user.cookie),
+                    &[("accept", "text/event-stream")],
+                    None,
+                )
+                .await?;
+                let (status, _) = http.head().await?;
+                if status != 200 {
+                    bail!("sse: status {status}");
+                }
+                let mut live = Live::Sse {
+                    http: Box::new(http),
+                    buf: String::new(),
+                };
+                // The hello first.
+                loop {
+                    let batch = live.next_batch().await?;
+                    if batch.iter().any(|e| e.contains("\"type\":\"hello\"")) {
+                        break;
+                    }
+                }
+                Ok(live)
+            }
+            Transport::LongPoll | Transport::ShortPoll => {
+                let mut http = Http::connect(addr).await?;
+                let r = http
+                    .request(
+                        "GET",
+                        &format!("/api/live/poll?feeds={feeds}&wait=0"),
+                        Some(&user.cookie),
+                        &[],
+                        None,
+                    )
+                    .await?;
+                if r.status != 200 {
+                    bail!("poll: status {}", r.status);
+                }
+                let cursor = r.json()["cursor"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow!("no cursor"))?;
+                let long = transport == Transport::LongPoll;
+                Ok(Live::Poll {
+                    http: Box::new(http),
+                    cookie: user.cookie.clone(),
+                    feeds: feeds.to_string(),
+                    cursor,
+                    eph: r.json()["eph"].as_u64(),
+                    wait: if long { 25 } else { 0 },
+                    short_poll_ms: 2000,
+                })
+            }
+        }
+    }
+
+    /// Sets the short-poll interval (default 2 s, the server's default).
+    pub fn short_poll_ms(mut self, ms: u64) -> Live {
+        if let Live::Poll { short_poll_ms, .. } = &mut self {
+            *short_poll_ms = ms;
+        }
+        self
+    }
+
+    /// The next events' JSON (possibly none, for an empty poll answer).
+    pub async fn next_batch(&mut self) -> Result<Vec<String>> {
+        match self {
+            Live::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) => return Ok(vec![t.to_string()]),
+                    Some(Ok(Message::Ping(p))) => ws.send(Message::Pong(p)).await?,
+                    Some(Ok(Message::Close(_))) | None => bail!("websocket closed"),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(e.into()),
+                }
+            },
+            Live::Sse { http, buf } => loop {
+                let mut out = Vec::new();
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    let data: Vec<&str> = block
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: "))
+                        .collect();
+                    if !data.is_empty() {
+                        out.push(data.join("\n"));
+                    }
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                match http.chunk().await? {
+                    Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
+                    None => bail!("sse stream ended"),
+                }
+            },
+            Live::Poll {
+                http,
+                cookie,
+                feeds,
+                cursor,
+                eph,
+                wait,
+                short_poll_ms,
+            } => {
+                let mut path = format!("/api/live/poll?feeds={feeds}&cursor={cursor}&wait={wait}");
+                if let Some(e) = eph {
+                    path.push_str(&format!("&eph={e}"));
+                }
+                let r = http.request("GET", &path, Some(cookie), &[], None).await?;
+                if r.status != 200 {
+                    bail!("poll: status {}", r.status);
+                }
+                let v = r.json();
+                *cursor = v["cursor"].as_i64().unwrap_or(*cursor);
+                if let Some(e) = v["eph"].as_u64() {
+                    *eph = Some(e);
+                }
+                // Re-emitted with the top-level fields first (a parsed map sorts its keys, which
+                // would put `data` and its nested ids ahead of the event's own id).
+                let events: Vec<String> = v["events"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|e| {
+                                format!(
+                                    "{{\"id\":{},\"type\":{},\"ts\":{},\"feed\":{},\"data\":{}}}",
+                                    e["id"], e["type"], e["ts"], e["feed"], e["data"]
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if *wait == 0 && events.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(*short_poll_ms)).await;
+                }
+                Ok(events)
+            }
+        }
+    }
+
+    /// Sends a chat message over the WebSocket (`send` frame).
+    pub async fn ws_send(&mut self, room: &str, client_id: &str) -> Result<()> {
+        let Live::Ws(ws) = self else {
+            bail!("not a websocket");
+        };
+        let frame = serde_json::json!({
+            "type": "send", "room_id": room,
+            "body": format!("lg {}", now_us()), "client_id": client_id,
+        })
+        .to_string();
+        ws.send(Message::Text(frame.into())).await?;
+        Ok(())
+    }
+}
