@@ -44,8 +44,9 @@ pub struct LiveEvent {
     pub published: Option<std::time::Instant>,
     /// Commit time (Unix ms) of a stored event; creation time of an ephemeral one.
     pub ts: i64,
-    /// The event as the wire carries it: `{"id","feed","type","data","ts"}`.
-    pub json: Arc<str>,
+    /// The event as the wire carries it: `{"id","feed","type","data","ts"}`, serialised once;
+    /// every WebSocket frame shares these bytes (a reference count, not a copy).
+    pub json: axum::extract::ws::Utf8Bytes,
 }
 
 impl LiveEvent {

@@ -162,7 +162,10 @@ async fn run(
     state
         .meters
         .overhead(Transport::Websocket, sub.feeds(), opening_bytes);
-    if write_all(&mut socket, opening).await.is_err() {
+    if write_all(&mut socket, opening.into_iter().map(Into::into).collect())
+        .await
+        .is_err()
+    {
         return;
     }
 
@@ -201,7 +204,7 @@ async fn run(
                         if let Some(reply) = reply {
                             let bytes = reply.len() as u64 + crate::metrics::ws_frame_overhead(reply.len());
                             state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, crate::metrics::Age::None);
-                            if write_all(&mut socket, vec![reply]).await.is_err() {
+                            if write_all(&mut socket, vec![reply.into()]).await.is_err() {
                                 break End::Drop;
                             }
                         }
@@ -225,7 +228,7 @@ async fn run(
                         _ => break,
                     }
                 }
-                let batch = events.iter().map(|e| e.json.to_string()).collect();
+                let batch = events.iter().map(|e| e.json.clone()).collect();
                 if write_all(&mut socket, batch).await.is_err() {
                     tracing::info!("client not reading; dropped (it resumes by cursor)");
                     break End::Drop;
@@ -269,10 +272,13 @@ fn read_error(e: axum::Error) -> End {
 }
 
 /// Writes frames and flushes once, within the write timeout.
-async fn write_all(socket: &mut WebSocket, frames: Vec<String>) -> Result<(), ()> {
+async fn write_all(
+    socket: &mut WebSocket,
+    frames: Vec<axum::extract::ws::Utf8Bytes>,
+) -> Result<(), ()> {
     let write = async {
         for f in frames {
-            socket.feed(Message::Text(f.into())).await?;
+            socket.feed(Message::Text(f)).await?;
         }
         socket.flush().await
     };

@@ -58,13 +58,30 @@ pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResul
     }
 }
 
+/// Argon2 hashes at once: one per core. Each takes 19 MiB and a core for tens of ms; more at
+/// once only queue on the CPU while holding their memory.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
 async fn hash_password(password: String) -> ApiResult<String> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
         .await
         .map_err(|e| ApiError::Internal(e.into()))
 }
 
 async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
         .await
         .map_err(|e| ApiError::Internal(e.into()))
