@@ -12,6 +12,9 @@ fn tune_malloc() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        // Setting the mmap threshold also pins the trim threshold at 128 KiB, which would hand
+        // the heap top back to the OS (and fault it in again) all the time under load.
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     }
 }
 
