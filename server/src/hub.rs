@@ -135,7 +135,19 @@ pub struct Hub {
     floor: AtomicI64,
     eph_seq: std::sync::atomic::AtomicU64,
     recent: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, Arc<LiveEvent>)>>,
+    /// Each user's rooms, for opening subscriptions without a query (a poll opens one per
+    /// request). Filled from the store on a miss; a user's entry goes before any event that
+    /// changes their membership is published.
+    rooms: std::sync::Mutex<std::collections::HashMap<String, Arc<RoomSet>>>,
+    /// Bumped by every membership change: a store read that raced one is not cached.
+    rooms_gen: std::sync::atomic::AtomicU64,
 }
+
+/// A user's room ids.
+pub type RoomSet = std::collections::HashSet<String>;
+
+/// Users whose rooms are cached at most; beyond it the cache starts again empty.
+const ROOM_CACHE_USERS: usize = 100_000;
 
 impl Hub {
     pub fn new(head: i64, floor: i64) -> Arc<Hub> {
@@ -147,7 +159,41 @@ impl Hub {
             floor: AtomicI64::new(floor),
             eph_seq: std::sync::atomic::AtomicU64::new(0),
             recent: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            rooms: std::sync::Mutex::new(std::collections::HashMap::new()),
+            rooms_gen: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// `user_id`'s rooms, from the cache or (once) from `load`.
+    pub async fn rooms_of<F, Fut, E>(&self, user_id: &str, load: F) -> Result<Arc<RoomSet>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<String>, E>>,
+    {
+        let cached = {
+            let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms.get(user_id).cloned()
+        };
+        if let Some(set) = cached {
+            return Ok(set);
+        }
+        let generation = self.rooms_gen.load(Ordering::Acquire);
+        let set: Arc<RoomSet> = Arc::new(load().await?.into_iter().collect());
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if self.rooms_gen.load(Ordering::Acquire) == generation {
+            if rooms.len() >= ROOM_CACHE_USERS {
+                rooms.clear();
+            }
+            rooms.insert(user_id.to_string(), Arc::clone(&set));
+        }
+        Ok(set)
+    }
+
+    /// Forgets `user_id`'s cached rooms (their membership changed).
+    fn forget_rooms(&self, user_id: &str) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        self.rooms_gen.fetch_add(1, Ordering::AcqRel);
+        rooms.remove(user_id);
     }
 
     /// The newest ephemeral's sequence number (0 before any).
@@ -214,9 +260,14 @@ impl Hub {
     }
 
     fn publish_stored(&self, ev: &StoredEvent) {
-        self.head.fetch_max(ev.id, Ordering::AcqRel);
         // No receivers is fine: the event is in the log for whoever connects later.
         let mut live = LiveEvent::from_stored(ev);
+        // Before anyone can see this event's id as the head, so no subscription opened from
+        // here on starts from the rooms before it.
+        if let (Some(_), Some(user)) = (&live.membership, &live.user_id) {
+            self.forget_rooms(user);
+        }
+        self.head.fetch_max(ev.id, Ordering::AcqRel);
         live.published = Some(std::time::Instant::now());
         let _ = self.tx.send(Arc::new(live));
     }

@@ -83,6 +83,7 @@ pub async fn run(
         jobs: services::jobs::JobRunner::new(export_dir),
         presence: presence::Presence::default(),
         meters: metrics::Meters::default(),
+        users: state::UserCache::default(),
     });
     let sweeper_presence = {
         let state = state.clone();
@@ -97,6 +98,12 @@ pub async fn run(
     services::jobs::recover(&state).await?;
     let pruner = tokio::spawn(prune_events(state.clone()));
 
+    // Sessions are read on every request (a poll is one); an in-process cache in front of the
+    // SQLite table saves that query. Writes and deletes go to both.
+    let session_store = tower_sessions::CachingSessionStore::new(
+        tower_sessions::MemoryStore::default(),
+        session_store,
+    );
     let sessions = SessionManagerLayer::new(session_store)
         .with_name("switchboard_session")
         .with_secure(state.config.secure_cookies)

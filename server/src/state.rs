@@ -28,6 +28,44 @@ pub struct Inner {
     pub jobs: crate::services::jobs::JobRunner,
     pub presence: crate::presence::Presence,
     pub meters: crate::metrics::Meters,
+    /// Recently loaded users, for the per-request sign-in check.
+    pub users: UserCache,
+}
+
+/// How long a loaded user is trusted before it is read again. Changes made through this server
+/// (an admin flag) drop the entry at once; one made elsewhere (the `promote-admin` command on
+/// the same database) shows within this time.
+pub const USER_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+/// Users kept at most; beyond it the cache starts again empty.
+const USER_CACHE_MAX: usize = 100_000;
+
+/// Users by id, each for [`USER_CACHE_FOR`]: every request checks who is signed in, and a poll
+/// is a request.
+#[derive(Default)]
+pub struct UserCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, protocol::User)>>,
+}
+
+impl UserCache {
+    pub fn get(&self, id: &str) -> Option<protocol::User> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .filter(|(at, _)| at.elapsed() < USER_CACHE_FOR)
+            .map(|(_, u)| u.clone())
+    }
+
+    pub fn put(&self, user: &protocol::User) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= USER_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(user.id.clone(), (std::time::Instant::now(), user.clone()));
+    }
+
+    pub fn forget(&self, id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(id);
+    }
 }
 
 impl AppState {

@@ -15,8 +15,8 @@ use tower_sessions::Session;
 /// The session key holding the signed-in user's id.
 pub const USER_KEY: &str = "user_id";
 
-/// The signed-in user, loaded fresh from the store (so a promotion or removal takes effect at
-/// once). 401 when nobody is signed in.
+/// The signed-in user, from the store or a few seconds' cache (see `state::UserCache`). 401
+/// when nobody is signed in.
 pub struct CurrentUser(pub User);
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -38,7 +38,14 @@ pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<
     let Some(id) = session.get::<String>(USER_KEY).await? else {
         return Ok(None);
     };
-    Ok(state.store.user_by_id(&id).await?)
+    if let Some(user) = state.users.get(&id) {
+        return Ok(Some(user));
+    }
+    let user = state.store.user_by_id(&id).await?;
+    if let Some(u) = &user {
+        state.users.put(u);
+    }
+    Ok(user)
 }
 
 /// An admin, or 403.

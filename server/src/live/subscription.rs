@@ -6,7 +6,7 @@
 use crate::hub::{Hub, LiveEvent, MembershipChange};
 use crate::store::{Store, StoreResult};
 use protocol::{Feed, FeedSet};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -20,7 +20,8 @@ pub struct Subscription {
     rx: broadcast::Receiver<Arc<LiveEvent>>,
     user_id: String,
     feeds: FeedSet,
-    rooms: HashSet<String>,
+    /// Shared with the hub's cache until a membership change here copies it.
+    rooms: Arc<crate::hub::RoomSet>,
     last_id: i64,
     /// Where the next read of the log starts: the last id loaded into the backlog. Ahead of
     /// `last_id` while loaded events wait to go out.
@@ -57,7 +58,7 @@ impl Subscription {
         cursor: Option<i64>,
     ) -> StoreResult<Subscription> {
         let (rx, head) = hub.subscribe();
-        let rooms = store.room_ids_of(user_id).await?.into_iter().collect();
+        let rooms = hub.rooms_of(user_id, || store.room_ids_of(user_id)).await?;
         // A cursor beyond the head cannot come from this log (a reset database, or a client of
         // another deployment); one below the floor asks for events already pruned. Either way:
         // start from the head and tell the client to reload, never a silent gap.
@@ -275,10 +276,14 @@ impl Subscription {
         }
         match change {
             MembershipChange::Joined => {
-                self.rooms.insert(room.clone());
+                if !self.rooms.contains(room) {
+                    Arc::make_mut(&mut self.rooms).insert(room.clone());
+                }
             }
             MembershipChange::Left => {
-                self.rooms.remove(room);
+                if self.rooms.contains(room) {
+                    Arc::make_mut(&mut self.rooms).remove(room);
+                }
             }
             MembershipChange::Invited => {}
         }

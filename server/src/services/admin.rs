@@ -26,6 +26,8 @@ pub async fn set_admin(
     if !state.store.set_admin(&user_id, is_admin).await? {
         return Err(ApiError::NotFound("user"));
     }
+    // After the change: a request that read the old record meanwhile cached it before this.
+    state.users.forget(&user_id);
     let detail = serde_json::json!({ "user_id": user_id, "is_admin": is_admin });
     state
         .store

@@ -184,3 +184,47 @@ async fn room_input_is_checked() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_poll_sees_a_room_from_the_moment_of_joining_and_not_after_leaving() {
+    // Polls open a subscription per request from cached memberships: joining and leaving must
+    // show at once.
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let room = alice.create_room("cache", false).await;
+    let (_, first) = bob.get("/api/live/poll?feeds=chat&wait=0").await;
+    let mut cursor = first["cursor"].as_i64().unwrap();
+    let messages = |v: &serde_json::Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "message")
+            .map(|e| e["data"]["body"].as_str().unwrap().to_string())
+            .collect()
+    };
+    alice.send(&room, "before", "c1").await;
+    let (_, a) = bob
+        .get(&format!("/api/live/poll?feeds=chat&wait=0&cursor={cursor}"))
+        .await;
+    assert!(messages(&a).is_empty(), "not a member yet: {a}");
+    cursor = a["cursor"].as_i64().unwrap();
+
+    bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+    alice.send(&room, "member now", "c2").await;
+    let (_, b) = bob
+        .get(&format!("/api/live/poll?feeds=chat&wait=0&cursor={cursor}"))
+        .await;
+    assert_eq!(messages(&b), vec!["member now"], "{b}");
+    cursor = b["cursor"].as_i64().unwrap();
+
+    bob.post_empty(&format!("/api/rooms/{room}/leave")).await;
+    alice.send(&room, "gone", "c3").await;
+    let (_, c) = bob
+        .get(&format!("/api/live/poll?feeds=chat&wait=0&cursor={cursor}"))
+        .await;
+    assert!(messages(&c).is_empty(), "left: {c}");
+}
