@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every scenario of docs/BENCHMARKS.md against Switchboard and the bare floor, each started
 # fresh by the load generator (release builds, a temporary SQLite file for Switchboard).
-# Usage: bash loadgen/bench.sh [quick]   (quick: smaller counts, one run each)
+# Usage: bash loadgen/bench.sh [full|quick] [server…]   (quick: smaller counts, one run each;
+# servers: switchboard and/or floor, both by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -9,7 +10,10 @@ cargo build --release -q -p server -p loadgen
 L="$CARGO_TARGET_DIR/release/loadgen"
 R=3; IDLE=10000
 if [ "${1:-}" = quick ]; then R=1; IDLE=1000; fi
-for server in switchboard floor; do
+shift || true
+servers=("$@")
+[ ${#servers[@]} -gt 0 ] || servers=(switchboard floor)
+for server in "${servers[@]}"; do
   S="$CARGO_TARGET_DIR/release/$server"
   echo "######## $server"
   for t in websocket sse long_poll; do
