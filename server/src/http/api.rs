@@ -395,25 +395,38 @@ pub async fn job(
     Path(job_id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let matches = |tag: &str| {
+        if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    };
+    // A poll that already has the current version is answered without reading the job.
+    if let Some(tag) = state.jobs.current_etag(&job_id, &me.id) {
+        if matches(&tag) {
+            return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), &tag));
+        }
+    }
     let record = jobs::mine(&state, &me, &job_id).await?;
     let tag = jobs::etag(&record);
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let mut res = if matches {
+    let res = if matches(&tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         Json(jobs::view(&record)).into_response()
     };
-    if let Ok(v) = axum::http::HeaderValue::from_str(&tag) {
+    Ok(with_etag(res, &tag))
+}
+
+/// A job status answer's validators: its ETag, and "ask again each time".
+fn with_etag(mut res: Response, tag: &str) -> Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(tag) {
         res.headers_mut().insert(header::ETAG, v);
     }
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-cache"),
     );
-    Ok(res)
+    res
 }
 
 pub async fn cancel_job(

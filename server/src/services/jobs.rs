@@ -38,15 +38,23 @@ pub const RESTART_REASON: &str = "The server restarted while this job was runnin
 pub struct JobRunner {
     slots: Arc<Semaphore>,
     cancels: Mutex<HashMap<String, CancellationToken>>,
+    /// Each job's owner and version as last saved by this server, so a status poll that
+    /// already has the current ETag is answered 304 without reading the job.
+    versions: std::sync::Mutex<HashMap<String, (String, i64)>>,
     /// Where finished exports are written.
     pub export_dir: PathBuf,
 }
+
+/// Jobs whose versions are remembered at most; beyond it the memory starts again empty (a
+/// miss only means a read of the job).
+const REMEMBERED_JOBS: usize = 100_000;
 
 impl JobRunner {
     pub fn new(export_dir: PathBuf) -> Self {
         JobRunner {
             slots: Arc::new(Semaphore::new(MAX_RUNNING)),
             cancels: Mutex::new(HashMap::new()),
+            versions: std::sync::Mutex::new(HashMap::new()),
             export_dir,
         }
     }
@@ -139,7 +147,29 @@ pub fn view(r: &JobRecord) -> Job {
 }
 
 pub fn etag(r: &JobRecord) -> String {
-    format!("\"{}-{}\"", r.id, r.version)
+    etag_of(&r.id, r.version)
+}
+
+fn etag_of(id: &str, version: i64) -> String {
+    format!("\"{id}-{version}\"")
+}
+
+impl JobRunner {
+    fn remember(&self, r: &JobRecord) {
+        let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() >= REMEMBERED_JOBS && !v.contains_key(&r.id) {
+            v.clear();
+        }
+        v.insert(r.id.clone(), (r.user_id.clone(), r.version));
+    }
+
+    /// The current ETag of `user_id`'s job `id`, if this server saved it last.
+    pub fn current_etag(&self, id: &str, user_id: &str) -> Option<String> {
+        let v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        v.get(id)
+            .filter(|(owner, _)| owner == user_id)
+            .map(|(_, version)| etag_of(id, *version))
+    }
 }
 
 /// Saves a job's new state and publishes its snapshot (and, when it finished or failed, the
@@ -172,6 +202,7 @@ async fn publish(state: &AppState, job: JobRecord) -> ApiResult<JobRecord> {
             Ok((saved, events))
         })
         .await
+        .inspect(|saved| state.jobs.remember(saved))
 }
 
 pub async fn submit(state: &AppState, me: &User, req: JobRequest) -> ApiResult<Job> {

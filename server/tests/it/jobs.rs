@@ -92,6 +92,25 @@ async fn jobs_cancel_etag_and_privacy() {
     for path in [format!("/api/jobs/{id}"), format!("/api/jobs/{id}/result")] {
         assert_eq!(eve.get(&path).await.0, StatusCode::NOT_FOUND);
     }
+    // Not even with its current ETag (a 304 would tell them it exists).
+    let current = bob
+        .http
+        .get(bob.url(&format!("/api/jobs/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = eve
+        .http
+        .get(eve.url(&format!("/api/jobs/{id}")))
+        .header("if-none-match", &current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         eve.post_empty(&format!("/api/jobs/{id}/cancel")).await.0,
         StatusCode::NOT_FOUND
@@ -104,6 +123,17 @@ async fn jobs_cancel_etag_and_privacy() {
     assert_eq!(status, StatusCode::ACCEPTED);
     let end = wait_job(&bob, &id).await;
     assert_eq!(end["state"], "cancelled");
+    // A tag from before the change no longer matches: the new state comes back.
+    let r = bob
+        .http
+        .get(bob.url(&format!("/api/jobs/{id}")))
+        .header("if-none-match", &current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["state"], "cancelled");
     assert_eq!(
         bob.post_empty(&format!("/api/jobs/{id}/cancel")).await.0,
         StatusCode::CONFLICT
