@@ -11,7 +11,7 @@ use super::{new_id, notifications, now_ms, parse_id};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::JobRecord;
-use protocol::{kind, Feed, Job, User};
+use protocol::{Job, User};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -179,22 +179,13 @@ async fn publish(state: &AppState, job: JobRecord) -> ApiResult<JobRecord> {
     state
         .hub
         .commit::<_, ApiError, _>(async move {
-            let saved = store.save_job(&job).await?;
+            let (saved, event) = store
+                .save_job(&job, &|saved| {
+                    serde_json::to_string(&view(saved)).unwrap_or_else(|_| "null".into())
+                })
+                .await?;
             let snapshot = view(&saved);
-            let data =
-                serde_json::to_string(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
-            let mut events = vec![
-                store
-                    .append(
-                        Feed::Jobs,
-                        kind::JOB,
-                        None,
-                        Some(&saved.user_id),
-                        data,
-                        saved.updated_at,
-                    )
-                    .await?,
-            ];
+            let mut events = vec![event];
             if let Some(note) = notifications::for_job(&saved.user_id, &snapshot, saved.updated_at)
             {
                 events.extend(store.notify(vec![note]).await?);

@@ -221,8 +221,14 @@ pub trait Store: Send + Sync + 'static {
     /// My jobs, newest first (at most `limit`).
     async fn jobs_of(&self, user_id: &str, limit: u32) -> StoreResult<Vec<JobRecord>>;
     async fn jobs_in_state(&self, state: &str) -> StoreResult<Vec<JobRecord>>;
-    /// Writes a job's mutable fields, bumps its version; the record comes back as stored.
-    async fn save_job(&self, job: &JobRecord) -> StoreResult<JobRecord>;
+    /// Writes a job's mutable fields, bumps its version, and appends its `job` event (data from
+    /// `snapshot` of the stored record) in the same transaction: nobody can read the new state
+    /// before its event is in the log. The record comes back as stored.
+    async fn save_job(
+        &self,
+        job: &JobRecord,
+        snapshot: &(dyn for<'a> Fn(&'a JobRecord) -> String + Send + Sync),
+    ) -> StoreResult<(JobRecord, StoredEvent)>;
     /// Asks a job to stop; returns the record as it is now.
     async fn request_cancel(&self, id: &str) -> StoreResult<Option<JobRecord>>;
     /// Messages of a room after `after_seq`, oldest first (for exports, page by page).

@@ -1035,7 +1035,12 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().map(JobRecord::from).collect())
     }
 
-    async fn save_job(&self, job: &JobRecord) -> StoreResult<JobRecord> {
+    async fn save_job(
+        &self,
+        job: &JobRecord,
+        snapshot: &(dyn for<'a> Fn(&'a JobRecord) -> String + Send + Sync),
+    ) -> StoreResult<(JobRecord, StoredEvent)> {
+        let mut tx = self.write().await?;
         let row: JobRow = sqlx::query_as(
             "UPDATE jobs SET state = ?, done = ?, total = ?, message = ?, result_path = ?, started_at = ?,
                  updated_at = ?, version = version + 1
@@ -1051,9 +1056,22 @@ impl Store for SqliteStore {
         .bind(job.started_at)
         .bind(job.updated_at)
         .bind(&job.id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(row.into())
+        let saved: JobRecord = row.into();
+        let data = snapshot(&saved);
+        let ev = append_event(
+            &mut tx,
+            Feed::Jobs,
+            kind::JOB,
+            None,
+            Some(&saved.user_id),
+            data,
+            saved.updated_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((saved, ev))
     }
 
     async fn request_cancel(&self, id: &str) -> StoreResult<Option<JobRecord>> {

@@ -73,6 +73,22 @@ async fn produce(feed: &str, alice: &Client, bob: &Client, room: &str, tag: &str
             }
         }
         "jobs" => {
+            // Whichever poll is switched on (the test switches transports off on purpose).
+            let poll = |cursor: Option<i64>| async move {
+                let c = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+                // Where it stands now: at once. Waiting for the event: held until it comes.
+                let waits = if cursor.is_some() { [5, 0] } else { [0, 1] };
+                for wait in waits {
+                    let (status, answer) = bob
+                        .get(&format!("/api/live/poll?feeds=jobs&wait={wait}{c}"))
+                        .await;
+                    if status == StatusCode::OK {
+                        return answer;
+                    }
+                }
+                panic!("no poll transport is on");
+            };
+            let mut cursor = poll(None).await["cursor"].as_i64().unwrap();
             let (status, job) = bob
                 .post(
                     "/api/jobs",
@@ -80,7 +96,19 @@ async fn produce(feed: &str, alice: &Client, bob: &Client, room: &str, tag: &str
                 )
                 .await;
             assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-            crate::notifications::wait_job(bob, job["id"].as_str().unwrap()).await;
+            let id = job["id"].as_str().unwrap();
+            crate::notifications::wait_job(bob, id).await;
+            // Done in the table is not yet published to live readers: wait for the event.
+            loop {
+                let answer = poll(Some(cursor)).await;
+                cursor = answer["cursor"].as_i64().unwrap();
+                let done = answer["events"].as_array().unwrap().iter().any(|e| {
+                    e["type"] == "job" && e["data"]["id"] == id && e["data"]["state"] == "done"
+                });
+                if done {
+                    break;
+                }
+            }
         }
         other => panic!("no producer for {other}"),
     }
