@@ -960,7 +960,8 @@ pub fn Sparkline(
     }
 }
 
-fn fmt_latency(v: Option<f64>) -> String {
+/// A latency for display: one decimal under 10 ms, "–" when there is none.
+pub(crate) fn fmt_latency(v: Option<f64>) -> String {
     match v {
         None => "–".into(),
         Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),

@@ -2,7 +2,7 @@
 //! a timeline of arrivals and a table of what each lane cost.
 
 use crate::api;
-use crate::chat::{state_class, state_text, Chat};
+use crate::chat::{fmt_latency, state_class, state_text, Chat};
 use crate::live::race::{LaneStats, Race, RaceUi};
 use leptos::prelude::*;
 use protocol::{Feed, Transport};
@@ -16,14 +16,6 @@ const TIMELINE_MS: f64 = 8_000.0;
 
 thread_local! {
     static RACE: RefCell<Option<Race>> = const { RefCell::new(None) };
-}
-
-fn fmt_ms(v: Option<f64>) -> String {
-    match v {
-        None => "–".into(),
-        Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
-        Some(ms) => format!("{ms:.0} ms"),
-    }
 }
 
 #[component]
@@ -160,7 +152,7 @@ fn LaneView(ui: RaceUi, i: usize, t: Transport) -> impl IntoView {
                         <li data-testid="arrival" data-id=a.id>
                             <span class="id">{format!("#{}", a.id)}</span>
                             <span class="label">{a.label.clone()}</span>
-                            <span class="ms">{fmt_ms(a.latency_ms)}</span>
+                            <span class="ms">{fmt_latency(a.latency_ms)}</span>
                         </li>
                     }).collect_view()}
                 </ol>
@@ -196,7 +188,7 @@ fn Timeline(ui: RaceUi) -> impl IntoView {
                         .map(|a| {
                             view! {
                                 <circle cx=format!("{:.1}", x(a.at)) cy=format!("{y:.1}") r="4">
-                                    <title>{format!("#{} · {}", a.id, fmt_ms(a.latency_ms))}</title>
+                                    <title>{format!("#{} · {}", a.id, fmt_latency(a.latency_ms))}</title>
                                 </circle>
                             }
                         })
@@ -252,9 +244,9 @@ fn RaceTable(ui: RaceUi) -> impl IntoView {
                         <tr data-testid=format!("race-row-{}", l.transport.as_str())>
                             <th scope="row" class=format!("t-{}", l.transport.as_str())>{l.transport.label()}</th>
                             <td data-testid="events">{l.arrivals.len()}</td>
-                            <td>{fmt_ms(l.latency(0.5))}</td>
-                            <td>{fmt_ms(l.latency(0.95))}</td>
-                            <td>{fmt_ms(l.latency(1.0))}</td>
+                            <td>{fmt_latency(l.latency(0.5))}</td>
+                            <td>{fmt_latency(l.latency(0.95))}</td>
+                            <td>{fmt_latency(l.latency(1.0))}</td>
                             <td data-testid="requests">{l.requests}</td>
                             <td>{l.bytes_per_event().map_or("–".into(), |b| format!("{b:.0} B"))}</td>
                             <td>{l.empty}</td>

@@ -572,21 +572,7 @@ pub async fn admin_metrics_live(
                 (state, tick, false),
             ))
         });
-    let mut res = Response::new(axum::body::Body::from_stream(stream));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-cache"),
-    );
-    h.insert(
-        "x-accel-buffering",
-        axum::http::HeaderValue::from_static("no"),
-    );
-    res
+    crate::live::sse::event_stream(axum::body::Body::from_stream(stream))
 }
 
 /// The same meters in Prometheus text format (admins only).

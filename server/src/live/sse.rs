@@ -89,6 +89,11 @@ pub async fn stream(
             .await
             .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), rx))
     }));
+    Ok(event_stream(body))
+}
+
+/// An SSE response around `body`: the event-stream type, no caching, and no proxy buffering.
+pub fn event_stream(body: Body) -> Response {
     let mut res = Response::new(body);
     let h = res.headers_mut();
     h.insert(
@@ -97,7 +102,7 @@ pub async fn stream(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(res)
+    res
 }
 
 /// Chunked transfer encoding around one write: the length in hex and two line breaks.
