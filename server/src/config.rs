@@ -28,6 +28,13 @@ pub enum Command {
     },
 }
 
+/// How hard a commit waits for the disk (see [`Config::synchronous`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
 #[derive(Debug, Clone, Parser)]
 pub struct Config {
     /// Address to listen on.
@@ -49,6 +56,12 @@ pub struct Config {
     /// Mark the session cookie `Secure` (set when serving over HTTPS).
     #[arg(long, env = "SWITCHBOARD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// SQLite's `synchronous` level: `normal` (in WAL mode a commit survives a crash of the
+    /// process; the last commits may be lost on power loss) or `full` (a commit also survives
+    /// power loss; each commit waits for the disk, shared by a whole group-commit batch).
+    #[arg(long, env = "SWITCHBOARD_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
+    pub synchronous: Synchronous,
 
     /// Largest number of pooled database connections.
     #[arg(long, env = "SWITCHBOARD_DB_POOL", default_value_t = 8)]
@@ -101,6 +114,7 @@ impl Config {
             database_url: format!("sqlite://{}", database_path.display()),
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
+            synchronous: Synchronous::Normal,
             db_pool: 4,
             login_per_ip_per_minute: 1000,
             login_per_user_per_minute: 1000,

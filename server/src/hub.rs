@@ -259,6 +259,19 @@ impl Hub {
         }
     }
 
+    /// Takes the commit order lock for a writer that commits and publishes by itself (the
+    /// group-commit writer): hold it from before the transaction until its events are published.
+    pub async fn order_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.order.lock().await
+    }
+
+    /// Publishes committed events, in id order. The caller holds [`Hub::order_lock`].
+    pub fn publish_committed(&self, events: &[StoredEvent]) {
+        for ev in events {
+            self.publish_stored(ev);
+        }
+    }
+
     fn publish_stored(&self, ev: &StoredEvent) {
         // No receivers is fine: the event is in the log for whoever connects later.
         let mut live = LiveEvent::from_stored(ev);

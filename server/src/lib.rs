@@ -51,7 +51,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let pool = store::sqlite::connect(&config.database_url, config.db_pool).await?;
+    let pool =
+        store::sqlite::connect(&config.database_url, config.db_pool, config.synchronous).await?;
     let export_dir = store::sqlite::data_dir(&config.database_url)?.join("exports");
     let session_store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
     session_store.migrate().await?;
@@ -72,7 +73,9 @@ pub async fn run(
         .site_addr(addr)
         .build();
     let token = CancellationToken::new();
+    let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
     let state = AppState::new(Inner {
+        writer,
         login_limiter: RateLimiter::new(LOGIN_WINDOW),
         config,
         store,
@@ -186,7 +189,7 @@ async fn prune_events(state: AppState) {
 
 /// Promotes an existing user to administrator (the `promote-admin` subcommand).
 pub async fn promote_admin(config: &Config, username: &str) -> anyhow::Result<protocol::User> {
-    let pool = store::sqlite::connect(&config.database_url, 2).await?;
+    let pool = store::sqlite::connect(&config.database_url, 2, config.synchronous).await?;
     let store = store::sqlite::SqliteStore::new(pool.clone());
     let name = protocol::normalize_username(username).map_err(anyhow::Error::msg)?;
     let record = store

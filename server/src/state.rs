@@ -19,6 +19,8 @@ pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
+    /// The group-commit writer every chat message goes through.
+    pub writer: crate::services::writer::Writer,
     pub login_limiter: RateLimiter,
     pub leptos: LeptosOptions,
     /// Cancelled when the server begins to shut down; long-lived connections watch it.

@@ -510,7 +510,16 @@ pub async fn admin_metrics(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
 ) -> Json<serde_json::Value> {
-    Json(state.meters.snapshot())
+    Json(metrics_snapshot(&state))
+}
+
+/// The meters plus the group-commit writer's batch counters.
+fn metrics_snapshot(state: &AppState) -> serde_json::Value {
+    let mut snapshot = state.meters.snapshot();
+    if let Some(map) = snapshot.as_object_mut() {
+        map.insert("writer".into(), state.writer.stats().json());
+    }
+    snapshot
 }
 
 /// The server's clock, for clients' offset estimates. No session needed; never cached.
@@ -565,7 +574,7 @@ pub async fn admin_metrics_live(
             if first {
                 out.push_str("retry: 2000\n\n");
             }
-            let snapshot = state.meters.snapshot().to_string();
+            let snapshot = metrics_snapshot(&state).to_string();
             out.push_str(&crate::live::sse::frame(None, "metrics", &snapshot));
             Some((
                 Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(out)),
@@ -577,7 +586,9 @@ pub async fn admin_metrics_live(
 
 /// The same meters in Prometheus text format (admins only).
 pub async fn prometheus(State(state): State<AppState>, AdminUser(_): AdminUser) -> Response {
-    let mut res = state.meters.prometheus().into_response();
+    let mut text = state.meters.prometheus();
+    state.writer.stats().prometheus(&mut text);
+    let mut res = text.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

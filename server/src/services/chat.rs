@@ -5,7 +5,7 @@ use super::{new_id, notifications, now_ms, parse_id};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::LiveEvent;
 use crate::state::AppState;
-use crate::store::{NewMessage, RoomAccess, SendOutcome};
+use crate::store::{NewMessage, RoomAccess};
 use protocol::{
     check_body, kind, normalize_username, BodyError, Feed, Message, Room, User, MAX_CLIENT_ID_LEN,
     MAX_ROOM_NAME_CHARS,
@@ -211,16 +211,7 @@ pub async fn send(
         now,
         notify,
     };
-    let store = state.store.clone();
-    state
-        .hub
-        .commit(async move {
-            Ok(match store.send_message(msg).await? {
-                SendOutcome::Created(m, events) => ((m, true), events),
-                SendOutcome::Existing(m) => ((m, false), Vec::new()),
-            })
-        })
-        .await
+    state.writer.send(msg).await
 }
 
 pub async fn mark_read(

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod jobs;
 pub mod notifications;
 pub mod transports;
+pub mod writer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -169,6 +169,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Messages.
     async fn send_message(&self, msg: NewMessage) -> StoreResult<SendOutcome>;
+    /// Sends several messages in one transaction (group commit): the outer error means nothing
+    /// was committed; otherwise each message has its own outcome, and the successful ones are
+    /// all committed when this returns.
+    async fn send_messages(
+        &self,
+        msgs: &[NewMessage],
+    ) -> StoreResult<Vec<StoreResult<SendOutcome>>>;
     /// A page of history, oldest first: messages with seq < `before_seq` (or the newest).
     async fn messages(
         &self,

@@ -25,13 +25,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Opens (creating if missing) the database file and runs the embedded migrations.
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlitePool> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    synchronous: crate::config::Synchronous,
+) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         // NORMAL in WAL mode: a commit survives a process crash; the last commits may be lost on
-        // power loss. FULL costs ~80x in commit rate on this disk (see README, durability).
-        .synchronous(SqliteSynchronous::Normal)
+        // power loss. FULL syncs the WAL at every commit (see README, durability).
+        .synchronous(match synchronous {
+            crate::config::Synchronous::Normal => SqliteSynchronous::Normal,
+            crate::config::Synchronous::Full => SqliteSynchronous::Full,
+        })
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
     if let Some(dir) = options.get_filename().parent() {
@@ -249,6 +256,86 @@ async fn append_event(
         data,
         ts,
     })
+}
+
+/// Stores one message (or finds the earlier one with its client id) inside `tx`.
+async fn send_in_tx(
+    tx: &mut Transaction<'static, Sqlite>,
+    msg: &NewMessage,
+) -> StoreResult<SendOutcome> {
+    let existing: Option<MessageRow> = sqlx::query_as(&format!(
+        "{MESSAGE_SELECT} WHERE m.author_id = ? AND m.client_id = ?"
+    ))
+    .bind(&msg.author.id)
+    .bind(&msg.client_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(row) = existing {
+        return Ok(SendOutcome::Existing(row.message()));
+    }
+    let (seq,): (i64,) =
+        sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq")
+            .bind(&msg.room_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    // The event id is the message's place in the log; insert the event first to learn it,
+    // then store the payload that names it.
+    let mut ev = append_event(
+        tx,
+        Feed::Chat,
+        kind::MESSAGE,
+        Some(&msg.room_id),
+        None,
+        String::new(),
+        msg.now,
+    )
+    .await?;
+    let message = Message {
+        id: msg.id.clone(),
+        room_id: msg.room_id.clone(),
+        author: Author {
+            id: msg.author.id.clone(),
+            username: msg.author.username.clone(),
+        },
+        body: msg.body.clone(),
+        client_id: msg.client_id.clone(),
+        created_at: msg.now,
+        seq,
+        event_id: ev.id,
+    };
+    ev.data = serde_json::to_string(&message).map_err(|e| StoreError::Other(e.into()))?;
+    sqlx::query("UPDATE events SET data = ? WHERE id = ?")
+        .bind(&ev.data)
+        .bind(ev.id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&message.id)
+    .bind(&message.room_id)
+    .bind(seq)
+    .bind(&message.author.id)
+    .bind(&message.body)
+    .bind(&message.client_id)
+    .bind(message.created_at)
+    .bind(ev.id)
+    .execute(&mut **tx)
+    .await?;
+    // What I wrote, I have read.
+    sqlx::query(
+        "UPDATE members SET read_seq = ? WHERE room_id = ? AND user_id = ? AND read_seq < ?",
+    )
+    .bind(seq)
+    .bind(&message.room_id)
+    .bind(&message.author.id)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    let mut events = vec![ev];
+    events.extend(insert_notifications(tx, &msg.notify).await?);
+    Ok(SendOutcome::Created(message, events))
 }
 
 async fn room_in_tx(
@@ -686,81 +773,30 @@ impl Store for SqliteStore {
 
     async fn send_message(&self, msg: NewMessage) -> StoreResult<SendOutcome> {
         let mut tx = self.write().await?;
-        let existing: Option<MessageRow> = sqlx::query_as(&format!(
-            "{MESSAGE_SELECT} WHERE m.author_id = ? AND m.client_id = ?"
-        ))
-        .bind(&msg.author.id)
-        .bind(&msg.client_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            return Ok(SendOutcome::Existing(row.message()));
-        }
-        let (seq,): (i64,) = sqlx::query_as(
-            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-        )
-        .bind(&msg.room_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        // The event id is the message's place in the log; insert the event first to learn it,
-        // then store the payload that names it.
-        let mut ev = append_event(
-            &mut tx,
-            Feed::Chat,
-            kind::MESSAGE,
-            Some(&msg.room_id),
-            None,
-            String::new(),
-            msg.now,
-        )
-        .await?;
-        let message = Message {
-            id: msg.id.clone(),
-            room_id: msg.room_id.clone(),
-            author: Author {
-                id: msg.author.id.clone(),
-                username: msg.author.username.clone(),
-            },
-            body: msg.body.clone(),
-            client_id: msg.client_id.clone(),
-            created_at: msg.now,
-            seq,
-            event_id: ev.id,
-        };
-        ev.data = serde_json::to_string(&message).map_err(|e| StoreError::Other(e.into()))?;
-        sqlx::query("UPDATE events SET data = ? WHERE id = ?")
-            .bind(&ev.data)
-            .bind(ev.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&message.id)
-        .bind(&message.room_id)
-        .bind(seq)
-        .bind(&message.author.id)
-        .bind(&message.body)
-        .bind(&message.client_id)
-        .bind(message.created_at)
-        .bind(ev.id)
-        .execute(&mut *tx)
-        .await?;
-        // What I wrote, I have read.
-        sqlx::query(
-            "UPDATE members SET read_seq = ? WHERE room_id = ? AND user_id = ? AND read_seq < ?",
-        )
-        .bind(seq)
-        .bind(&message.room_id)
-        .bind(&message.author.id)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-        let mut events = vec![ev];
-        events.extend(insert_notifications(&mut tx, &msg.notify).await?);
+        let outcome = send_in_tx(&mut tx, &msg).await?;
         tx.commit().await?;
-        Ok(SendOutcome::Created(message, events))
+        Ok(outcome)
+    }
+
+    async fn send_messages(
+        &self,
+        msgs: &[NewMessage],
+    ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
+        // One transaction, one commit (one WAL sync) for the whole batch; each message in its
+        // own savepoint, so one that fails is undone alone and the others still commit.
+        let mut tx = self.write().await?;
+        let mut out = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
+            let outcome = send_in_tx(&mut tx, msg).await;
+            if outcome.is_err() {
+                sqlx::query("ROLLBACK TO send").execute(&mut *tx).await?;
+            }
+            sqlx::query("RELEASE send").execute(&mut *tx).await?;
+            out.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn messages(
@@ -1274,5 +1310,64 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Synchronous;
+
+    fn message(room_id: &str, author: &User, client_id: &str) -> NewMessage {
+        NewMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            room_id: room_id.to_string(),
+            author: author.clone(),
+            body: format!("body of {client_id}"),
+            client_id: client_id.to_string(),
+            now: 1,
+            notify: Vec::new(),
+        }
+    }
+
+    /// A message that fails inside a group commit is undone alone: the others in its batch
+    /// commit, in order, and a repeated client id in the same batch finds the first.
+    #[tokio::test]
+    async fn one_failed_message_does_not_sink_its_batch() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::new(connect(&url, 2, Synchronous::Normal).await.unwrap());
+        let alice = store.create_user("u1", "alice", "x", 1).await.unwrap();
+        let (room, _) = store
+            .create_room("r1", &alice, "r", false, 1)
+            .await
+            .unwrap();
+        let batch = [
+            message(&room.id, &alice, "a"),
+            message("no-such-room", &alice, "b"),
+            message(&room.id, &alice, "c"),
+            message(&room.id, &alice, "a"),
+        ];
+        let out = store.send_messages(&batch).await.unwrap();
+        let first = match &out[0] {
+            Ok(SendOutcome::Created(m, events)) => {
+                assert_eq!(events.len(), 1);
+                m.clone()
+            }
+            other => panic!("first message not created: {other:?}"),
+        };
+        assert!(out[1].is_err(), "a message to a missing room fails");
+        let third = match &out[2] {
+            Ok(SendOutcome::Created(m, _)) => m.clone(),
+            other => panic!("third message not created: {other:?}"),
+        };
+        match &out[3] {
+            Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, first.id),
+            other => panic!("the repeated client id should find the first: {other:?}"),
+        }
+        assert!(third.event_id > first.event_id && third.seq == first.seq + 1);
+        let stored = store.messages(&room.id, None, 10).await.unwrap();
+        let ids: Vec<_> = stored.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(ids, vec![first.id, third.id]);
     }
 }
