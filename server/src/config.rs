@@ -63,6 +63,30 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
     pub synchronous: Synchronous,
 
+    /// Open TCP connections at most (WebSockets included); beyond it new connections get an
+    /// immediate 503 `server_full`.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 50_000)]
+    pub max_connections: usize,
+
+    /// Live connections (WebSocket, SSE, polls in flight) per user at most; beyond it 429
+    /// `too_many_connections`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 100
+    )]
+    pub max_connections_per_user: u32,
+
+    /// Seconds a client has to send a request's headers (on a new connection, or after the last
+    /// response on a kept-alive one) before the connection is closed: slow-header attacks hold
+    /// nothing for long.
+    #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds shutdown waits for open requests and connections before exiting anyway.
+    #[arg(long, env = "SWITCHBOARD_DRAIN_SECS", default_value_t = 5)]
+    pub drain_secs: u64,
+
     /// Largest number of pooled database connections.
     #[arg(long, env = "SWITCHBOARD_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
@@ -115,6 +139,10 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
             synchronous: Synchronous::Normal,
+            max_connections: 50_000,
+            max_connections_per_user: 100,
+            header_timeout_secs: 10,
+            drain_secs: 5,
             db_pool: 4,
             login_per_ip_per_minute: 1000,
             login_per_user_per_minute: 1000,

@@ -23,6 +23,8 @@ pub enum ApiError {
     TooLarge(String),
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
+    #[error("too many live connections (at most {0} per user); close another tab or retry later")]
+    TooManyConnections(u32),
     #[error("{1}")]
     Unavailable(&'static str, String),
     #[error("internal error")]
@@ -42,7 +44,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::TooManyConnections(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,6 +62,7 @@ impl ApiError {
             ApiError::Conflict(code, _) => code,
             ApiError::TooLarge(_) => "too_large",
             ApiError::RateLimited(_) => "rate_limited",
+            ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::Unavailable(code, _) => code,
             ApiError::Internal(_) => "internal",
         }
@@ -97,9 +102,22 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?e, "internal error");
         }
         let mut res = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited(secs) = self {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        match self {
+            ApiError::RateLimited(secs) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            ApiError::TooManyConnections(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            // Passing trouble (a restart, a failed write, too many connections): come back soon.
+            // A switched-off transport is not passing: the client moves to another one.
+            ApiError::Unavailable(code, _) if code != "transport_disabled" => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            _ => {}
         }
         res
     }

@@ -8,11 +8,13 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod pages;
 pub mod presence;
 pub mod ratelimit;
+pub mod serve;
 pub mod services;
 pub mod state;
 pub mod store;
@@ -29,7 +31,6 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -76,6 +77,7 @@ pub async fn run(
     let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
     let state = AppState::new(Inner {
         writer,
+        limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
         login_limiter: RateLimiter::new(LOGIN_WINDOW),
         config,
         store,
@@ -118,16 +120,18 @@ pub async fn run(
 
     let app = router(state.clone()).layer(sessions);
     tracing::info!(%addr, "listening");
-    axum::serve(
+    serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        state.limits.clone(),
+        serve::Options {
+            header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
+            drain: Duration::from_secs(state.config.drain_secs),
+        },
+        token,
+        shutdown,
     )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        token.cancel();
-    })
-    .await?;
+    .await;
     sweeper.abort();
     pruner.abort();
     sweeper_presence.abort();

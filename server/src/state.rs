@@ -19,6 +19,8 @@ pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
+    /// Connection caps (global and per user) and their counters.
+    pub limits: crate::limits::Limits,
     /// The group-commit writer every chat message goes through.
     pub writer: crate::services::writer::Writer,
     pub login_limiter: RateLimiter,

@@ -518,6 +518,17 @@ fn metrics_snapshot(state: &AppState) -> serde_json::Value {
     let mut snapshot = state.meters.snapshot();
     if let Some(map) = snapshot.as_object_mut() {
         map.insert("writer".into(), state.writer.stats().json());
+        // What a leak would grow: open TCP connections, users holding live connections, hub
+        // subscribers and the runtime's tasks.
+        map.insert(
+            "runtime".into(),
+            serde_json::json!({
+                "connections": state.limits.open(),
+                "users_connected": state.limits.users_connected(),
+                "subscribers": state.hub.subscriber_count(),
+                "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+            }),
+        );
     }
     snapshot
 }

@@ -74,8 +74,10 @@ pub async fn poll(
     let cursor = parse_cursor(q.cursor.as_deref())?;
     state.presence.polled(&state.hub, &me.id, &me.username);
     let mut switches = state.switches.subscribe();
+    let slot = state.limits.user(&me.id)?;
     let mut sub =
         Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+    sub.hold(slot);
 
     // Ephemerals (typing, presence) up to here come from the hub's recent memory; later ones
     // from the subscription. Those at or below this number are skipped there.

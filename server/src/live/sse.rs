@@ -63,7 +63,10 @@ pub async fn stream(
     // The query's cursor wins: a client switching transports passes it explicitly.
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let cursor = parse_cursor(q.cursor.as_deref().or(last_event_id))?;
-    let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+    let slot = state.limits.user(&me.id)?;
+    let mut sub =
+        Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+    sub.hold(slot);
     // Request line and headers, plus the answer's status line and headers (~140 bytes).
     let handshake = crate::metrics::header_bytes(&headers) + 160;
     // The browser's own EventSource retry sends Last-Event-ID; ours says `reconnect=1`.

@@ -37,6 +37,8 @@ pub struct Subscription {
     backlog: VecDeque<Arc<LiveEvent>>,
     /// Set when the cursor cannot be honoured: the first event out is a `resync`.
     resync: bool,
+    /// The user's live-connection slot, held as long as this subscription.
+    slot: Option<crate::limits::UserSlot>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,11 @@ pub enum SubscriptionError {
 impl Subscription {
     /// Opens a subscription for `user_id` on `feeds`. With a cursor, every visible event after it
     /// comes first; without one, only events committed from now on.
+    /// Keeps `slot` (the user's live-connection slot) until this subscription ends.
+    pub fn hold(&mut self, slot: crate::limits::UserSlot) {
+        self.slot = Some(slot);
+    }
+
     pub async fn open(
         hub: &Arc<Hub>,
         store: Arc<dyn Store>,
@@ -81,6 +88,7 @@ impl Subscription {
             head_at_open: head,
             catching_up,
             backlog: VecDeque::new(),
+            slot: None,
             resync,
         })
     }

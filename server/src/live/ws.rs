@@ -41,6 +41,12 @@ pub const LIBRARY_FRAME_LIMIT: usize = 1024 * 1024;
 /// Socket read buffer. tungstenite's default (128 KiB) is allocated per connection; client
 /// frames are small, so 4 KiB keeps an idle connection cheap.
 pub const READ_BUFFER: usize = 4 * 1024;
+/// A client that has not answered a lag probe within this time is not keeping up (or not
+/// reading at all) and is closed with `SLOW_CONSUMER`; it resumes by cursor. Kernel buffers hold
+/// megabytes, so a blocked write alone would notice a stalled reader only after minutes.
+pub const LAG_LIMIT: Duration = Duration::from_secs(3);
+/// Lag probes go out at most this often per connection, and only while events flow.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Events written before one flush when several are ready at once.
 pub const WRITE_BATCH: usize = 64;
 
@@ -88,6 +94,7 @@ pub async fn upgrade(
     ApiQuery(q): ApiQuery<LiveQuery>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
+    conn: Option<axum::Extension<crate::limits::ConnSlot>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let handshake = crate::metrics::header_bytes(&headers)
@@ -100,7 +107,10 @@ pub async fn upgrade(
     let feeds = parse_feeds(q.feeds.as_deref())?;
     let cursor = parse_cursor(q.cursor.as_deref())?;
     // Subscribe before the upgrade: events committed while the handshake completes are kept.
-    let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+    let slot = state.limits.user(&me.id)?;
+    let mut sub =
+        Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
+    sub.hold(slot);
     let conn_id = new_id();
     let span = tracing::info_span!("ws", conn = %conn_id, user = %me.username);
     let opened = Opened {
@@ -112,7 +122,15 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .max_message_size(LIBRARY_FRAME_LIMIT)
         .max_frame_size(LIBRARY_FRAME_LIMIT)
-        .on_upgrade(move |socket| run(socket, state, me, sub, conn_id, opened).instrument(span)))
+        .on_upgrade(move |socket| {
+            // The TCP connection's slot stays taken while the socket lives.
+            let _conn = conn;
+            async move {
+                let _conn = _conn;
+                run(socket, state, me, sub, conn_id, opened).await
+            }
+            .instrument(span)
+        }))
 }
 
 /// How a connection began, for the meters.
@@ -173,6 +191,11 @@ async fn run(
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
+    // The lag probe in flight: its payload and when it must be answered by. A probe is a ping
+    // sent after events; its pong proves the client read everything written before it.
+    let mut probe: Option<([u8; 8], Instant)> = None;
+    let mut probes_sent: u64 = 0;
+    let mut last_probe = Instant::now() - PROBE_EVERY;
     // Switched off while the handshake ran: `changed` would not fire for it.
     switches.mark_changed();
 
@@ -210,7 +233,12 @@ async fn run(
                         }
                     }
                     Message::Close(_) => break End::Drop,
-                    Message::Ping(_) | Message::Pong(_) => {}
+                    Message::Pong(payload) => {
+                        if probe.is_some_and(|(p, _)| payload.as_ref() == p) {
+                            probe = None;
+                        }
+                    }
+                    Message::Ping(_) => {}
                 }
             }
             ev = sub.next() => {
@@ -237,6 +265,19 @@ async fn run(
                     let bytes = ev.json.len() as u64 + crate::metrics::ws_frame_overhead(ev.json.len());
                     state.meters.delivered(Transport::Websocket, ev.feed, bytes, ev.age_since(opened.at_ms));
                 }
+                if probe.is_none() && last_probe.elapsed() >= PROBE_EVERY {
+                    probes_sent += 1;
+                    let payload = probes_sent.to_be_bytes();
+                    if timeout(WRITE_TIMEOUT, socket.send(Message::Ping(payload.to_vec().into()))).await.map_or(true, |r| r.is_err()) {
+                        break End::Drop;
+                    }
+                    last_probe = Instant::now();
+                    probe = Some((payload, last_probe + LAG_LIMIT));
+                }
+            }
+            _ = tokio::time::sleep_until(probe.map_or_else(Instant::now, |(_, due)| due)), if probe.is_some() => {
+                tracing::info!("client not keeping up; closed (it resumes by cursor)");
+                break End::Close(close::SLOW_CONSUMER, "not keeping up; reconnect and resume");
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > PEER_TIMEOUT {

@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod hardening;
 mod jobs;
 mod live_ws;
 mod messages;

@@ -101,10 +101,11 @@ async fn check_prometheus_and_access(alice: &crate::common::Client, bob: &crate:
         let (series, value) = line.rsplit_once(' ').expect("name and value");
         assert!(value.parse::<f64>().is_ok(), "a number: {line}");
         assert!(
-            series.starts_with("switchboard_") && series.ends_with('}'),
+            series.starts_with("switchboard_") && (!series.contains('{') || series.ends_with('}')),
             "{line}"
         );
     }
+    assert!(text.contains("switchboard_write_batch_messages_total "));
     assert!(text.contains("switchboard_delivery_latency_seconds_bucket{transport=\"websocket\",feed=\"chat\",le=\"+Inf\"}"));
 
     // Admins only.

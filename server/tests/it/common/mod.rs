@@ -2,6 +2,8 @@
 //! with real HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod process;
+
 use futures_util::{SinkExt, StreamExt};
 use protocol::{Event, User};
 use reqwest::cookie::{CookieStore, Jar};

@@ -1,0 +1,128 @@
+//! The real `switchboard` binary as a child process, for what only a process can show: SIGKILL,
+//! SIGTERM, and the runtime's own counters without the test's tasks mixed in.
+
+use super::{Client, WAIT};
+use reqwest::cookie::Jar;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts the server on `db` (created if missing) on an ephemeral port, with extra flags.
+    pub fn start(db: &Path, args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--log",
+                "info,sqlx=warn,tower_sessions=warn",
+            ])
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", db.display()))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the switchboard binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        // Reads the log to its end (so the child never blocks on a full pipe), reporting the
+        // address from the `listening` line.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let plain = strip_ansi(&line);
+                if plain.contains("listening") {
+                    if let Some(addr) = plain
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("addr="))
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                    {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr);
+                        }
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(WAIT)
+            .expect("the server reports its address");
+        ServerProcess { child, addr }
+    }
+
+    /// A client for this server sharing `jar` (cookies carry over to a restarted server).
+    pub fn client(&self, jar: &Arc<Jar>) -> Client {
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Client {
+            http,
+            jar: jar.clone(),
+            base: format!("http://{}", self.addr),
+        }
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; returns once the process has exited (or panics after [`WAIT`]).
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "signal sent");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server exits after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ … final byte in @..~
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) && c != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
