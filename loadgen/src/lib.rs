@@ -5,3 +5,4 @@ pub mod client;
 pub mod http;
 pub mod scenarios;
 pub mod stats;
+pub mod storm;

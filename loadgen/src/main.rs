@@ -92,6 +92,15 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Reconnect storm: N WebSocket clients, the server restarted (SIGTERM, same address and
+    /// database) under them; reconnect spread, time until all are back, loss. Needs --spawn.
+    Storm {
+        #[arg(long, default_value_t = 2000)]
+        clients: usize,
+        /// Reconnect after the full backoff bound instead of a random delay under it.
+        #[arg(long)]
+        no_jitter: bool,
+    },
     /// Every scenario at a tiny scale (seconds); fails on any loss or refusal.
     Smoke,
 }
@@ -99,6 +108,8 @@ enum Scenario {
 struct Spawned {
     child: tokio::process::Child,
     dir: PathBuf,
+    bin: PathBuf,
+    addr: SocketAddr,
 }
 
 impl Drop for Spawned {
@@ -115,7 +126,20 @@ async fn spawn(bin: &PathBuf) -> Result<(Target, Spawned)> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let dir = std::env::temp_dir().join(format!("loadgen-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let child = tokio::process::Command::new(bin)
+    let child = start(bin, addr, &dir)?;
+    let pid = child.id();
+    let spawned = Spawned {
+        child,
+        dir,
+        bin: bin.clone(),
+        addr,
+    };
+    scenarios::wait_healthy(addr, Duration::from_secs(60)).await?;
+    Ok((Target { addr, pid }, spawned))
+}
+
+fn start(bin: &PathBuf, addr: SocketAddr, dir: &std::path::Path) -> Result<tokio::process::Child> {
+    tokio::process::Command::new(bin)
         .arg("--addr")
         .arg(addr.to_string())
         .arg("--database-url")
@@ -124,11 +148,24 @@ async fn spawn(bin: &PathBuf) -> Result<(Target, Spawned)> {
         .arg("warn")
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = child.id();
-    let spawned = Spawned { child, dir };
-    scenarios::wait_healthy(addr, Duration::from_secs(60)).await?;
-    Ok((Target { addr, pid }, spawned))
+        .with_context(|| format!("starting {}", bin.display()))
+}
+
+impl Spawned {
+    /// SIGTERM, wait for the exit, start again on the same address and database.
+    async fn restart(&mut self) -> Result<()> {
+        if let Some(pid) = self.child.id() {
+            tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?;
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .context("server did not exit after SIGTERM")??;
+        self.child = start(&self.bin, self.addr, &self.dir)?;
+        scenarios::wait_healthy(self.addr, Duration::from_secs(60)).await
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -143,7 +180,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let (target, _spawned) = match &cli.spawn {
+    let (target, mut spawned) = match &cli.spawn {
         Some(bin) => {
             let (t, s) = spawn(bin).await?;
             (t, Some(s))
@@ -258,6 +295,27 @@ async fn main() -> Result<()> {
                     r.acked, r.failed, r.per_s, r.ack
                 );
                 headline.push(r.per_s);
+            }
+            Scenario::Storm { clients, no_jitter } => {
+                println!("storm clients={clients} jitter={}", !no_jitter);
+                let Some(server) = spawned.as_mut() else {
+                    bail!("storm restarts the server: use --spawn");
+                };
+                let r =
+                    loadgen::storm::storm(target, clients, !no_jitter, || server.restart()).await?;
+                println!(
+                    "{label} down {:.0} ms · back {}/{} · reconnect after ready {} · peak {} per 100 ms · {} failed attempts · {} published · missing {} · duplicates {}",
+                    r.down_ms,
+                    r.back,
+                    r.clients,
+                    r.reconnect,
+                    r.peak_per_100ms,
+                    r.failed_attempts,
+                    r.published,
+                    r.missing,
+                    r.duplicates
+                );
+                headline.push(r.reconnect.p99_ms);
             }
             Scenario::Smoke => {
                 println!("smoke");

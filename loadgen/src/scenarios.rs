@@ -58,7 +58,7 @@ pub async fn wait_healthy(addr: SocketAddr, within: Duration) -> Result<()> {
 }
 
 /// Users for `conns` connections.
-async fn users_for(t: Target, run: &str, conns: usize) -> Result<Vec<User>> {
+pub(crate) async fn users_for(t: Target, run: &str, conns: usize) -> Result<Vec<User>> {
     let n = conns.div_ceil(CONNS_PER_USER).max(1);
     client::signup_many(t.addr, &format!("lg{run}u"), n).await
 }

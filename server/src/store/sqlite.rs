@@ -258,6 +258,227 @@ async fn append_event(
     })
 }
 
+/// Stores a batch of messages with a few multi-row statements: the earlier sends of repeated
+/// client ids in one query, each room's seqs in one update, explicit event ids (the transaction
+/// holds SQLite's write lock, so nobody else appends meanwhile), then one insert each for the
+/// events, messages and notifications, and one update of the authors' read positions. Any
+/// error fails the whole batch (the caller then goes one by one).
+async fn send_batch_in_tx(
+    tx: &mut Transaction<'static, Sqlite>,
+    msgs: &[NewMessage],
+) -> StoreResult<Vec<SendOutcome>> {
+    use std::collections::HashMap;
+    // Earlier sends with the same (author, client id).
+    let mut existing: HashMap<(String, String), Message> = HashMap::new();
+    if !msgs.is_empty() {
+        let pairs = vec!["(?, ?)"; msgs.len()].join(", ");
+        let sql = format!("{MESSAGE_SELECT} WHERE (m.author_id, m.client_id) IN (VALUES {pairs})");
+        let mut q = sqlx::query_as::<_, MessageRow>(&sql);
+        for m in msgs {
+            q = q.bind(&m.author.id).bind(&m.client_id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let m = row.message();
+            existing.insert((m.author.id.clone(), m.client_id.clone()), m);
+        }
+    }
+    // Which messages are new (the first of a repeated client id in the batch), per room.
+    let mut fresh: Vec<usize> = Vec::new();
+    let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
+    let mut per_room: HashMap<&str, i64> = HashMap::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let key = (m.author.id.as_str(), m.client_id.as_str());
+        if existing.contains_key(&(key.0.to_string(), key.1.to_string())) || !seen.insert(key) {
+            continue;
+        }
+        fresh.push(i);
+        *per_room.entry(m.room_id.as_str()).or_default() += 1;
+    }
+    // Seqs: each room moves forward by its count; its messages take the numbers in order.
+    let mut next_seq: HashMap<&str, i64> = HashMap::new();
+    for (room, n) in &per_room {
+        let (last,): (i64,) = sqlx::query_as(
+            "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
+        )
+        .bind(n)
+        .bind(room)
+        .fetch_one(&mut **tx)
+        .await?;
+        next_seq.insert(room, last - n + 1);
+    }
+    // Event ids after everything ever handed out (AUTOINCREMENT never reuses an id).
+    let (mut next_id,): (i64,) = sqlx::query_as(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+                    COALESCE((SELECT MAX(id) FROM events), 0)) + 1",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+
+    let mut created: HashMap<usize, (Message, Vec<StoredEvent>)> = HashMap::new();
+    let mut events: Vec<StoredEvent> = Vec::new();
+    let mut notes: Vec<&NewNotification> = Vec::new();
+    let mut read_to: HashMap<(&str, &str), i64> = HashMap::new();
+    for &i in &fresh {
+        let m = &msgs[i];
+        let seq = next_seq.get_mut(m.room_id.as_str()).map_or(0, |s| {
+            *s += 1;
+            *s - 1
+        });
+        let message = Message {
+            id: m.id.clone(),
+            room_id: m.room_id.clone(),
+            author: Author {
+                id: m.author.id.clone(),
+                username: m.author.username.clone(),
+            },
+            body: m.body.clone(),
+            client_id: m.client_id.clone(),
+            created_at: m.now,
+            seq,
+            event_id: next_id,
+        };
+        let data = serde_json::to_string(&message).map_err(|e| StoreError::Other(e.into()))?;
+        let mut own = vec![StoredEvent {
+            id: next_id,
+            feed: Feed::Chat,
+            kind: kind::MESSAGE.to_string(),
+            room_id: Some(m.room_id.clone()),
+            user_id: None,
+            data,
+            ts: m.now,
+        }];
+        next_id += 1;
+        for n in &m.notify {
+            let data = serde_json::to_string(&Notification {
+                id: n.id.clone(),
+                kind: n.kind.clone(),
+                title: n.title.clone(),
+                body: n.body.clone(),
+                link: n.link.clone(),
+                created_at: n.now,
+                read: false,
+            })
+            .map_err(|e| StoreError::Other(e.into()))?;
+            own.push(StoredEvent {
+                id: next_id,
+                feed: Feed::Notifications,
+                kind: kind::NOTIFICATION.to_string(),
+                room_id: None,
+                user_id: Some(n.user_id.clone()),
+                data,
+                ts: n.now,
+            });
+            next_id += 1;
+            notes.push(n);
+        }
+        let pos = read_to
+            .entry((m.room_id.as_str(), m.author.id.as_str()))
+            .or_insert(seq);
+        *pos = (*pos).max(seq);
+        events.extend(own.iter().cloned());
+        created.insert(i, (message, own));
+    }
+
+    if !events.is_empty() {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO events (id, feed, kind, room_id, user_id, data, ts) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql);
+        for e in &events {
+            q = q
+                .bind(e.id)
+                .bind(e.feed.as_str())
+                .bind(&e.kind)
+                .bind(&e.room_id)
+                .bind(&e.user_id)
+                .bind(&e.data)
+                .bind(e.ts);
+        }
+        q.execute(&mut **tx).await?;
+
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; created.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
+             VALUES {rows}"
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in &fresh {
+            let (m, _) = &created[&i];
+            q = q
+                .bind(&m.id)
+                .bind(&m.room_id)
+                .bind(m.seq)
+                .bind(&m.author.id)
+                .bind(&m.body)
+                .bind(&m.client_id)
+                .bind(m.created_at)
+                .bind(m.event_id);
+        }
+        q.execute(&mut **tx).await?;
+
+        if !notes.is_empty() {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; notes.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at)
+                 VALUES {rows}"
+            );
+            let mut q = sqlx::query(&sql);
+            for n in &notes {
+                q = q
+                    .bind(&n.id)
+                    .bind(&n.user_id)
+                    .bind(&n.kind)
+                    .bind(&n.title)
+                    .bind(&n.body)
+                    .bind(&n.link)
+                    .bind(n.now);
+            }
+            q.execute(&mut **tx).await?;
+        }
+
+        // What I wrote, I have read.
+        let rows = vec!["(?, ?, ?)"; read_to.len()].join(", ");
+        let sql = format!(
+            "UPDATE members SET read_seq = v.column3 FROM (VALUES {rows}) AS v
+             WHERE members.room_id = v.column1 AND members.user_id = v.column2
+               AND members.read_seq < v.column3"
+        );
+        let mut q = sqlx::query(&sql);
+        for ((room, user), seq) in &read_to {
+            q = q.bind(*room).bind(*user).bind(*seq);
+        }
+        q.execute(&mut **tx).await?;
+    }
+
+    // Outcomes in the batch's order; a repeat finds the earlier send (stored, or in this batch).
+    let mut out = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        if let Some((message, events)) = created.remove(&i) {
+            out.push(SendOutcome::Created(message, events));
+            continue;
+        }
+        let key = (m.author.id.clone(), m.client_id.clone());
+        let earlier = match existing.get(&key) {
+            Some(found) => found.clone(),
+            None => fresh
+                .iter()
+                .filter(|&&j| j < i)
+                .find_map(|&j| {
+                    let o = &msgs[j];
+                    (o.author.id == m.author.id && o.client_id == m.client_id).then_some(j)
+                })
+                .and_then(|j| match &out[j] {
+                    SendOutcome::Created(message, _) => Some(message.clone()),
+                    SendOutcome::Existing(message) => Some(message.clone()),
+                })
+                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("repeat without a first")))?,
+        };
+        out.push(SendOutcome::Existing(earlier));
+    }
+    Ok(out)
+}
+
 /// Stores one message (or finds the earlier one with its client id) inside `tx`.
 async fn send_in_tx(
     tx: &mut Transaction<'static, Sqlite>,
@@ -782,8 +1003,21 @@ impl Store for SqliteStore {
         &self,
         msgs: &[NewMessage],
     ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
-        // One transaction, one commit (one WAL sync) for the whole batch; each message in its
-        // own savepoint, so one that fails is undone alone and the others still commit.
+        // Fast path: the whole batch in a handful of statements (each statement is a round trip
+        // to SQLite's thread, and those, not the disk, bound the write rate).
+        let mut tx = self.write().await?;
+        match send_batch_in_tx(&mut tx, msgs).await {
+            Ok(outcomes) => {
+                tx.commit().await?;
+                return Ok(outcomes.into_iter().map(Ok).collect());
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "batch insert failed; sending one by one");
+                tx.rollback().await?;
+            }
+        }
+        // Slow path, after a failure: each message in its own savepoint, so one that fails is
+        // undone alone and the others still commit in one transaction.
         let mut tx = self.write().await?;
         let mut out = Vec::with_capacity(msgs.len());
         for msg in msgs {
@@ -1369,5 +1603,86 @@ mod tests {
         let stored = store.messages(&room.id, None, 10).await.unwrap();
         let ids: Vec<_> = stored.iter().map(|m| m.id.clone()).collect();
         assert_eq!(ids, vec![first.id, third.id]);
+    }
+
+    /// The fast path: two rooms, a repeated client id inside the batch and one from an earlier
+    /// batch; seqs per room and event ids follow the batch order.
+    #[tokio::test]
+    async fn a_batch_numbers_rooms_and_events_in_order() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::new(connect(&url, 2, Synchronous::Normal).await.unwrap());
+        let alice = store.create_user("u1", "alice", "x", 1).await.unwrap();
+        let (r1, _) = store
+            .create_room("r1", &alice, "one", false, 1)
+            .await
+            .unwrap();
+        let (r2, _) = store
+            .create_room("r2", &alice, "two", false, 1)
+            .await
+            .unwrap();
+        let first = store
+            .send_messages(&[message(&r1.id, &alice, "old")])
+            .await
+            .unwrap();
+        let old = match &first[0] {
+            Ok(SendOutcome::Created(m, _)) => m.clone(),
+            other => panic!("{other:?}"),
+        };
+        let batch = [
+            message(&r1.id, &alice, "a"),
+            message(&r2.id, &alice, "b"),
+            message(&r1.id, &alice, "c"),
+            message(&r1.id, &alice, "a"),
+            message(&r1.id, &alice, "old"),
+        ];
+        let out = store.send_messages(&batch).await.unwrap();
+        let created: Vec<Message> = out[..3]
+            .iter()
+            .map(|o| match o {
+                Ok(SendOutcome::Created(m, events)) => {
+                    assert_eq!(events.len(), 1);
+                    assert_eq!(events[0].id, m.event_id);
+                    let data: Message = serde_json::from_str(&events[0].data).unwrap();
+                    assert_eq!(&data, m, "the event carries the stored message");
+                    m.clone()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            created
+                .iter()
+                .map(|m| (m.room_id.as_str(), m.seq))
+                .collect::<Vec<_>>(),
+            vec![
+                (r1.id.as_str(), 2),
+                (r2.id.as_str(), 1),
+                (r1.id.as_str(), 3)
+            ]
+        );
+        assert!(created
+            .windows(2)
+            .all(|w| w[0].event_id + 1 == w[1].event_id));
+        assert!(created[0].event_id > old.event_id);
+        match &out[3] {
+            Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, created[0].id),
+            other => panic!("{other:?}"),
+        }
+        match &out[4] {
+            Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, old.id),
+            other => panic!("{other:?}"),
+        }
+        let stored = store.messages(&r1.id, None, 10).await.unwrap();
+        assert_eq!(
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let rooms = store.rooms_for(&alice.id).await.unwrap();
+        assert!(
+            rooms.iter().all(|r| r.unread == 0),
+            "the author has read what they wrote"
+        );
+        assert_eq!(store.head().await.unwrap(), created[2].event_id);
     }
 }
