@@ -468,9 +468,10 @@ async fn send_batch_in_tx(
                     let o = &msgs[j];
                     (o.author.id == m.author.id && o.client_id == m.client_id).then_some(j)
                 })
-                .and_then(|j| match &out[j] {
-                    SendOutcome::Created(message, _) => Some(message.clone()),
-                    SendOutcome::Existing(message) => Some(message.clone()),
+                .map(|j| match &out[j] {
+                    SendOutcome::Created(message, _) | SendOutcome::Existing(message) => {
+                        message.clone()
+                    }
                 })
                 .ok_or_else(|| StoreError::Other(anyhow::anyhow!("repeat without a first")))?,
         };
