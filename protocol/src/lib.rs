@@ -525,6 +525,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// The peer broke the protocol.
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message was not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// A client frame was larger than the server accepts.
     pub const TOO_BIG: u16 = 1009;
     /// The server failed; reconnect with backoff.

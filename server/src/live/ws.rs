@@ -123,11 +123,41 @@ pub struct Opened {
     pub handshake_bytes: u64,
 }
 
-enum End {
+pub enum End {
     /// Close with this code and reason.
     Close(u16, &'static str),
+    /// The peer sent a close frame: our reply (queued by the library) still has to go out.
+    PeerClosed,
     /// The peer is gone or not reading: just drop the socket.
     Drop,
+}
+
+/// How long a closing handshake may take once started: the peer's answer to our close frame,
+/// or our answer to theirs going out. A peer that never answers is dropped after it.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Ends a connection the way `end` says, completing the closing handshake (RFC 6455 7.1):
+/// after our close frame, read until the peer's close arrives (or it hangs up); after theirs,
+/// read once more so the library flushes its queued reply. Either way within [`CLOSE_TIMEOUT`].
+pub async fn finish(mut socket: WebSocket, end: End) {
+    match end {
+        End::Drop => return,
+        End::Close(code, reason) => {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            if timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame))))
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                return;
+            }
+        }
+        End::PeerClosed => {}
+    }
+    let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+    let _ = timeout(CLOSE_TIMEOUT, drain).await;
 }
 
 async fn run(
@@ -209,7 +239,7 @@ async fn run(
                             }
                         }
                     }
-                    Message::Close(_) => break End::Drop,
+                    Message::Close(_) => break End::PeerClosed,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
@@ -249,26 +279,32 @@ async fn run(
             }
         }
     };
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
-    }
+    finish(socket, end).await;
     tracing::debug!("disconnected");
 }
 
-fn read_error(e: axum::Error) -> End {
-    let too_big = e
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-    if too_big {
-        End::Close(close::TOO_BIG, "frame too large")
-    } else {
-        End::Drop
+/// What a failed read means for the connection: a peer that broke the protocol (bad framing,
+/// invalid UTF-8, an oversized message) is told why with a close code; a vanished one is dropped.
+pub fn read_error(e: axum::Error) -> End {
+    match e.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => End::Close(close::TOO_BIG, "frame too large"),
+        Some(tungstenite::Error::Utf8(_)) => {
+            End::Close(close::INVALID_DATA, "text frames must be valid UTF-8")
+        }
+        Some(tungstenite::Error::Protocol(p)) if !is_hang_up(p) => {
+            End::Close(close::PROTOCOL_ERROR, "WebSocket protocol error")
+        }
+        _ => End::Drop,
     }
+}
+
+/// Protocol "errors" that only mean the peer went away: nobody is left to tell.
+fn is_hang_up(p: &tungstenite::error::ProtocolError) -> bool {
+    use tungstenite::error::ProtocolError as P;
+    matches!(
+        p,
+        P::ResetWithoutClosingHandshake | P::SendAfterClosing | P::ReceivedAfterClosing
+    )
 }
 
 /// Writes frames and flushes once, within the write timeout.
