@@ -31,9 +31,13 @@ pub const RETRY_MS: u32 = 2000;
 /// Frames (each one or more events) queued for a connection before the pump waits.
 pub const QUEUE_FRAMES: usize = 64;
 
-/// One SSE message. The data is split on line breaks, each part its own `data:` line, so no
-/// payload can ever start a line of its own (`id:`, `event:`) — JSON has none anyway.
+/// One SSE message. The data is split on line breaks (CRLF, LF or CR, as the SSE parser
+/// splits them), each part its own `data:` line, so no payload can ever start a line of its own
+/// (`id:`, `event:`) or end the message early — JSON has none anyway. A reader gets the data
+/// back with its line breaks as LF (property-tested against a WHATWG parser in tests/it/fuzz.rs).
 pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
+    // Event names are the feeds' (and "metrics"): fixed words, never client data.
+    debug_assert!(!event.contains(['\n', '\r']), "event name {event:?}");
     let mut out = String::with_capacity(data.len() + 40);
     if let Some(id) = id {
         out.push_str("id: ");
@@ -43,10 +47,21 @@ pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
     out.push_str("event: ");
     out.push_str(event);
     out.push('\n');
-    for line in data.split(['\n', '\r']) {
+    let mut rest = data;
+    loop {
+        let (line, next) = match rest.find(['\n', '\r']) {
+            // CRLF is one line break, not two: splitting it in two would add an empty line.
+            Some(i) if rest[i..].starts_with("\r\n") => (&rest[..i], Some(&rest[i + 2..])),
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
     }
     out.push('\n');
     out
@@ -215,5 +230,9 @@ mod tests {
         let f = frame(Some(1), "chat", "a\nid: 99\r\nevent: evil");
         let fields: Vec<&str> = f.lines().filter(|l| !l.starts_with("data: ")).collect();
         assert_eq!(fields, vec!["id: 1", "event: chat", ""]);
+        assert_eq!(
+            frame(None, "chat", "a\r\nb\rc\n"),
+            "event: chat\ndata: a\ndata: b\ndata: c\ndata: \n\n"
+        );
     }
 }
