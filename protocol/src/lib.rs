@@ -335,6 +335,14 @@ pub enum ClientFrame {
     },
 }
 
+impl ClientFrame {
+    /// Reads one text frame from a WebSocket client. Any input gives a frame or an error saying
+    /// what is wrong, never a panic (fuzzed in `tests/frames.rs`).
+    pub fn parse(text: &str) -> Result<ClientFrame, ParseError> {
+        serde_json::from_str(text).map_err(|e| ParseError(format!("unreadable frame: {e}")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     pub client_id: String,

@@ -7,10 +7,10 @@
 //! body drains. If the queue stays full for [`WRITE_TIMEOUT`] the client is not reading: the
 //! stream ends and the client resumes by Last-Event-ID. Lagging behind the hub re-reads the log.
 
-use super::ws::{parse_cursor, parse_feeds, LiveQuery, WRITE_BATCH, WRITE_TIMEOUT};
+use super::ws::{WRITE_BATCH, WRITE_TIMEOUT};
 use super::Subscription;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::http::extract::CurrentUser;
 use crate::hub::encode;
 use crate::services::{new_id, now_ms};
 use crate::state::AppState;
@@ -71,19 +71,19 @@ pub async fn stream(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<LiveQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    state.require_transport(Transport::Sse)?;
-    let feeds = parse_feeds(q.feeds.as_deref())?;
     // The query's cursor wins: a client switching transports passes it explicitly.
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let cursor = parse_cursor(q.cursor.as_deref().or(last_event_id))?;
+    let q = super::params::stream_params(uri.query(), last_event_id)?;
+    state.require_transport(Transport::Sse)?;
+    let (feeds, cursor) = (q.feeds, q.cursor);
     let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
     // Request line and headers, plus the answer's status line and headers (~140 bytes).
     let handshake = crate::metrics::header_bytes(&headers) + 160;
     // The browser's own EventSource retry sends Last-Event-ID; ours says `reconnect=1`.
     let opened = super::ws::Opened {
-        reconnect: q.is_reconnect() || last_event_id.is_some(),
+        reconnect: q.reconnect || last_event_id.is_some(),
         at_ms: crate::services::now_ms(),
         handshake_bytes: handshake,
     };

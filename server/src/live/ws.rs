@@ -9,7 +9,7 @@
 
 use super::Subscription;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::http::extract::CurrentUser;
 use crate::hub::encode;
 use crate::services::{chat, new_id, now_ms};
 use crate::state::AppState;
@@ -85,11 +85,11 @@ const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiQuery(q): ApiQuery<LiveQuery>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let q = super::params::stream_params(uri.query(), None)?;
     let handshake = crate::metrics::header_bytes(&headers)
         + uri.to_string().len() as u64
         + 16
@@ -97,14 +97,13 @@ pub async fn upgrade(
     let ws = ws.map_err(|e| ApiError::bad("websocket_required", e.body_text()))?;
     // Refused before the upgrade, so the client sees a 503 and moves on.
     state.require_transport(protocol::Transport::Websocket)?;
-    let feeds = parse_feeds(q.feeds.as_deref())?;
-    let cursor = parse_cursor(q.cursor.as_deref())?;
+    let (feeds, cursor) = (q.feeds, q.cursor);
     // Subscribe before the upgrade: events committed while the handshake completes are kept.
     let sub = Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
     let conn_id = new_id();
     let span = tracing::info_span!("ws", conn = %conn_id, user = %me.username);
     let opened = Opened {
-        reconnect: q.is_reconnect(),
+        reconnect: q.reconnect,
         at_ms: crate::services::now_ms(),
         handshake_bytes: handshake,
     };
@@ -326,10 +325,10 @@ async fn write_all(
 
 /// Handles one client frame; returns the frame to answer with, if any.
 async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Option<String> {
-    let frame: ClientFrame = match serde_json::from_str(text) {
+    let frame = match ClientFrame::parse(text) {
         Ok(f) => f,
         Err(e) => {
-            let err = ApiError::bad("invalid_frame", format!("unreadable frame: {e}"));
+            let err = ApiError::bad("invalid_frame", e.to_string());
             return Some(error_event(None, &err));
         }
     };
