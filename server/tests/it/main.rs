@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod bad_input;
 mod jobs;
 mod live_ws;
 mod messages;
