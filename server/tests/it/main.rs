@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod bad_input;
+mod fuzz;
 mod jobs;
 mod live_ws;
 mod messages;
