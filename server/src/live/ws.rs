@@ -107,11 +107,16 @@ pub async fn upgrade(
         at_ms: crate::services::now_ms(),
         handshake_bytes: handshake,
     };
-    Ok(ws
-        .read_buffer_size(READ_BUFFER)
+    Ok(configure(ws)
+        .on_upgrade(move |socket| run(socket, state, me, sub, conn_id, opened).instrument(span)))
+}
+
+/// The WebSocket settings of `/api/live/ws` (read buffer, frame and message limits); the
+/// test-only echo endpoint uses the same, so conformance runs test what clients get.
+pub fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
         .max_message_size(LIBRARY_FRAME_LIMIT)
         .max_frame_size(LIBRARY_FRAME_LIMIT)
-        .on_upgrade(move |socket| run(socket, state, me, sub, conn_id, opened).instrument(span)))
 }
 
 /// How a connection began, for the meters.

@@ -94,13 +94,22 @@ async fn admin_with_room(app: &TestApp) -> (Client, protocol::User, String) {
     (admin, me, room)
 }
 
+/// A malformed body: what it is, its content type, its bytes, and the expected status and code.
+type BadBody = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    StatusCode,
+    &'static str,
+);
+
 #[tokio::test]
 async fn malformed_bodies_get_json_errors_on_every_json_route() {
     let app = TestApp::spawn().await;
     let (admin, me, room) = admin_with_room(&app).await;
     // Under the body limit, far over serde_json's nesting limit.
     let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
-    let bodies: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    let bodies: Vec<BadBody> = vec![
         (
             "cut-off JSON",
             Some("application/json"),

@@ -15,3 +15,4 @@ mod pages;
 mod restart;
 mod rooms;
 mod transports;
+mod ws_echo;
