@@ -335,6 +335,14 @@ pub enum ClientFrame {
     },
 }
 
+impl ClientFrame {
+    /// Reads one text frame from a WebSocket client. Any input gives a frame or an error saying
+    /// what is wrong, never a panic (fuzzed in `tests/frames.rs`).
+    pub fn parse(text: &str) -> Result<ClientFrame, ParseError> {
+        serde_json::from_str(text).map_err(|e| ParseError(format!("unreadable frame: {e}")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     pub client_id: String,
@@ -525,6 +533,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// The peer broke the protocol.
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text message was not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// A client frame was larger than the server accepts.
     pub const TOO_BIG: u16 = 1009;
     /// The server failed; reconnect with backoff.

@@ -121,6 +121,17 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PRUNE_EVERY_MS", default_value_t = 600_000)]
     pub prune_every_ms: u64,
 
+    /// Test only: also serve `GET /api/live/echo`, a WebSocket echo behind the same session,
+    /// origin checks and WebSocket settings as `/api/live/ws`, for the Autobahn conformance
+    /// suite (`scripts/autobahn.sh`). Never turn it on in production.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WS_ECHO",
+        default_value_t = false,
+        hide = true
+    )]
+    pub ws_echo: bool,
+
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(
         long,
@@ -151,6 +162,7 @@ impl Config {
             long_poll_secs: 25,
             event_retention_hours: 168,
             prune_every_ms: 600_000,
+            ws_echo: false,
             log: "warn".into(),
         }
     }

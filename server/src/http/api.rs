@@ -1,12 +1,12 @@
 //! Handlers for the JSON API: parse, call a service, shape the answer. No rules live here.
 
 use super::extract::{
-    json_rejection, AdminUser, ApiJson, ApiQuery, ClientIp, CurrentUser, USER_KEY,
+    json_rejection, AdminUser, ApiJson, ApiPath, ApiQuery, ClientIp, CurrentUser, USER_KEY,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::services::{admin, auth, chat, jobs, notifications, transports};
 use crate::state::AppState;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -140,7 +140,7 @@ pub async fn create_room(
 pub async fn join_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     chat::join(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -149,7 +149,7 @@ pub async fn join_room(
 pub async fn leave_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     chat::leave(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -158,7 +158,7 @@ pub async fn leave_room(
 pub async fn invite(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
     ApiJson(body): ApiJson<UsernameBody>,
 ) -> ApiResult<StatusCode> {
     chat::invite(&state, &me, &room_id, &body.username).await?;
@@ -188,7 +188,7 @@ pub struct HistoryQuery {
 pub async fn history(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<MessageList>> {
     let messages = chat::history(&state, &me, &room_id, q.before.as_deref(), q.limit).await?;
@@ -198,7 +198,7 @@ pub async fn history(
 pub async fn send_message(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
     let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
@@ -214,7 +214,7 @@ pub async fn send_message(
 pub async fn mark_read(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
     ApiJson(body): ApiJson<ReadPosition>,
 ) -> ApiResult<StatusCode> {
     chat::mark_read(&state, &me, &room_id, &body.message_id).await?;
@@ -224,7 +224,7 @@ pub async fn mark_read(
 pub async fn typing(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(room_id): Path<String>,
+    ApiPath(room_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     chat::typing(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -268,7 +268,7 @@ pub async fn set_my_transports(
 pub async fn admin_set_transports(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Json<TransportSettings>> {
     Ok(Json(
@@ -300,7 +300,7 @@ pub struct AdminUserUpdate {
 pub async fn admin_set_user(
     State(state): State<AppState>,
     AdminUser(me): AdminUser,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<AdminUserUpdate>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
@@ -392,7 +392,7 @@ pub async fn jobs(
 pub async fn job(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let if_none_match = headers
@@ -432,7 +432,7 @@ fn with_etag(mut res: Response, tag: &str) -> Response {
 pub async fn cancel_job(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<protocol::Job>)> {
     Ok((
         StatusCode::ACCEPTED,
@@ -443,7 +443,7 @@ pub async fn cancel_job(
 pub async fn job_result(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Path(job_id): Path<String>,
+    ApiPath(job_id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let (path, name) = jobs::result_file(&state, &me, &job_id).await?;
     let file = tokio::fs::File::open(&path)

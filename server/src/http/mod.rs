@@ -18,7 +18,11 @@ use axum::Router;
 pub const MAX_API_BODY: usize = 64 * 1024;
 
 pub fn api_router(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new();
+    if state.config.ws_echo {
+        router = router.route("/live/echo", get(crate::live::echo::upgrade));
+    }
+    router
         .route("/auth/signup", post(api::signup))
         .route("/auth/login", post(api::login))
         .route("/auth/logout", post(api::logout))

@@ -1,6 +1,8 @@
 //! The live transports: views over the one event log. Each takes a cursor in and sends events
 //! after it out, through a [`Subscription`] that replays from the log and then follows the hub.
 
+pub mod echo;
+pub mod params;
 pub mod poll;
 pub mod sse;
 pub mod subscription;

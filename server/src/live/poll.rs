@@ -3,10 +3,9 @@
 //! exists or S seconds pass. Waiting happens on the hub's broadcast, never on a database
 //! connection. The answer is `{"events":[…],"cursor":M}`; M is the cursor to send next.
 
-use super::ws::{parse_cursor, parse_feeds};
 use super::Subscription;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::http::extract::CurrentUser;
 use crate::hub::{encode, LiveEvent};
 use crate::services::now_ms;
 use crate::state::AppState;
@@ -53,25 +52,24 @@ pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
 pub async fn poll(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiQuery(q): ApiQuery<PollQuery>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    let q = super::params::poll_params(uri.query())?;
     let request_bytes = crate::metrics::header_bytes(&headers) + uri.to_string().len() as u64 + 16;
     // A poll carrying `eph` continues a poll loop: everything it brings was committed since the
     // loop's previous answer, and its age is the delivery latency polling gives (the interval
     // shows up here). A loop's first poll may start from an old cursor (a page's render point):
     // what was committed before it arrived is a catch-up, not latency.
     let live_since_ms = if q.eph.is_some() { i64::MIN } else { now_ms() };
-    let wait = parse_wait(q.wait.as_deref())?;
+    let wait = q.wait;
     let transport = if wait == 0 {
         Transport::ShortPoll
     } else {
         Transport::LongPoll
     };
     state.require_transport(transport)?;
-    let feeds = parse_feeds(q.feeds.as_deref())?;
-    let cursor = parse_cursor(q.cursor.as_deref())?;
+    let (feeds, cursor) = (q.feeds, q.cursor);
     state.presence.polled(&state.hub, &me.id, &me.username);
     let mut switches = state.switches.subscribe();
     let slot = state.limits.user(&me.id)?;
@@ -184,7 +182,7 @@ pub async fn poll(
     state
         .meters
         .polled(transport, feeds, events.is_empty() && extra.is_empty());
-    if q.reconnect.as_deref() == Some("1") {
+    if q.reconnect {
         state.meters.reconnected(transport, feeds);
     }
     state.meters.overhead(

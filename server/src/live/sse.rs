@@ -7,10 +7,10 @@
 //! body drains. If the queue stays full for [`WRITE_TIMEOUT`] the client is not reading: the
 //! stream ends and the client resumes by Last-Event-ID. Lagging behind the hub re-reads the log.
 
-use super::ws::{parse_cursor, parse_feeds, LiveQuery, WRITE_BATCH, WRITE_TIMEOUT};
+use super::ws::{WRITE_BATCH, WRITE_TIMEOUT};
 use super::Subscription;
 use crate::error::ApiResult;
-use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::http::extract::CurrentUser;
 use crate::hub::encode;
 use crate::services::{new_id, now_ms};
 use crate::state::AppState;
@@ -31,9 +31,13 @@ pub const RETRY_MS: u32 = 2000;
 /// Frames (each one or more events) queued for a connection before the pump waits.
 pub const QUEUE_FRAMES: usize = 64;
 
-/// One SSE message. The data is split on line breaks, each part its own `data:` line, so no
-/// payload can ever start a line of its own (`id:`, `event:`) — JSON has none anyway.
+/// One SSE message. The data is split on line breaks (CRLF, LF or CR, as the SSE parser
+/// splits them), each part its own `data:` line, so no payload can ever start a line of its own
+/// (`id:`, `event:`) or end the message early — JSON has none anyway. A reader gets the data
+/// back with its line breaks as LF (property-tested against a WHATWG parser in tests/it/fuzz.rs).
 pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
+    // Event names are the feeds' (and "metrics"): fixed words, never client data.
+    debug_assert!(!event.contains(['\n', '\r']), "event name {event:?}");
     let mut out = String::with_capacity(data.len() + 40);
     if let Some(id) = id {
         out.push_str("id: ");
@@ -43,10 +47,21 @@ pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
     out.push_str("event: ");
     out.push_str(event);
     out.push('\n');
-    for line in data.split(['\n', '\r']) {
+    let mut rest = data;
+    loop {
+        let (line, next) = match rest.find(['\n', '\r']) {
+            // CRLF is one line break, not two: splitting it in two would add an empty line.
+            Some(i) if rest[i..].starts_with("\r\n") => (&rest[..i], Some(&rest[i + 2..])),
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
     }
     out.push('\n');
     out
@@ -56,13 +71,13 @@ pub async fn stream(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<LiveQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Response> {
-    state.require_transport(Transport::Sse)?;
-    let feeds = parse_feeds(q.feeds.as_deref())?;
     // The query's cursor wins: a client switching transports passes it explicitly.
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let cursor = parse_cursor(q.cursor.as_deref().or(last_event_id))?;
+    let q = super::params::stream_params(uri.query(), last_event_id)?;
+    state.require_transport(Transport::Sse)?;
+    let (feeds, cursor) = (q.feeds, q.cursor);
     let slot = state.limits.user(&me.id)?;
     let mut sub =
         Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
@@ -71,7 +86,7 @@ pub async fn stream(
     let handshake = crate::metrics::header_bytes(&headers) + 160;
     // The browser's own EventSource retry sends Last-Event-ID; ours says `reconnect=1`.
     let opened = super::ws::Opened {
-        reconnect: q.is_reconnect() || last_event_id.is_some(),
+        reconnect: q.reconnect || last_event_id.is_some(),
         at_ms: crate::services::now_ms(),
         handshake_bytes: handshake,
     };
@@ -218,5 +233,9 @@ mod tests {
         let f = frame(Some(1), "chat", "a\nid: 99\r\nevent: evil");
         let fields: Vec<&str> = f.lines().filter(|l| !l.starts_with("data: ")).collect();
         assert_eq!(fields, vec!["id: 1", "event: chat", ""]);
+        assert_eq!(
+            frame(None, "chat", "a\r\nb\rc\n"),
+            "event: chat\ndata: a\ndata: b\ndata: c\ndata: \n\n"
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use super::Subscription;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiQuery, CurrentUser};
+use crate::http::extract::CurrentUser;
 use crate::hub::encode;
 use crate::services::{chat, new_id, now_ms};
 use crate::state::AppState;
@@ -91,12 +91,12 @@ const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiQuery(q): ApiQuery<LiveQuery>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     conn: Option<axum::Extension<crate::limits::ConnSlot>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let q = super::params::stream_params(uri.query(), None)?;
     let handshake = crate::metrics::header_bytes(&headers)
         + uri.to_string().len() as u64
         + 16
@@ -104,8 +104,7 @@ pub async fn upgrade(
     let ws = ws.map_err(|e| ApiError::bad("websocket_required", e.body_text()))?;
     // Refused before the upgrade, so the client sees a 503 and moves on.
     state.require_transport(protocol::Transport::Websocket)?;
-    let feeds = parse_feeds(q.feeds.as_deref())?;
-    let cursor = parse_cursor(q.cursor.as_deref())?;
+    let (feeds, cursor) = (q.feeds, q.cursor);
     // Subscribe before the upgrade: events committed while the handshake completes are kept.
     let slot = state.limits.user(&me.id)?;
     let mut sub =
@@ -114,23 +113,27 @@ pub async fn upgrade(
     let conn_id = new_id();
     let span = tracing::info_span!("ws", conn = %conn_id, user = %me.username);
     let opened = Opened {
-        reconnect: q.is_reconnect(),
+        reconnect: q.reconnect,
         at_ms: crate::services::now_ms(),
         handshake_bytes: handshake,
     };
-    Ok(ws
-        .read_buffer_size(READ_BUFFER)
+    Ok(configure(ws).on_upgrade(move |socket| {
+        // The TCP connection's slot stays taken while the socket lives.
+        let _conn = conn;
+        async move {
+            let _conn = _conn;
+            run(socket, state, me, sub, conn_id, opened).await
+        }
+        .instrument(span)
+    }))
+}
+
+/// The WebSocket settings of `/api/live/ws` (read buffer, frame and message limits); the
+/// test-only echo endpoint uses the same, so conformance runs test what clients get.
+pub fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
         .max_message_size(LIBRARY_FRAME_LIMIT)
         .max_frame_size(LIBRARY_FRAME_LIMIT)
-        .on_upgrade(move |socket| {
-            // The TCP connection's slot stays taken while the socket lives.
-            let _conn = conn;
-            async move {
-                let _conn = _conn;
-                run(socket, state, me, sub, conn_id, opened).await
-            }
-            .instrument(span)
-        }))
 }
 
 /// How a connection began, for the meters.
@@ -141,11 +144,41 @@ pub struct Opened {
     pub handshake_bytes: u64,
 }
 
-enum End {
+pub enum End {
     /// Close with this code and reason.
     Close(u16, &'static str),
+    /// The peer sent a close frame: our reply (queued by the library) still has to go out.
+    PeerClosed,
     /// The peer is gone or not reading: just drop the socket.
     Drop,
+}
+
+/// How long a closing handshake may take once started: the peer's answer to our close frame,
+/// or our answer to theirs going out. A peer that never answers is dropped after it.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Ends a connection the way `end` says, completing the closing handshake (RFC 6455 7.1):
+/// after our close frame, read until the peer's close arrives (or it hangs up); after theirs,
+/// read once more so the library flushes its queued reply. Either way within [`CLOSE_TIMEOUT`].
+pub async fn finish(mut socket: WebSocket, end: End) {
+    match end {
+        End::Drop => return,
+        End::Close(code, reason) => {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            if timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame))))
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                return;
+            }
+        }
+        End::PeerClosed => {}
+    }
+    let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+    let _ = timeout(CLOSE_TIMEOUT, drain).await;
 }
 
 async fn run(
@@ -232,7 +265,7 @@ async fn run(
                             }
                         }
                     }
-                    Message::Close(_) => break End::Drop,
+                    Message::Close(_) => break End::PeerClosed,
                     Message::Pong(payload) => {
                         if probe.is_some_and(|(p, _)| payload.as_ref() == p) {
                             probe = None;
@@ -290,26 +323,32 @@ async fn run(
             }
         }
     };
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
-    }
+    finish(socket, end).await;
     tracing::debug!("disconnected");
 }
 
-fn read_error(e: axum::Error) -> End {
-    let too_big = e
-        .into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-    if too_big {
-        End::Close(close::TOO_BIG, "frame too large")
-    } else {
-        End::Drop
+/// What a failed read means for the connection: a peer that broke the protocol (bad framing,
+/// invalid UTF-8, an oversized message) is told why with a close code; a vanished one is dropped.
+pub fn read_error(e: axum::Error) -> End {
+    match e.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => End::Close(close::TOO_BIG, "frame too large"),
+        Some(tungstenite::Error::Utf8(_)) => {
+            End::Close(close::INVALID_DATA, "text frames must be valid UTF-8")
+        }
+        Some(tungstenite::Error::Protocol(p)) if !is_hang_up(p) => {
+            End::Close(close::PROTOCOL_ERROR, "WebSocket protocol error")
+        }
+        _ => End::Drop,
     }
+}
+
+/// Protocol "errors" that only mean the peer went away: nobody is left to tell.
+fn is_hang_up(p: &tungstenite::error::ProtocolError) -> bool {
+    use tungstenite::error::ProtocolError as P;
+    matches!(
+        p,
+        P::ResetWithoutClosingHandshake | P::SendAfterClosing | P::ReceivedAfterClosing
+    )
 }
 
 /// Writes frames and flushes once, within the write timeout.
@@ -331,10 +370,10 @@ async fn write_all(
 
 /// Handles one client frame; returns the frame to answer with, if any.
 async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Option<String> {
-    let frame: ClientFrame = match serde_json::from_str(text) {
+    let frame = match ClientFrame::parse(text) {
         Ok(f) => f,
         Err(e) => {
-            let err = ApiError::bad("invalid_frame", format!("unreadable frame: {e}"));
+            let err = ApiError::bad("invalid_frame", e.to_string());
             return Some(error_event(None, &err));
         }
     };

@@ -198,6 +198,14 @@ pub async fn set_poll_settings(
     admin: &User,
     body: &Map<String, Value>,
 ) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Err(ApiError::bad(
+            "invalid_setting",
+            "Name at least one setting.",
+        ));
+    }
+    // Every value is checked before any is written: a 400 changes nothing.
+    let mut changes = Vec::with_capacity(body.len());
     for (key, value) in body {
         let (lo, hi, store_key) = match key.as_str() {
             "short_poll_ms" => (MIN_SHORT_POLL_MS, MAX_SHORT_POLL_MS, SHORT_POLL_MS_KEY),
@@ -218,6 +226,9 @@ pub async fn set_poll_settings(
                     format!("`{key}` takes a number from {lo} to {hi}"),
                 )
             })?;
+        changes.push((store_key, v));
+    }
+    for (store_key, v) in changes {
         state.store.set_setting(store_key, &v.to_string()).await?;
     }
     state

@@ -4,6 +4,8 @@
 mod common;
 
 mod auth;
+mod bad_input;
+mod fuzz;
 mod hardening;
 mod jobs;
 mod live_ws;
@@ -14,3 +16,4 @@ mod pages;
 mod restart;
 mod rooms;
 mod transports;
+mod ws_echo;
