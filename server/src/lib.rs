@@ -118,7 +118,12 @@ pub async fn run(
             tower_sessions::cookie::time::Duration::days(SESSION_IDLE_DAYS),
         ));
 
-    let app = router(state.clone()).layer(sessions);
+    let app = router(state.clone())
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::refuse_cross_origin,
+        ));
     tracing::info!(%addr, "listening");
     serve::serve(
         listener,
@@ -152,7 +157,7 @@ fn router(state: AppState) -> Router {
             pages::prepare,
         ));
     Router::new()
-        .nest("/api", http::api_router(&state))
+        .nest("/api", http::api_router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(http::api::prometheus))
         .merge(pages)

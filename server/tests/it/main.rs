@@ -10,6 +10,7 @@ mod live_ws;
 mod messages;
 mod metrics;
 mod notifications;
+mod origin;
 mod pages;
 mod restart;
 mod rooms;
