@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pages;
 pub mod presence;
 pub mod ratelimit;
+pub mod security;
 pub mod serve;
 pub mod services;
 pub mod state;
@@ -118,12 +119,14 @@ pub async fn run(
             tower_sessions::cookie::time::Duration::days(SESSION_IDLE_DAYS),
         ));
 
+    // The origin check runs before the session is loaded; security headers go on everything.
     let app = router(state.clone())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::refuse_cross_origin,
-        ));
+        ))
+        .layer(middleware::from_fn(security::headers));
     tracing::info!(%addr, "listening");
     serve::serve(
         listener,

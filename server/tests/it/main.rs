@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod hardening;
+mod headers;
 mod jobs;
 mod live_ws;
 mod messages;
