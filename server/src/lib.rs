@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod security;
 pub mod serve;
 pub mod services;
+pub mod sessions;
 pub mod state;
 pub mod store;
 
@@ -40,8 +41,6 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-/// How long a session lives without use. Chat is a daily tool: a month keeps people signed in.
-const SESSION_IDLE_DAYS: i64 = 30;
 /// How often expired sessions are swept from the store.
 const SESSION_SWEEP: Duration = Duration::from_secs(3600);
 /// Window of the login rate limits (attempt counts are per this window).
@@ -76,10 +75,13 @@ pub async fn run(
         .build();
     let token = CancellationToken::new();
     let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
+    let sessions =
+        sessions::Sessions::new(pool.clone(), Duration::from_secs(config.session_max_secs)).await?;
     let state = AppState::new(Inner {
         writer,
         limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
         login_limiter: RateLimiter::new(LOGIN_WINDOW),
+        sessions,
         config,
         store,
         hub,
@@ -116,7 +118,9 @@ pub async fn run(
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(SESSION_IDLE_DAYS),
+            tower_sessions::cookie::time::Duration::seconds(
+                state.config.session_idle_secs.min(i64::MAX as u64) as i64,
+            ),
         ));
 
     // The origin check runs before the session is loaded; security headers go on everything.

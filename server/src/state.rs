@@ -24,6 +24,8 @@ pub struct Inner {
     /// The group-commit writer every chat message goes through.
     pub writer: crate::services::writer::Writer,
     pub login_limiter: RateLimiter,
+    /// Sign-in records, timeouts, "sign out everywhere" and ending signed-out connections.
+    pub sessions: crate::sessions::Sessions,
     pub leptos: LeptosOptions,
     /// Cancelled when the server begins to shut down; long-lived connections watch it.
     pub shutdown: CancellationToken,

@@ -12,8 +12,7 @@ use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tower_sessions::Session;
 
-/// The session key holding the signed-in user's id.
-pub const USER_KEY: &str = "user_id";
+pub use crate::sessions::USER_KEY;
 
 /// The signed-in user, from the store or a few seconds' cache (see `state::UserCache`). 401
 /// when nobody is signed in.
@@ -35,7 +34,8 @@ pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|(_, msg)| ApiError::Internal(anyhow::anyhow!("session layer missing: {msg}")))?;
-    let Some(id) = session.get::<String>(USER_KEY).await? else {
+    // Timeouts and "sign out everywhere" are checked here, on every request.
+    let Some((id, _)) = state.sessions.check(&session).await? else {
         return Ok(None);
     };
     if let Some(user) = state.users.get(&id) {

@@ -22,6 +22,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/auth/signup", post(api::signup))
         .route("/auth/login", post(api::login))
         .route("/auth/logout", post(api::logout))
+        .route("/auth/logout-everywhere", post(api::logout_everywhere))
         .route("/me", get(api::me))
         .route("/rooms", get(api::list_rooms).post(api::create_room))
         .route("/rooms/{room_id}/join", post(api::join_room))

@@ -55,6 +55,7 @@ pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
 pub async fn stream(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
+    signed_in: crate::sessions::SessionWatch,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> ApiResult<Response> {
@@ -82,7 +83,7 @@ pub async fn stream(
     tokio::spawn(
         async move {
             let _online = online;
-            pump(state, sub, tx, conn_id, opened).await
+            pump(state, signed_in, sub, tx, conn_id, opened).await
         }
         .instrument(span),
     );
@@ -115,6 +116,7 @@ fn chunk_overhead(len: usize) -> u64 {
 
 async fn pump(
     state: AppState,
+    mut signed_in: crate::sessions::SessionWatch,
     mut sub: Subscription,
     tx: mpsc::Sender<Bytes>,
     conn_id: String,
@@ -150,6 +152,7 @@ async fn pump(
             biased;
             _ = state.shutdown.cancelled() => break Some((close::GOING_AWAY, "server shutting down; reconnect")),
             _ = tx.closed() => break None,
+            _ = signed_in.revoked() => break Some((close::UNAUTHORIZED, "signed out; sign in again")),
             changed = switches.changed() => {
                 if changed.is_err() || !switches.borrow_and_update().enabled(Transport::Sse) {
                     break Some((close::TRANSPORT_DISABLED, "SSE was switched off; use another transport"));

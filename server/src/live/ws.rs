@@ -91,6 +91,7 @@ const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
+    signed_in: crate::sessions::SessionWatch,
     ApiQuery(q): ApiQuery<LiveQuery>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
@@ -127,7 +128,7 @@ pub async fn upgrade(
             let _conn = conn;
             async move {
                 let _conn = _conn;
-                run(socket, state, me, sub, conn_id, opened).await
+                run(socket, state, me, signed_in, sub, conn_id, opened).await
             }
             .instrument(span)
         }))
@@ -152,6 +153,7 @@ async fn run(
     mut socket: WebSocket,
     state: AppState,
     me: protocol::User,
+    mut signed_in: crate::sessions::SessionWatch,
     mut sub: Subscription,
     conn_id: String,
     opened: Opened,
@@ -203,6 +205,7 @@ async fn run(
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => break End::Close(close::GOING_AWAY, "server shutting down; reconnect"),
+            _ = signed_in.revoked() => break End::Close(close::UNAUTHORIZED, "signed out; sign in again"),
             changed = switches.changed() => {
                 if changed.is_err() || !switches.borrow_and_update().enabled(protocol::Transport::Websocket) {
                     break End::Close(close::TRANSPORT_DISABLED, "WebSocket was switched off; use another transport");

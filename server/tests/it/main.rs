@@ -15,4 +15,5 @@ mod origin;
 mod pages;
 mod restart;
 mod rooms;
+mod sessions;
 mod transports;
