@@ -43,8 +43,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// How often expired sessions are swept from the store.
 const SESSION_SWEEP: Duration = Duration::from_secs(3600);
-/// Window of the login rate limits (attempt counts are per this window).
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Window of the rate limits (sign-in, sign-up, sends: counts are per this window).
+const LIMIT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Serves Switchboard on `listener` until `shutdown` completes, then drains connections.
 pub async fn run(
@@ -80,7 +80,7 @@ pub async fn run(
     let state = AppState::new(Inner {
         writer,
         limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
-        login_limiter: RateLimiter::new(LOGIN_WINDOW),
+        limiter: RateLimiter::new(LIMIT_WINDOW),
         sessions,
         config,
         store,

@@ -67,10 +67,11 @@ fn form_answer(page: &str, result: ApiResult<()>) -> Response {
 pub async fn signup(
     State(state): State<AppState>,
     session: Session,
+    ClientIp(ip): ClientIp,
     input: AuthInput,
 ) -> ApiResult<Response> {
     let result = async {
-        let user = auth::signup(&state, input.creds).await?;
+        let user = auth::signup(&state, input.creds, ip).await?;
         start_session(&state, &session, &user).await?;
         Ok(user)
     }
@@ -213,6 +214,7 @@ pub async fn send_message(
     Path(room_id): Path<String>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
+    crate::ratelimit::message_send(&state, &me.id)?;
     let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
     // A retry gets the first answer again; 200 tells it apart from a fresh 201.
     let status = if created {

@@ -346,7 +346,12 @@ async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Opti
             room_id,
             body,
             client_id,
-        } => match chat::send(state, me, &room_id, &body, &client_id).await {
+        } => match async {
+            crate::ratelimit::message_send(state, &me.id)?;
+            chat::send(state, me, &room_id, &body, &client_id).await
+        }
+        .await
+        {
             Ok((message, _)) => {
                 let data = serde_json::json!({ "client_id": client_id, "message": message });
                 Some(encode(

@@ -7,6 +7,7 @@ mod auth;
 mod hardening;
 mod headers;
 mod jobs;
+mod limits;
 mod live_ws;
 mod messages;
 mod metrics;
