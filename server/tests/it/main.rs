@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod authz;
 mod hardening;
 mod headers;
 mod jobs;
