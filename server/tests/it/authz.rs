@@ -36,7 +36,9 @@ struct Row {
     what: &'static str,
     method: Method,
     theirs: String,
-    missing: Option<String>,
+    /// The same request about a thing that does not exist: its path, and its body (the id may
+    /// travel in the body).
+    missing: Option<(String, Option<Value>)>,
     body: Option<Value>,
     /// For rows whose existence is public: the refusal the outsider gets.
     expect: Option<StatusCode>,
@@ -53,8 +55,26 @@ fn hidden(
         what,
         method,
         theirs,
-        missing: Some(missing),
+        missing: Some((missing, body.clone())),
         body,
+        expect: None,
+    }
+}
+
+/// A row whose id travels in the body: `missing_body` names a thing that does not exist.
+fn hidden_in_body(
+    what: &'static str,
+    method: Method,
+    path: String,
+    body: Value,
+    missing_body: Value,
+) -> Row {
+    Row {
+        what,
+        method,
+        theirs: path.clone(),
+        missing: Some((path, Some(missing_body))),
+        body: Some(body),
         expect: None,
     }
 }
@@ -183,19 +203,19 @@ async fn outsiders_learn_nothing_and_change_nothing() {
             format!("/api/rooms/{public}/messages?before={nobody}"),
             None,
         ),
-        hidden(
+        hidden_in_body(
             "foreign message as read mark",
             post.clone(),
             format!("/api/rooms/{mine}/read"),
-            format!("/api/rooms/{mine}/read"),
-            Some(json!({"message_id": message})),
+            json!({"message_id": message}),
+            json!({"message_id": nobody}),
         ),
-        hidden(
+        hidden_in_body(
             "export of a private room",
             post.clone(),
             "/api/jobs".into(),
-            "/api/jobs".into(),
-            Some(json!({"kind": "export_room", "room_id": private})),
+            json!({"kind": "export_room", "room_id": private}),
+            json!({"kind": "export_room", "room_id": nobody}),
         ),
         hidden(
             "job status",
@@ -218,12 +238,12 @@ async fn outsiders_learn_nothing_and_change_nothing() {
             format!("/api/jobs/{nobody}/result"),
             None,
         ),
-        hidden(
+        hidden_in_body(
             "notification read",
             post.clone(),
             "/api/notifications/read".into(),
-            "/api/notifications/read".into(),
-            Some(json!({"ids": [note]})),
+            json!({"ids": [note]}),
+            json!({"ids": [nobody]}),
         ),
         hidden(
             "notification cursor",
@@ -271,9 +291,14 @@ async fn outsiders_learn_nothing_and_change_nothing() {
             "{}: leaked {text}",
             row.what
         );
-        if let Some(missing) = &row.missing {
+        if let Some((missing, missing_req)) = &row.missing {
+            assert!(
+                *missing != row.theirs || *missing_req != row.body,
+                "{}: the row compares a request with itself",
+                row.what
+            );
             let (missing_status, missing_body) =
-                call(&mallory, &row.method, missing, &row.body).await;
+                call(&mallory, &row.method, missing, missing_req).await;
             assert_eq!(
                 (status, &theirs),
                 (missing_status, &missing_body),
