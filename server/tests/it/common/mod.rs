@@ -100,12 +100,7 @@ impl TestApp {
     /// A client that behaves like the app's pages: a cookie jar, and the server's own `Origin`
     /// on every request (live routes refuse requests that do not say where they come from).
     pub fn client(&self) -> Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            "origin",
-            self.origin().parse().expect("origin header value"),
-        );
-        self.client_with(headers)
+        self.client_with(same_origin(&self.origin()))
     }
 
     /// A client with these default headers instead (e.g. none, or a foreign `Origin`).
@@ -136,6 +131,14 @@ impl TestApp {
             .expect("server ran cleanly");
         self.dir.clone()
     }
+}
+
+/// The headers a page of the server at `origin` sends on its requests: its `Origin` (live routes
+/// refuse requests that do not say where they come from).
+pub fn same_origin(origin: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", origin.parse().expect("origin header value"));
+    headers
 }
 
 pub struct Client {
