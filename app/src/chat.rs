@@ -1092,6 +1092,12 @@ pub fn GlobalSwitches() -> impl IntoView {
 fn TransportSettingsPanel(open: RwSignal<bool>) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let is_admin = chat.me.with_value(|m| m.is_admin);
+    let sign_out_everywhere = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = api::post_empty("/api/auth/logout-everywhere").await;
+            let _ = window().location().set_href("/login");
+        });
+    };
     view! {
         <Show when=move || open.get()>
             <section class="settings" aria-labelledby="settings-title" data-testid="transport-settings">
@@ -1121,6 +1127,13 @@ fn TransportSettingsPanel(open: RwSignal<bool>) -> impl IntoView {
                         .collect_view()}
                 </div>
                 {is_admin.then(|| view! { <GlobalSwitches /> })}
+                <div class="sessions">
+                    <h3>"Sessions"</h3>
+                    <p class="muted">"Signed in on another device you no longer use? This signs you out of every session, this one included, and closes their live connections."</p>
+                    <button class="link" on:click=sign_out_everywhere data-testid=testid::SIGN_OUT_EVERYWHERE>
+                        "Sign out everywhere"
+                    </button>
+                </div>
             </section>
         </Show>
     }

@@ -48,6 +48,11 @@ pub trait PageData: Send + Sync {
 #[derive(Clone)]
 pub struct SsrData(pub std::sync::Arc<dyn PageData>);
 
+/// The Content-Security-Policy nonce of this response, chosen by the server (which also sends it
+/// in the CSP header) and put into the request's extensions; the page's inline scripts carry it.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
 /// The chat screen's first state, rendered on the server and carried to the browser in the page.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Initial {
@@ -59,6 +64,14 @@ pub struct Initial {
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The server's nonce replaces the one leptos_axum made up, so the header and the inline
+    // hydration scripts agree.
+    #[cfg(feature = "ssr")]
+    if let Some(nonce) =
+        use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<CspNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -21,4 +21,5 @@ pub const COMPOSER: &str = "composer";
 pub const SEND: &str = "send";
 pub const CONNECTION: &str = "connection";
 pub const SIGN_OUT: &str = "sign-out";
+pub const SIGN_OUT_EVERYWHERE: &str = "sign-out-everywhere";
 pub const TYPING: &str = "typing";

@@ -21,6 +21,7 @@ export const T = {
   send: 'send',
   connection: 'connection',
   signOut: 'sign-out',
+  signOutEverywhere: 'sign-out-everywhere',
   typing: 'typing',
 } as const;
 

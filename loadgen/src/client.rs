@@ -231,6 +231,9 @@ impl Live {
                 let mut req =
                     format!("ws://{addr}/api/live/ws?feeds={feeds}").into_client_request()?;
                 req.headers_mut().insert("cookie", user.cookie.parse()?);
+                // Live routes refuse a handshake that does not say where it comes from.
+                req.headers_mut()
+                    .insert("origin", format!("http://{addr}").parse()?);
                 let config = WebSocketConfig::default()
                     .read_buffer_size(4 * 1024)
                     .write_buffer_size(0);

@@ -56,7 +56,9 @@ impl Http {
         extra: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> io::Result<()> {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n");
+        // The Origin a page of the server sends: live routes refuse requests without one.
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\norigin: http://127.0.0.1\r\n");
         if let Some(c) = cookie {
             req.push_str("cookie: ");
             req.push_str(c);

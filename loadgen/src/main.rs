@@ -146,6 +146,11 @@ fn start(bin: &PathBuf, addr: SocketAddr, dir: &std::path::Path) -> Result<tokio
         .arg(format!("sqlite://{}/loadgen.db", dir.display()))
         .arg("--log")
         .arg("warn")
+        // The scenarios sign up thousands of users from one IP and publish at high rates.
+        .arg("--signup-per-ip-per-minute")
+        .arg("0")
+        .arg("--sends-per-user-per-minute")
+        .arg("0")
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))

@@ -99,6 +99,24 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_USER", default_value_t = 10)]
     pub login_per_user_per_minute: u32,
 
+    /// Accounts created per client IP per minute (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_SIGNUP_PER_IP", default_value_t = 30)]
+    pub signup_per_ip_per_minute: u32,
+
+    /// Chat messages one user may send per minute, over HTTP and WebSocket together (0: no
+    /// limit; the load generator's spawned servers use 0).
+    #[arg(long, env = "SWITCHBOARD_SENDS_PER_USER", default_value_t = 120)]
+    pub sends_per_user_per_minute: u32,
+
+    /// A session unused this long ends, in seconds (default 30 days). Every request renews it.
+    #[arg(long, env = "SWITCHBOARD_SESSION_IDLE_SECS", default_value_t = 30 * 86_400)]
+    pub session_idle_secs: u64,
+
+    /// A session ends this long after sign-in however much it is used, in seconds (default 90
+    /// days).
+    #[arg(long, env = "SWITCHBOARD_SESSION_MAX_SECS", default_value_t = 90 * 86_400)]
+    pub session_max_secs: u64,
+
     /// Extra origins (scheme://host:port) allowed to make state-changing and live requests,
     /// besides the server's own Host. Comma-separated.
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -157,6 +175,10 @@ impl Config {
             db_pool: 4,
             login_per_ip_per_minute: 1000,
             login_per_user_per_minute: 1000,
+            signup_per_ip_per_minute: 1000,
+            sends_per_user_per_minute: 100_000,
+            session_idle_secs: 30 * 86_400,
+            session_max_secs: 90 * 86_400,
             allowed_origins: Vec::new(),
             short_poll_ms: 2000,
             long_poll_secs: 25,

@@ -14,8 +14,10 @@ pub mod metrics;
 pub mod pages;
 pub mod presence;
 pub mod ratelimit;
+pub mod security;
 pub mod serve;
 pub mod services;
+pub mod sessions;
 pub mod state;
 pub mod store;
 
@@ -39,12 +41,10 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-/// How long a session lives without use. Chat is a daily tool: a month keeps people signed in.
-const SESSION_IDLE_DAYS: i64 = 30;
 /// How often expired sessions are swept from the store.
 const SESSION_SWEEP: Duration = Duration::from_secs(3600);
-/// Window of the login rate limits (attempt counts are per this window).
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Window of the rate limits (sign-in, sign-up, sends: counts are per this window).
+const LIMIT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Serves Switchboard on `listener` until `shutdown` completes, then drains connections.
 pub async fn run(
@@ -75,10 +75,13 @@ pub async fn run(
         .build();
     let token = CancellationToken::new();
     let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
+    let sessions =
+        sessions::Sessions::new(pool.clone(), Duration::from_secs(config.session_max_secs)).await?;
     let state = AppState::new(Inner {
         writer,
         limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
-        login_limiter: RateLimiter::new(LOGIN_WINDOW),
+        limiter: RateLimiter::new(LIMIT_WINDOW),
+        sessions,
         config,
         store,
         hub,
@@ -115,10 +118,19 @@ pub async fn run(
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(SESSION_IDLE_DAYS),
+            tower_sessions::cookie::time::Duration::seconds(
+                state.config.session_idle_secs.min(i64::MAX as u64) as i64,
+            ),
         ));
 
-    let app = router(state.clone()).layer(sessions);
+    // The origin check runs before the session is loaded; security headers go on everything.
+    let app = router(state.clone())
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::refuse_cross_origin,
+        ))
+        .layer(middleware::from_fn(security::headers));
     tracing::info!(%addr, "listening");
     serve::serve(
         listener,

@@ -22,8 +22,12 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one attempt for `key`. Err carries the seconds until the window resets.
+    /// Counts one attempt for `key`. Err carries the seconds until the window resets. A limit
+    /// of 0 means no limit.
     pub fn check(&self, key: &str, limit: u32) -> Result<(), u64> {
+        if limit == 0 {
+            return Ok(());
+        }
         let now = Instant::now();
         let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
         if hits.len() >= SWEEP_AT {
@@ -43,6 +47,18 @@ impl RateLimiter {
     }
 }
 
+/// One chat message sent by `user_id`, over HTTP or the WebSocket: 429 `rate_limited` past
+/// `--sends-per-user-per-minute`.
+pub fn message_send(state: &crate::state::AppState, user_id: &str) -> crate::error::ApiResult<()> {
+    state
+        .limiter
+        .check(
+            &format!("send:{user_id}"),
+            state.config.sends_per_user_per_minute,
+        )
+        .map_err(crate::error::ApiError::RateLimited)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +71,14 @@ mod tests {
         let retry = rl.check("a", 2).unwrap_err();
         assert!((1..=60).contains(&retry));
         assert!(rl.check("b", 2).is_ok());
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let rl = RateLimiter::new(Duration::from_secs(60));
+        for _ in 0..100 {
+            assert!(rl.check("a", 0).is_ok());
+        }
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub struct Inner {
     pub limits: crate::limits::Limits,
     /// The group-commit writer every chat message goes through.
     pub writer: crate::services::writer::Writer,
-    pub login_limiter: RateLimiter,
+    /// Sign-in, sign-up and send limits (keys prefixed by what they count).
+    pub limiter: RateLimiter,
+    /// Sign-in records, timeouts, "sign out everywhere" and ending signed-out connections.
+    pub sessions: crate::sessions::Sessions,
     pub leptos: LeptosOptions,
     /// Cancelled when the server begins to shut down; long-lived connections watch it.
     pub shutdown: CancellationToken,

@@ -1,7 +1,7 @@
 //! Handlers for the JSON API: parse, call a service, shape the answer. No rules live here.
 
 use super::extract::{
-    json_rejection, AdminUser, ApiJson, ApiPath, ApiQuery, ClientIp, CurrentUser, USER_KEY,
+    json_rejection, AdminUser, ApiJson, ApiPath, ApiQuery, ClientIp, CurrentUser,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::services::{admin, auth, chat, jobs, notifications, transports};
@@ -54,11 +54,9 @@ impl FromRequest<AppState> for AuthInput {
     }
 }
 
-async fn start_session(session: &Session, user: &User) -> ApiResult<()> {
+async fn start_session(state: &AppState, session: &Session, user: &User) -> ApiResult<()> {
     // A new id at every sign-in, so a session id planted before sign-in is worthless after.
-    session.cycle_id().await?;
-    session.insert(USER_KEY, &user.id).await?;
-    Ok(())
+    state.sessions.begin(session, &user.id).await
 }
 
 fn form_answer(page: &str, result: ApiResult<()>) -> Response {
@@ -71,11 +69,12 @@ fn form_answer(page: &str, result: ApiResult<()>) -> Response {
 pub async fn signup(
     State(state): State<AppState>,
     session: Session,
+    ClientIp(ip): ClientIp,
     input: AuthInput,
 ) -> ApiResult<Response> {
     let result = async {
-        let user = auth::signup(&state, input.creds).await?;
-        start_session(&session, &user).await?;
+        let user = auth::signup(&state, input.creds, ip).await?;
+        start_session(&state, &session, &user).await?;
         Ok(user)
     }
     .await;
@@ -93,7 +92,7 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let result = async {
         let user = auth::login(&state, input.creds, ip).await?;
-        start_session(&session, &user).await?;
+        start_session(&state, &session, &user).await?;
         Ok(user)
     }
     .await;
@@ -103,8 +102,13 @@ pub async fn login(
     Ok(Json(result?).into_response())
 }
 
-pub async fn logout(session: Session, headers: axum::http::HeaderMap) -> ApiResult<Response> {
-    session.flush().await?;
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    // Destroys the session and ends its open live connections.
+    state.sessions.end(&session).await?;
     let from_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -113,6 +117,17 @@ pub async fn logout(session: Session, headers: axum::http::HeaderMap) -> ApiResu
         return Ok(Redirect::to("/login").into_response());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Signs the user out of every session on every device, this one included, and ends their open
+/// live connections.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+) -> ApiResult<StatusCode> {
+    state.sessions.end_everywhere(&session, &me.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
@@ -201,6 +216,7 @@ pub async fn send_message(
     ApiPath(room_id): ApiPath<String>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
+    crate::ratelimit::message_send(&state, &me.id)?;
     let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
     // A retry gets the first answer again; 200 tells it apart from a fresh 201.
     let status = if created {

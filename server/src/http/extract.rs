@@ -12,8 +12,7 @@ use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tower_sessions::Session;
 
-/// The session key holding the signed-in user's id.
-pub const USER_KEY: &str = "user_id";
+pub use crate::sessions::USER_KEY;
 
 /// The signed-in user, from the store or a few seconds' cache (see `state::UserCache`). 401
 /// when nobody is signed in.
@@ -35,7 +34,8 @@ pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(|(_, msg)| ApiError::Internal(anyhow::anyhow!("session layer missing: {msg}")))?;
-    let Some(id) = session.get::<String>(USER_KEY).await? else {
+    // Timeouts and "sign out everywhere" are checked here, on every request.
+    let Some((id, _)) = state.sessions.check(&session).await? else {
         return Ok(None);
     };
     if let Some(user) = state.users.get(&id) {
@@ -136,37 +136,41 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// True when the request comes from a page of another origin. Requests without an `Origin`
-/// header are not from a browser page (browsers send one on every cross-origin request, on
-/// same-origin POSTs, and on WebSocket handshakes), so they pass; `Sec-Fetch-Site` backs it up.
-pub fn is_cross_origin(parts: &Parts, allowed: &[String]) -> bool {
-    if parts
-        .headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site")
-    {
-        return true;
+/// Why a request was refused by the origin policy (the 403's message).
+pub type Refusal = &'static str;
+
+/// The origin policy (see docs/SECURITY.md). A request is from "this site" when its `Origin` is
+/// the server's own (scheme-less compare with `Host`) or one of `allowed`; without `Origin`,
+/// when `Sec-Fetch-Site` is `same-origin` or `none` (a typed URL or bookmark). Browsers send
+/// `Origin` on every WebSocket handshake and every non-GET request, and `Sec-Fetch-Site` on
+/// everything, so a request with neither is not from a browser page: it may write (API clients,
+/// curl), but when `live` (a WebSocket or SSE stream, a poll) it must say where it comes from,
+/// because those are the requests a hostile page could otherwise ride with the user's cookie.
+pub fn check_origin(parts: &Parts, allowed: &[String], live: bool) -> Result<(), Refusal> {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(origin) = header(header::ORIGIN.as_str()) {
+        let origin = origin.trim();
+        if origin.eq_ignore_ascii_case("null") {
+            return Err("Requests from an opaque (null) origin are refused.");
+        }
+        if allowed
+            .iter()
+            .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+        {
+            return Ok(());
+        }
+        let origin_host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        return match (origin_host, header(header::HOST.as_str())) {
+            (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+            _ => Err("Cross-origin requests are refused."),
+        };
     }
-    let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
-        return false;
-    }
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    match (origin_host, host) {
-        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
-        _ => true,
+    match header("sec-fetch-site") {
+        Some("same-origin" | "none") => Ok(()),
+        Some(_) => Err("Cross-origin requests are refused."),
+        None if live => Err("Live connections must carry an Origin header."),
+        None => Ok(()),
     }
 }

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::Method;
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -26,6 +26,7 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route("/auth/signup", post(api::signup))
         .route("/auth/login", post(api::login))
         .route("/auth/logout", post(api::logout))
+        .route("/auth/logout-everywhere", post(api::logout_everywhere))
         .route("/me", get(api::me))
         .route("/rooms", get(api::list_rooms).post(api::create_room))
         .route("/rooms/{room_id}/join", post(api::join_room))
@@ -75,10 +76,6 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            refuse_cross_origin,
-        ))
 }
 
 async fn api_not_found() -> ApiError {
@@ -97,19 +94,33 @@ async fn method_not_allowed() -> Response {
         .into_response()
 }
 
+/// Live routes: a cross-site page must not be able to open these with the user's cookie (a
+/// WebSocket has no CORS at all), so they need an origin signal even though they are GETs.
+fn is_live(path: &str) -> bool {
+    path.starts_with("/api/live/") || path == "/api/admin/metrics/live"
+}
+
 /// Refuses state-changing requests and live connections from pages of other origins (CSRF and
-/// cross-site WebSocket hijacking); safe reads pass.
-async fn refuse_cross_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// cross-site WebSocket hijacking); safe reads pass. Layered over the whole router, so it covers
+/// every route that takes a write: the API, the sign-in forms, and any Leptos server function.
+pub async fn refuse_cross_origin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = req.into_parts();
-    // Nesting strips "/api" from `uri`; the original keeps it.
+    // Under a nest, `uri` lacks the prefix; the original keeps it.
     let path = parts
         .extensions
         .get::<OriginalUri>()
         .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
-    let guarded = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-        || path.starts_with("/api/live/");
-    if guarded && extract::is_cross_origin(&parts, &state.config.allowed_origins) {
-        return ApiError::Forbidden("Cross-origin requests are refused.".into()).into_response();
+    let live = is_live(&path);
+    let write = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if write || live {
+        if let Err(why) = extract::check_origin(&parts, &state.config.allowed_origins, live) {
+            tracing::info!(%path, origin = ?parts.headers.get("origin"), "refused by the origin policy");
+            return ApiError::Forbidden(why.into()).into_response();
+        }
     }
     next.run(Request::from_parts(parts, body)).await
 }

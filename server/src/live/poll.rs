@@ -52,6 +52,7 @@ pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
 pub async fn poll(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
+    mut signed_in: crate::sessions::SessionWatch,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
@@ -118,6 +119,7 @@ pub async fn poll(
                 _ = state.shutdown.cancelled() => {
                     return Err(ApiError::Unavailable("shutting_down", "The server is restarting; poll again.".into()));
                 }
+                _ = signed_in.revoked() => return Err(ApiError::Unauthorized),
                 changed = switches.changed() => {
                     if changed.is_err() || !switches.borrow_and_update().enabled(Transport::LongPoll) {
                         let data = serde_json::json!({

@@ -70,6 +70,7 @@ pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
 pub async fn stream(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
+    signed_in: crate::sessions::SessionWatch,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
@@ -97,7 +98,7 @@ pub async fn stream(
     tokio::spawn(
         async move {
             let _online = online;
-            pump(state, sub, tx, conn_id, opened).await
+            pump(state, signed_in, sub, tx, conn_id, opened).await
         }
         .instrument(span),
     );
@@ -130,6 +131,7 @@ fn chunk_overhead(len: usize) -> u64 {
 
 async fn pump(
     state: AppState,
+    mut signed_in: crate::sessions::SessionWatch,
     mut sub: Subscription,
     tx: mpsc::Sender<Bytes>,
     conn_id: String,
@@ -165,6 +167,7 @@ async fn pump(
             biased;
             _ = state.shutdown.cancelled() => break Some((close::GOING_AWAY, "server shutting down; reconnect")),
             _ = tx.closed() => break None,
+            _ = signed_in.revoked() => break Some((close::UNAUTHORIZED, "signed out; sign in again")),
             changed = switches.changed() => {
                 if changed.is_err() || !switches.borrow_and_update().enabled(Transport::Sse) {
                     break Some((close::TRANSPORT_DISABLED, "SSE was switched off; use another transport"));

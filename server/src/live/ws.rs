@@ -88,9 +88,12 @@ pub fn parse_feeds(raw: Option<&str>) -> ApiResult<FeedSet> {
 /// accept headers).
 const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
 
+// One argument per extractor; a struct around them would only hide what the handshake needs.
+#[allow(clippy::too_many_arguments)]
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
+    signed_in: crate::sessions::SessionWatch,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     conn: Option<axum::Extension<crate::limits::ConnSlot>>,
@@ -122,7 +125,7 @@ pub async fn upgrade(
         let _conn = conn;
         async move {
             let _conn = _conn;
-            run(socket, state, me, sub, conn_id, opened).await
+            run(socket, state, me, signed_in, sub, conn_id, opened).await
         }
         .instrument(span)
     }))
@@ -185,6 +188,7 @@ async fn run(
     mut socket: WebSocket,
     state: AppState,
     me: protocol::User,
+    mut signed_in: crate::sessions::SessionWatch,
     mut sub: Subscription,
     conn_id: String,
     opened: Opened,
@@ -236,6 +240,7 @@ async fn run(
         tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => break End::Close(close::GOING_AWAY, "server shutting down; reconnect"),
+            _ = signed_in.revoked() => break End::Close(close::UNAUTHORIZED, "signed out; sign in again"),
             changed = switches.changed() => {
                 if changed.is_err() || !switches.borrow_and_update().enabled(protocol::Transport::Websocket) {
                     break End::Close(close::TRANSPORT_DISABLED, "WebSocket was switched off; use another transport");
@@ -382,7 +387,12 @@ async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Opti
             room_id,
             body,
             client_id,
-        } => match chat::send(state, me, &room_id, &body, &client_id).await {
+        } => match async {
+            crate::ratelimit::message_send(state, &me.id)?;
+            chat::send(state, me, &room_id, &body, &client_id).await
+        }
+        .await
+        {
             Ok((message, _)) => {
                 let data = serde_json::json!({ "client_id": client_id, "message": message });
                 Some(encode(

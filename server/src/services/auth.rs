@@ -7,7 +7,14 @@ use protocol::{check_password, normalize_username, Credentials, User};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-pub async fn signup(state: &AppState, creds: Credentials) -> ApiResult<User> {
+pub async fn signup(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResult<User> {
+    state
+        .limiter
+        .check(
+            &format!("signup:{ip}"),
+            state.config.signup_per_ip_per_minute,
+        )
+        .map_err(ApiError::RateLimited)?;
     let username =
         normalize_username(&creds.username).map_err(|m| ApiError::bad("invalid_username", m))?;
     check_password(&creds.password).map_err(|m| ApiError::bad("invalid_password", m))?;
@@ -33,13 +40,13 @@ pub async fn signup(state: &AppState, creds: Credentials) -> ApiResult<User> {
 pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResult<User> {
     let cfg = &state.config;
     state
-        .login_limiter
+        .limiter
         .check(&format!("ip:{ip}"), cfg.login_per_ip_per_minute)
         .map_err(ApiError::RateLimited)?;
     // A name that cannot exist still costs a hash below, so timing does not tell names apart.
     let username = normalize_username(&creds.username).unwrap_or_default();
     state
-        .login_limiter
+        .limiter
         .check(&format!("user:{username}"), cfg.login_per_user_per_minute)
         .map_err(ApiError::RateLimited)?;
     let record = if username.is_empty() {

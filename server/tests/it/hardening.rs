@@ -358,6 +358,7 @@ async fn churn_on_every_transport_leaves_nothing_behind() {
             // A fresh client each time: its connections close when it is dropped.
             let c = Client {
                 http: reqwest::Client::builder()
+                    .default_headers(crate::common::same_origin(&format!("http://{server_addr}")))
                     .cookie_provider(jar.clone())
                     .pool_max_idle_per_host(0)
                     .build()

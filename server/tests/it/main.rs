@@ -4,16 +4,21 @@
 mod common;
 
 mod auth;
+mod authz;
 mod bad_input;
 mod fuzz;
 mod hardening;
+mod headers;
 mod jobs;
+mod limits;
 mod live_ws;
 mod messages;
 mod metrics;
 mod notifications;
+mod origin;
 mod pages;
 mod restart;
 mod rooms;
+mod sessions;
 mod transports;
 mod ws_echo;

@@ -45,9 +45,16 @@ async fn the_echo_is_off_unless_asked_for() {
 #[tokio::test]
 async fn the_echo_echoes_behind_the_same_guards_as_the_socket() {
     let app = TestApp::spawn_configured(|c| c.ws_echo = true).await;
+    let same = format!("http://{}", app.addr);
     let anon = app.client();
-    let err = connect(&anon, None).await.expect_err("no session: refused");
+    let err = connect(&anon, Some(&same))
+        .await
+        .expect_err("no session: refused");
     assert!(refused_with(err, StatusCode::UNAUTHORIZED));
+    let err = connect(&anon, None)
+        .await
+        .expect_err("no origin signal: refused");
+    assert!(refused_with(err, StatusCode::FORBIDDEN));
     let alice = app.client();
     alice.signup("alice").await;
     let err = connect(&alice, Some("http://evil.example"))
@@ -55,7 +62,6 @@ async fn the_echo_echoes_behind_the_same_guards_as_the_socket() {
         .expect_err("another origin: refused");
     assert!(refused_with(err, StatusCode::FORBIDDEN));
 
-    let same = format!("http://{}", app.addr);
     let mut ws = connect(&alice, Some(&same)).await.expect("connects");
     for msg in [
         Message::Text("héllo".into()),

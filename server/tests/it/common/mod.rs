@@ -92,9 +92,22 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The server's own origin, as a browser on its pages would send it.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client that behaves like the app's pages: a cookie jar, and the server's own `Origin`
+    /// on every request (live routes refuse requests that do not say where they come from).
     pub fn client(&self) -> Client {
+        self.client_with(same_origin(&self.origin()))
+    }
+
+    /// A client with these default headers instead (e.g. none, or a foreign `Origin`).
+    pub fn client_with(&self, headers: reqwest::header::HeaderMap) -> Client {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -118,6 +131,14 @@ impl TestApp {
             .expect("server ran cleanly");
         self.dir.clone()
     }
+}
+
+/// The headers a page of the server at `origin` sends on its requests: its `Origin` (live routes
+/// refuse requests that do not say where they come from).
+pub fn same_origin(origin: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", origin.parse().expect("origin header value"));
+    headers
 }
 
 pub struct Client {
@@ -235,10 +256,22 @@ impl Client {
         self.try_ws(query, None).await.expect("websocket connects")
     }
 
+    /// Opens a WebSocket with `origin` (None: the server's own, as a browser on its page sends).
     pub async fn try_ws(
         &self,
         query: &str,
         origin: Option<&str>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let own = self.base.clone();
+        let origin = origin.unwrap_or(&own);
+        self.try_ws_headers(query, &[("origin", origin)]).await
+    }
+
+    /// Opens a WebSocket with exactly these extra headers (besides the session cookie).
+    pub async fn try_ws_headers(
+        &self,
+        query: &str,
+        headers: &[(&str, &str)],
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let url = format!(
             "{}/api/live/ws{}",
@@ -250,9 +283,12 @@ impl Client {
             req.headers_mut()
                 .insert("cookie", cookie.parse().expect("cookie header"));
         }
-        if let Some(origin) = origin {
-            req.headers_mut()
-                .insert("origin", origin.parse().expect("origin header"));
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name"),
+                value.parse().expect("header value"),
+            );
         }
         let (stream, _) = tokio_tungstenite::connect_async(req).await?;
         Ok(Ws { stream })

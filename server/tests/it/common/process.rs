@@ -65,6 +65,7 @@ impl ServerProcess {
     /// A client for this server sharing `jar` (cookies carry over to a restarted server).
     pub fn client(&self, jar: &Arc<Jar>) -> Client {
         let http = reqwest::Client::builder()
+            .default_headers(super::same_origin(&format!("http://{}", self.addr)))
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()

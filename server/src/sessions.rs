@@ -1,0 +1,277 @@
+//! Sign-in sessions beyond what tower-sessions gives: who a session belongs to, when it was
+//! signed in (the absolute timeout), which "generation" of the user's sessions it is (bumped by
+//! "sign out everywhere"), and the revocation signal that ends a signed-out session's open live
+//! connections.
+//!
+//! The cookie, the idle timeout and the session rows are tower-sessions' (see `lib.rs`). The
+//! generation per user is stored in its own small table, created here beside the session store's
+//! table (both belong to the session layer, not to the app's `Store`).
+//!
+//! Revocation reaches live connections through one `watch` channel per user with open
+//! connections: a sign-out marks the login (or raises the generation) and wakes that user's
+//! connections, each of which checks whether it is the one revoked. Nothing is polled.
+
+use crate::error::{ApiError, ApiResult};
+use crate::services::{new_id, now_ms};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tower_sessions::Session;
+
+/// The session key holding the signed-in user's id.
+pub const USER_KEY: &str = "user_id";
+/// The session key holding [`SignIn`].
+pub const SIGN_IN_KEY: &str = "sign_in";
+
+/// How long a user's session generation is trusted from memory. A "sign out everywhere" on this
+/// server updates it at once; one made on another server over the same database shows within
+/// this time (the same bound as the user cache).
+const GENERATION_CACHE_FOR: Duration = Duration::from_secs(5);
+/// Cached generations kept at most; beyond it the cache starts again empty.
+const GENERATION_CACHE_MAX: usize = 100_000;
+/// Users with open connections before the watch table is first swept of users with none left.
+/// The threshold doubles with the table, so sweeping stays linear overall.
+const WATCH_SWEEP_AT: usize = 1024;
+
+/// What a session records at sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignIn {
+    /// One id per sign-in, so a sign-out can end exactly this sign-in's connections.
+    pub login_id: String,
+    /// The user's session generation at sign-in; older than the current one means signed out.
+    pub generation: i64,
+    /// Sign-in time (Unix ms), for the absolute timeout.
+    pub at_ms: i64,
+}
+
+pub struct Sessions {
+    pool: SqlitePool,
+    max_age: Duration,
+    generations: Mutex<HashMap<String, (Instant, i64)>>,
+    watches: Mutex<Watches>,
+}
+
+struct Watches {
+    by_user: HashMap<String, UserWatch>,
+    sweep_at: usize,
+}
+
+struct UserWatch {
+    tx: watch::Sender<()>,
+    /// Sign-ins of this user ended on this server while (or just before) connections watched.
+    revoked: HashSet<String>,
+}
+
+impl Sessions {
+    pub async fn new(pool: SqlitePool, max_age: Duration) -> anyhow::Result<Sessions> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS session_generations (
+                user_id TEXT PRIMARY KEY NOT NULL,
+                generation INTEGER NOT NULL
+            )",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Sessions {
+            pool,
+            max_age,
+            generations: Mutex::new(HashMap::new()),
+            watches: Mutex::new(Watches {
+                by_user: HashMap::new(),
+                sweep_at: WATCH_SWEEP_AT,
+            }),
+        })
+    }
+
+    async fn generation(&self, user_id: &str) -> ApiResult<i64> {
+        {
+            let cache = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, g)) = cache.get(user_id) {
+                if at.elapsed() < GENERATION_CACHE_FOR {
+                    return Ok(*g);
+                }
+            }
+        }
+        let g: Option<i64> =
+            sqlx::query_scalar("SELECT generation FROM session_generations WHERE user_id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let g = g.unwrap_or(0);
+        self.remember(user_id, g);
+        Ok(g)
+    }
+
+    fn remember(&self, user_id: &str, generation: i64) {
+        let mut cache = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= GENERATION_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(user_id.to_string(), (Instant::now(), generation));
+    }
+
+    /// Signs `user_id` in on `session`: a new session id (so an id planted before sign-in is
+    /// worthless after), the user, and a fresh [`SignIn`].
+    pub async fn begin(&self, session: &Session, user_id: &str) -> ApiResult<()> {
+        let generation = self.generation(user_id).await?;
+        session.cycle_id().await?;
+        session.insert(USER_KEY, user_id).await?;
+        let sign_in = SignIn {
+            login_id: new_id(),
+            generation,
+            at_ms: now_ms(),
+        };
+        session.insert(SIGN_IN_KEY, &sign_in).await?;
+        Ok(())
+    }
+
+    /// The signed-in user's id and sign-in, or None. A session past its absolute age, from an
+    /// older generation, or from before sign-ins were recorded is destroyed here.
+    pub async fn check(&self, session: &Session) -> ApiResult<Option<(String, SignIn)>> {
+        let Some(user_id) = session.get::<String>(USER_KEY).await? else {
+            return Ok(None);
+        };
+        let sign_in = session.get::<SignIn>(SIGN_IN_KEY).await?;
+        let valid = match &sign_in {
+            None => false,
+            Some(s) => {
+                let age_ms = now_ms().saturating_sub(s.at_ms);
+                age_ms < self.max_age.as_millis().min(i64::MAX as u128) as i64
+                    && s.generation >= self.generation(&user_id).await?
+            }
+        };
+        match sign_in {
+            Some(s) if valid => Ok(Some((user_id, s))),
+            _ => {
+                session.flush().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Signs this session out: the session is destroyed and its open connections end.
+    pub async fn end(&self, session: &Session) -> ApiResult<()> {
+        let user_id = session.get::<String>(USER_KEY).await?;
+        let sign_in = session.get::<SignIn>(SIGN_IN_KEY).await?;
+        session.flush().await?;
+        if let (Some(user_id), Some(sign_in)) = (user_id, sign_in) {
+            let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = w.entry(&user_id);
+            entry.revoked.insert(sign_in.login_id);
+            entry.tx.send_replace(());
+        }
+        Ok(())
+    }
+
+    /// Signs the user out of every session (this one included) on every device: the generation
+    /// goes up, so every older session is refused at its next request, and open connections on
+    /// this server end now.
+    pub async fn end_everywhere(&self, session: &Session, user_id: &str) -> ApiResult<()> {
+        let generation: i64 = sqlx::query_scalar(
+            "INSERT INTO session_generations (user_id, generation) VALUES (?, 1)
+             ON CONFLICT (user_id) DO UPDATE SET generation = generation + 1
+             RETURNING generation",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        self.remember(user_id, generation);
+        session.flush().await?;
+        let w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = w.by_user.get(user_id) {
+            entry.tx.send_replace(());
+        }
+        tracing::info!(user = %user_id, generation, "signed out everywhere");
+        Ok(())
+    }
+
+    fn is_revoked(&self, user_id: &str, sign_in: &SignIn) -> bool {
+        let stale = {
+            let cache = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .get(user_id)
+                .is_some_and(|(_, g)| *g > sign_in.generation)
+        };
+        stale || {
+            let w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+            w.by_user
+                .get(user_id)
+                .is_some_and(|e| e.revoked.contains(&sign_in.login_id))
+        }
+    }
+
+    fn watch(&self, user_id: &str) -> watch::Receiver<()> {
+        let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if w.by_user.len() >= w.sweep_at {
+            // Nobody left to wake: the entry (and its revoked sign-ins, whose sessions are
+            // already gone from the store) can go.
+            w.by_user.retain(|_, e| e.tx.receiver_count() > 0);
+            w.sweep_at = (w.by_user.len() * 2).max(WATCH_SWEEP_AT);
+        }
+        w.entry(user_id).tx.subscribe()
+    }
+}
+
+impl Watches {
+    fn entry(&mut self, user_id: &str) -> &mut UserWatch {
+        self.by_user
+            .entry(user_id.to_string())
+            .or_insert_with(|| UserWatch {
+                tx: watch::channel(()).0,
+                revoked: HashSet::new(),
+            })
+    }
+}
+
+/// Held by a live connection: completes [`SessionWatch::revoked`] when its session is signed
+/// out (here or by "sign out everywhere"). The extractor answers 401 when nobody is signed in.
+pub struct SessionWatch {
+    state: AppState,
+    user_id: String,
+    sign_in: SignIn,
+    rx: watch::Receiver<()>,
+}
+
+impl SessionWatch {
+    /// Resolves once this connection's session has been signed out; pending forever otherwise.
+    pub async fn revoked(&mut self) {
+        loop {
+            if self.rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            if self.state.sessions.is_revoked(&self.user_id, &self.sign_in) {
+                return;
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for SessionWatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, m)| ApiError::Internal(anyhow::anyhow!("session layer missing: {m}")))?;
+        let (user_id, sign_in) = state
+            .sessions
+            .check(&session)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let mut rx = state.sessions.watch(&user_id);
+        // A sign-out between the check above and the subscription is caught on the first turn.
+        rx.mark_changed();
+        Ok(SessionWatch {
+            state: state.clone(),
+            user_id,
+            sign_in,
+            rx,
+        })
+    }
+}
