@@ -50,6 +50,9 @@ async fn open(addr: SocketAddr, user: &User, cursor: Option<i64>) -> Result<(Ws,
     let q = cursor.map_or(String::new(), |c| format!("&cursor={c}&reconnect=1"));
     let mut req = format!("ws://{addr}/api/live/ws?feeds=chat{q}").into_client_request()?;
     req.headers_mut().insert("cookie", user.cookie.parse()?);
+    // Live connections need an origin signal (the server's origin policy).
+    req.headers_mut()
+        .insert("origin", format!("http://{addr}").parse()?);
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
