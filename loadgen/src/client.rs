@@ -196,7 +196,35 @@ impl std::fmt::Display for Transport {
     }
 }
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub type WsStream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens `/api/live/ws?{query}` as `user` and reads up to the hello; returns the socket and the
+/// hello's JSON.
+pub async fn ws_open(addr: SocketAddr, user: &User, query: &str) -> Result<(WsStream, String)> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut req = format!("ws://{addr}/api/live/ws?{query}").into_client_request()?;
+    req.headers_mut().insert("cookie", user.cookie.parse()?);
+    // Live routes refuse a handshake that does not say where it comes from.
+    req.headers_mut()
+        .insert("origin", format!("http://{addr}").parse()?);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
+        .await
+        .context("websocket handshake")?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("\"type\":\"hello\"") => {
+                return Ok((ws, t.to_string()))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("websocket closed before hello"),
+        }
+    }
+}
 
 /// One live subscription. `next_batch` gives the raw JSON of the next events.
 pub enum Live {
@@ -226,30 +254,7 @@ impl Live {
     ) -> Result<Live> {
         match transport {
             Transport::Websocket => {
-                let tcp = tokio::net::TcpStream::connect(addr).await?;
-                tcp.set_nodelay(true)?;
-                let mut req =
-                    format!("ws://{addr}/api/live/ws?feeds={feeds}").into_client_request()?;
-                req.headers_mut().insert("cookie", user.cookie.parse()?);
-                // Live routes refuse a handshake that does not say where it comes from.
-                req.headers_mut()
-                    .insert("origin", format!("http://{addr}").parse()?);
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(4 * 1024)
-                    .write_buffer_size(0);
-                let (mut ws, _) =
-                    tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
-                        .await
-                        .context("websocket handshake")?;
-                // The hello first.
-                loop {
-                    match ws.next().await {
-                        Some(Ok(Message::Text(t))) if t.contains("\"type\":\"hello\"") => break,
-                        Some(Ok(_)) => continue,
-                        Some(Err(e)) => return Err(e.into()),
-                        None => bail!("websocket closed before hello"),
-                    }
-                }
+                let (ws, _hello) = ws_open(addr, user, &format!("feeds={feeds}")).await?;
                 Ok(Live::Ws(Box::new(ws)))
             }
             Transport::Sse => {

@@ -15,8 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The browser client's backoff (app/src/live: 500 ms doubling to 30 s, full jitter, ≥ 100 ms).
@@ -41,36 +39,18 @@ fn random_unit() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+type Ws = client::WsStream;
 
 /// Opens a chat WebSocket from `cursor`; returns it and the hello's cursor.
 async fn open(addr: SocketAddr, user: &User, cursor: Option<i64>) -> Result<(Ws, i64)> {
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
     let q = cursor.map_or(String::new(), |c| format!("&cursor={c}&reconnect=1"));
-    let mut req = format!("ws://{addr}/api/live/ws?feeds=chat{q}").into_client_request()?;
-    req.headers_mut().insert("cookie", user.cookie.parse()?);
-    // Live connections need an origin signal (the server's origin policy).
-    req.headers_mut()
-        .insert("origin", format!("http://{addr}").parse()?);
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
-        .await
-        .context("websocket handshake")?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.contains("\"type\":\"hello\"") => {
-                let at = t.find("\"cursor\":").context("hello without cursor")? + 9;
-                let digits: String = t[at..].chars().take_while(char::is_ascii_digit).collect();
-                return Ok((ws, digits.parse()?));
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("closed before hello"),
-        }
-    }
+    let (ws, hello) = client::ws_open(addr, user, &format!("feeds=chat{q}")).await?;
+    let at = hello.find("\"cursor\":").context("hello without cursor")? + 9;
+    let digits: String = hello[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Ok((ws, digits.parse()?))
 }
 
 #[derive(Debug)]

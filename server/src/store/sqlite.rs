@@ -349,16 +349,7 @@ async fn send_batch_in_tx(
         }];
         next_id += 1;
         for n in &m.notify {
-            let data = serde_json::to_string(&Notification {
-                id: n.id.clone(),
-                kind: n.kind.clone(),
-                title: n.title.clone(),
-                body: n.body.clone(),
-                link: n.link.clone(),
-                created_at: n.now,
-                read: false,
-            })
-            .map_err(|e| StoreError::Other(e.into()))?;
+            let data = notification_json(n)?;
             own.push(StoredEvent {
                 id: next_id,
                 feed: Feed::Notifications,
@@ -693,6 +684,20 @@ impl NotificationRow {
 }
 
 /// Stores notifications and their events inside the caller's transaction.
+/// A new notification as its event's JSON.
+fn notification_json(n: &NewNotification) -> StoreResult<String> {
+    serde_json::to_string(&Notification {
+        id: n.id.clone(),
+        kind: n.kind.clone(),
+        title: n.title.clone(),
+        body: n.body.clone(),
+        link: n.link.clone(),
+        created_at: n.now,
+        read: false,
+    })
+    .map_err(|e| StoreError::Other(e.into()))
+}
+
 async fn insert_notifications(
     tx: &mut Transaction<'static, Sqlite>,
     items: &[NewNotification],
@@ -711,16 +716,7 @@ async fn insert_notifications(
         .bind(n.now)
         .execute(&mut **tx)
         .await?;
-        let data = serde_json::to_string(&Notification {
-            id: n.id.clone(),
-            kind: n.kind.clone(),
-            title: n.title.clone(),
-            body: n.body.clone(),
-            link: n.link.clone(),
-            created_at: n.now,
-            read: false,
-        })
-        .map_err(|e| StoreError::Other(e.into()))?;
+        let data = notification_json(n)?;
         events.push(
             append_event(
                 tx,

@@ -105,18 +105,7 @@ impl TestApp {
 
     /// A client with these default headers instead (e.g. none, or a foreign `Origin`).
     pub fn client_with(&self, headers: reqwest::header::HeaderMap) -> Client {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Client {
-            http,
-            jar,
-            base: format!("http://{}", self.addr),
-        }
+        Client::new(Arc::new(Jar::default()), self.addr, headers)
     }
 
     /// Stops the server gracefully and waits for it; returns the data directory for a restart.
@@ -148,6 +137,21 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the server at `addr` with this cookie jar and these default headers.
+    pub fn new(jar: Arc<Jar>, addr: SocketAddr, headers: reqwest::header::HeaderMap) -> Client {
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Client {
+            http,
+            jar,
+            base: format!("http://{addr}"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

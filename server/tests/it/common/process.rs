@@ -64,17 +64,8 @@ impl ServerProcess {
 
     /// A client for this server sharing `jar` (cookies carry over to a restarted server).
     pub fn client(&self, jar: &Arc<Jar>) -> Client {
-        let http = reqwest::Client::builder()
-            .default_headers(super::same_origin(&format!("http://{}", self.addr)))
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Client {
-            http,
-            jar: jar.clone(),
-            base: format!("http://{}", self.addr),
-        }
+        let origin = super::same_origin(&format!("http://{}", self.addr));
+        Client::new(jar.clone(), self.addr, origin)
     }
 
     /// SIGKILL, and reap.
