@@ -135,6 +135,7 @@ pub fn AdminPage() -> impl IntoView {
                     <LatencyChart metrics />
                     <CostChart metrics />
                 </div>
+                <ServerHealth metrics />
                 <h3>"Transports for everyone"</h3>
                 <GlobalSwitches />
                 <PollSettings />
@@ -451,6 +452,37 @@ fn CostChart(metrics: RwSignal<Value>) -> impl IntoView {
                 {bars}
             </svg>
         </figure>
+    }
+}
+
+/// What a leak or a write backlog would show: open connections, live users, hub subscribers,
+/// runtime tasks, and how the group-commit writer is batching.
+#[component]
+fn ServerHealth(metrics: RwSignal<Value>) -> impl IntoView {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    view! {
+        <p class="muted small server-health" data-testid="server-health">
+            {move || {
+                let m = metrics.get();
+                let (r, w) = (&m["runtime"], &m["writer"]);
+                if r.is_null() {
+                    return "Server: waiting for the first snapshot…".to_string();
+                }
+                let (batches, messages) = (n(&w["batches"]), n(&w["messages"]));
+                let avg = if batches == 0 { 0.0 } else { messages as f64 / batches as f64 };
+                format!(
+                    "Server: {} open connections · {} users with a live connection · {} hub subscriptions · {} runtime tasks · chat writes: {} messages in {} transactions ({:.1} per commit, largest {})",
+                    n(&r["connections"]),
+                    n(&r["users_connected"]),
+                    n(&r["subscribers"]),
+                    n(&r["tasks"]),
+                    messages,
+                    batches,
+                    avg,
+                    n(&w["largest_batch"]),
+                )
+            }}
+        </p>
     }
 }
 
