@@ -258,6 +258,12 @@ async fn append_event(
     })
 }
 
+/// `rows` groups of `cols` placeholders for a multi-row VALUES list: `(?, ?), (?, ?)`.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
+}
+
 /// Stores a batch of messages with a few multi-row statements: the earlier sends of repeated
 /// client ids in one query, each room's seqs in one update, explicit event ids (the transaction
 /// holds SQLite's write lock, so nobody else appends meanwhile), then one insert each for the
@@ -271,7 +277,7 @@ async fn send_batch_in_tx(
     // Earlier sends with the same (author, client id).
     let mut existing: HashMap<(String, String), Message> = HashMap::new();
     if !msgs.is_empty() {
-        let pairs = vec!["(?, ?)"; msgs.len()].join(", ");
+        let pairs = placeholders(msgs.len(), 2);
         let sql = format!("{MESSAGE_SELECT} WHERE (m.author_id, m.client_id) IN (VALUES {pairs})");
         let mut q = sqlx::query_as::<_, MessageRow>(&sql);
         for m in msgs {
@@ -282,13 +288,17 @@ async fn send_batch_in_tx(
             existing.insert((m.author.id.clone(), m.client_id.clone()), m);
         }
     }
+    let existing_keys: std::collections::HashSet<(&str, &str)> = existing
+        .keys()
+        .map(|(a, c)| (a.as_str(), c.as_str()))
+        .collect();
     // Which messages are new (the first of a repeated client id in the batch), per room.
     let mut fresh: Vec<usize> = Vec::new();
     let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
     let mut per_room: HashMap<&str, i64> = HashMap::new();
     for (i, m) in msgs.iter().enumerate() {
         let key = (m.author.id.as_str(), m.client_id.as_str());
-        if existing.contains_key(&(key.0.to_string(), key.1.to_string())) || !seen.insert(key) {
+        if existing_keys.contains(&key) || !seen.insert(key) {
             continue;
         }
         fresh.push(i);
@@ -371,7 +381,7 @@ async fn send_batch_in_tx(
     }
 
     if !events.is_empty() {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
+        let rows = placeholders(events.len(), 7);
         let sql = format!(
             "INSERT INTO events (id, feed, kind, room_id, user_id, data, ts) VALUES {rows}"
         );
@@ -388,7 +398,7 @@ async fn send_batch_in_tx(
         }
         q.execute(&mut **tx).await?;
 
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; created.len()].join(", ");
+        let rows = placeholders(created.len(), 8);
         let sql = format!(
             "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
              VALUES {rows}"
@@ -409,7 +419,7 @@ async fn send_batch_in_tx(
         q.execute(&mut **tx).await?;
 
         if !notes.is_empty() {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; notes.len()].join(", ");
+            let rows = placeholders(notes.len(), 7);
             let sql = format!(
                 "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at)
                  VALUES {rows}"
@@ -429,7 +439,7 @@ async fn send_batch_in_tx(
         }
 
         // What I wrote, I have read.
-        let rows = vec!["(?, ?, ?)"; read_to.len()].join(", ");
+        let rows = placeholders(read_to.len(), 3);
         let sql = format!(
             "UPDATE members SET read_seq = v.column3 FROM (VALUES {rows}) AS v
              WHERE members.room_id = v.column1 AND members.user_id = v.column2
