@@ -258,6 +258,14 @@ pub trait Store: Send + Sync + 'static {
         through: i64,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>>;
+    /// Every event in (`after`, `through`], in id order, at most `limit`, whoever may see it: a
+    /// server of a cluster fills a gap in what the backplane brought it from here.
+    async fn events_between(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The highest event id ever committed (0 for a new log), even if pruned since.
     async fn head(&self) -> StoreResult<i64>;
     /// The oldest cursor the log can still serve completely: every event after it is kept.

@@ -1413,6 +1413,24 @@ impl Store for SqliteStore {
         rows.into_iter().map(EventRow::event).collect()
     }
 
+    async fn events_between(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, feed, kind, room_id, user_id, data, ts FROM events
+             WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(through)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(EventRow::event).collect()
+    }
+
     async fn head(&self) -> StoreResult<i64> {
         // AUTOINCREMENT keeps the highest id ever used here, even when the log has been pruned.
         let row: Option<(i64,)> =
