@@ -150,6 +150,21 @@ pub struct Config {
     )]
     pub ws_echo: bool,
 
+    /// Redis URL (`redis://127.0.0.1:6379`): joins a cluster of servers sharing one database,
+    /// with Redis pub/sub as the backplane between them. Unset: a single server.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// The backplane's pub/sub channel: servers of one cluster share it; clusters sharing one
+    /// Redis use different ones.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_CHANNEL", default_value = "switchboard")]
+    pub cluster_channel: String,
+
+    /// This server's name in the cluster (the admin console and logs show it). Default: host
+    /// name and process id.
+    #[arg(long, env = "SWITCHBOARD_NODE")]
+    pub node: Option<String>,
+
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(
         long,
@@ -185,6 +200,9 @@ impl Config {
             event_retention_hours: 168,
             prune_every_ms: 600_000,
             ws_echo: false,
+            redis_url: None,
+            cluster_channel: "switchboard".into(),
+            node: None,
             log: "warn".into(),
         }
     }

@@ -94,6 +94,27 @@ impl LiveEvent {
         }
     }
 
+    /// An ephemeral event from another server, already encoded for the wire.
+    pub fn ephemeral_encoded(
+        feed: Feed,
+        room_id: Option<String>,
+        user_id: Option<String>,
+        ts: i64,
+        json: String,
+    ) -> LiveEvent {
+        LiveEvent {
+            id: None,
+            feed,
+            room_id,
+            user_id,
+            membership: None,
+            eph_seq: 0,
+            published: None,
+            ts,
+            json: json.into(),
+        }
+    }
+
     /// An event that is delivered live but never stored or replayed.
     pub fn ephemeral(
         feed: Feed,
@@ -141,6 +162,14 @@ pub struct Hub {
     rooms: std::sync::Mutex<std::collections::HashMap<String, Arc<RoomSet>>>,
     /// Bumped by every membership change: a store read that raced one is not cached.
     rooms_gen: std::sync::atomic::AtomicU64,
+    /// Committed events that arrived ahead of an id not seen yet (from another server of a
+    /// cluster, or a publication lost with the backplane): they wait here, and go out in id
+    /// order once the ids before them are in. Ids are gapless, so the next one is head + 1.
+    pending: std::sync::Mutex<std::collections::BTreeMap<i64, (StoredEvent, Option<i64>)>>,
+    /// Woken when events wait behind a missing id: the gap filler reads it from the log.
+    gap: tokio::sync::Notify,
+    /// Where committed and ephemeral events also go when this server is one of a cluster.
+    relay: std::sync::OnceLock<crate::cluster::Relay>,
 }
 
 /// A user's room ids.
@@ -161,7 +190,20 @@ impl Hub {
             recent: std::sync::Mutex::new(std::collections::VecDeque::new()),
             rooms: std::sync::Mutex::new(std::collections::HashMap::new()),
             rooms_gen: std::sync::atomic::AtomicU64::new(0),
+            pending: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            gap: tokio::sync::Notify::new(),
+            relay: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Joins a cluster: from now on every committed event and every ephemeral one published
+    /// here also goes to `relay` (the backplane), once.
+    pub fn set_relay(&self, relay: crate::cluster::Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    pub fn relay(&self) -> Option<&crate::cluster::Relay> {
+        self.relay.get()
     }
 
     /// `user_id`'s rooms, from the cache or (once) from `load`.
@@ -248,9 +290,7 @@ impl Hub {
         let task = tokio::spawn(async move {
             let _order = hub.order.lock().await;
             let (value, events) = work.await?;
-            for ev in &events {
-                hub.publish_stored(ev);
-            }
+            hub.publish_committed(&events);
             Ok(value)
         });
         match task.await {
@@ -265,14 +305,97 @@ impl Hub {
         self.order.lock().await
     }
 
-    /// Publishes committed events, in id order. The caller holds [`Hub::order_lock`].
+    /// Publishes events this server committed (the caller holds [`Hub::order_lock`]): to the
+    /// backplane when in a cluster, and to this server's subscribers in id order.
     pub fn publish_committed(&self, events: &[StoredEvent]) {
-        for ev in events {
-            self.publish_stored(ev);
+        if events.is_empty() {
+            return;
         }
+        if let Some(relay) = self.relay.get() {
+            relay.committed(events);
+        }
+        self.accept(events.iter().cloned().map(|e| (e, None)));
     }
 
-    fn publish_stored(&self, ev: &StoredEvent) {
+    /// Takes committed events from anywhere (this server, the backplane, the log), each with
+    /// its commit time in Unix µs when known: ids already published are dropped (so an event
+    /// that comes twice goes out once), the rest wait until every smaller id is in, then go out
+    /// in id order. Returns how many went out.
+    pub fn accept(&self, events: impl IntoIterator<Item = (StoredEvent, Option<i64>)>) -> usize {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head.load(Ordering::Acquire);
+        for (ev, at) in events {
+            if ev.id > head {
+                pending.insert(ev.id, (ev, at));
+            }
+        }
+        self.drain(&mut pending)
+    }
+
+    /// Publishes the pending events that follow the head without a gap.
+    fn drain(
+        &self,
+        pending: &mut std::collections::BTreeMap<i64, (StoredEvent, Option<i64>)>,
+    ) -> usize {
+        let mut sent = 0;
+        while let Some(entry) = pending.first_entry() {
+            let next = self.head.load(Ordering::Acquire) + 1;
+            if *entry.key() > next {
+                break;
+            }
+            let (ev, at) = entry.remove();
+            if ev.id == next {
+                self.publish_stored(&ev, at);
+                sent += 1;
+            }
+        }
+        if !pending.is_empty() {
+            self.gap.notify_one();
+        }
+        sent
+    }
+
+    /// The ids the log says exist through `through` have all been read (`events`): ids in
+    /// between that are not among them never committed or were pruned, so nothing waits for
+    /// them any more. Returns how many events went out.
+    pub fn fill(&self, events: Vec<StoredEvent>, through: i64) -> usize {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for ev in events {
+            if ev.id > self.head.load(Ordering::Acquire) {
+                pending.insert(ev.id, (ev, None));
+            }
+        }
+        let mut sent = self.drain(&mut pending);
+        // Holes: skip over ids the log does not have, up to the next one it has.
+        while self.head.load(Ordering::Acquire) < through {
+            let next_known = pending.keys().next().copied().unwrap_or(through + 1);
+            let skip_to = (next_known - 1).min(through);
+            if skip_to <= self.head.load(Ordering::Acquire) {
+                break;
+            }
+            tracing::debug!(from = self.head(), to = skip_to, "no events in the log for these ids");
+            self.head.fetch_max(skip_to, Ordering::AcqRel);
+            sent += self.drain(&mut pending);
+        }
+        sent
+    }
+
+    /// Events waiting behind a missing id.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Asks the gap filler to compare the hub with the log now.
+    pub fn wake_gap_filler(&self) {
+        self.gap.notify_one();
+    }
+
+    /// Completes when events wait behind a missing id (or soon after one was found waiting).
+    pub async fn gap_noticed(&self) {
+        self.gap.notified().await
+    }
+
+    fn publish_stored(&self, ev: &StoredEvent, committed_at_us: Option<i64>) {
         // No receivers is fine: the event is in the log for whoever connects later.
         let mut live = LiveEvent::from_stored(ev);
         // Before anyone can see this event's id as the head, so no subscription opened from
@@ -281,11 +404,30 @@ impl Hub {
             self.forget_rooms(user);
         }
         self.head.fetch_max(ev.id, Ordering::AcqRel);
-        live.published = Some(std::time::Instant::now());
+        let now = std::time::Instant::now();
+        // From another server: its age counts from the commit there (same clock on one
+        // machine; across machines as good as their clock sync).
+        live.published = Some(match committed_at_us {
+            Some(at) => {
+                let age = (crate::services::now_us() - at).max(0) as u64;
+                now.checked_sub(std::time::Duration::from_micros(age))
+                    .unwrap_or(now)
+            }
+            None => now,
+        });
         let _ = self.tx.send(Arc::new(live));
     }
 
-    pub fn publish_ephemeral(&self, mut ev: LiveEvent) {
+    pub fn publish_ephemeral(&self, ev: LiveEvent) {
+        if let Some(relay) = self.relay.get() {
+            relay.ephemeral(&ev);
+        }
+        self.publish_ephemeral_here(ev);
+    }
+
+    /// Publishes an ephemeral event to this server's subscribers only (one that came from
+    /// another server of the cluster).
+    pub fn publish_ephemeral_here(&self, mut ev: LiveEvent) {
         debug_assert!(ev.id.is_none());
         let ev = {
             // Numbered and remembered under the lock, so the ring is in sequence order.

@@ -4,6 +4,7 @@
 // Leptos view types nest deeply; their layouts need a higher limit.
 #![recursion_limit = "512"]
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -92,7 +93,12 @@ pub async fn run(
         presence: presence::Presence::default(),
         meters: metrics::Meters::default(),
         users: state::UserCache::default(),
+        cluster: std::sync::OnceLock::new(),
     });
+    if let Some(url) = state.config.redis_url.clone() {
+        join_cluster(&state, &url)?;
+    }
+    let switch_follower = tokio::spawn(follow_switches(state.clone()));
     let sweeper_presence = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -145,10 +151,76 @@ pub async fn run(
     )
     .await;
     sweeper.abort();
+    switch_follower.abort();
     pruner.abort();
     sweeper_presence.abort();
     pool.close().await;
     Ok(())
+}
+
+/// Starts the backplane: this server's commits, ephemerals and sign-outs go to the other
+/// servers, theirs come here.
+fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
+    struct Apply(AppState);
+    impl cluster::Apply for Apply {
+        fn signed_out(&self, user_id: &str, login_id: &str) {
+            self.0.sessions.apply_signed_out(user_id, login_id);
+        }
+        fn signed_out_everywhere(&self, user_id: &str, generation: i64) {
+            self.0.sessions.apply_signed_out_everywhere(user_id, generation);
+        }
+        fn user_changed(&self, user_id: &str) {
+            self.0.users.forget(user_id);
+        }
+    }
+    let node = state
+        .config
+        .node
+        .clone()
+        .unwrap_or_else(cluster::default_node);
+    let joined = cluster::Cluster::start(
+        url,
+        state.config.cluster_channel.clone(),
+        node,
+        Arc::clone(&state.hub),
+        Arc::clone(&state.store),
+        Arc::new(Apply(state.clone())),
+        state.shutdown.clone(),
+    )?;
+    if let Some(relay) = state.hub.relay() {
+        state.sessions.set_relay(relay.clone());
+    }
+    tracing::info!(node = %joined.node, channel = %joined.channel, "joined the cluster");
+    let _ = state.cluster.set(joined);
+    Ok(())
+}
+
+/// Keeps the transport switches in step with the log: an admin's change on another server of
+/// the cluster arrives as a `transport` control event, and connections here of a transport
+/// switched off close themselves on the watch.
+async fn follow_switches(state: AppState) {
+    let (mut rx, _) = state.hub.subscribe();
+    loop {
+        match rx.recv().await {
+            Ok(ev) => {
+                if ev.feed != protocol::Feed::Control || !ev.json.as_str().contains("\"switches\"") {
+                    continue;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+        match state.store.switches().await {
+            Ok(now) => {
+                state.switches.send_if_modified(|s| {
+                    let changed = *s != now;
+                    *s = now;
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the transport switches"),
+        }
+    }
 }
 
 fn router(state: AppState) -> Router {

@@ -55,6 +55,8 @@ pub struct Sessions {
     max_age: Duration,
     generations: Mutex<HashMap<String, (Instant, i64)>>,
     watches: Mutex<Watches>,
+    /// The other servers of a cluster, told of every sign-out.
+    relay: std::sync::OnceLock<crate::cluster::Relay>,
 }
 
 struct Watches {
@@ -86,6 +88,7 @@ impl Sessions {
                 by_user: HashMap::new(),
                 sweep_at: WATCH_SWEEP_AT,
             }),
+            relay: std::sync::OnceLock::new(),
         })
     }
 
@@ -161,12 +164,35 @@ impl Sessions {
         let sign_in = session.get::<SignIn>(SIGN_IN_KEY).await?;
         session.flush().await?;
         if let (Some(user_id), Some(sign_in)) = (user_id, sign_in) {
-            let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = w.entry(&user_id);
-            entry.revoked.insert(sign_in.login_id);
-            entry.tx.send_replace(());
+            if let Some(relay) = self.relay.get() {
+                relay.signed_out(&user_id, &sign_in.login_id);
+            }
+            self.apply_signed_out(&user_id, &sign_in.login_id);
         }
         Ok(())
+    }
+
+    /// Joins a cluster: sign-outs here are told to the other servers.
+    pub fn set_relay(&self, relay: crate::cluster::Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// One sign-in ended (here or on another server): its connections here end.
+    pub fn apply_signed_out(&self, user_id: &str, login_id: &str) {
+        let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = w.entry(user_id);
+        entry.revoked.insert(login_id.to_string());
+        entry.tx.send_replace(());
+    }
+
+    /// Every sign-in of the user older than `generation` ended (on another server): their
+    /// connections here end, and their next requests here are refused.
+    pub fn apply_signed_out_everywhere(&self, user_id: &str, generation: i64) {
+        self.remember(user_id, generation);
+        let w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = w.by_user.get(user_id) {
+            entry.tx.send_replace(());
+        }
     }
 
     /// Signs the user out of every session (this one included) on every device: the generation
@@ -181,12 +207,11 @@ impl Sessions {
         .bind(user_id)
         .fetch_one(&self.pool)
         .await?;
-        self.remember(user_id, generation);
         session.flush().await?;
-        let w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = w.by_user.get(user_id) {
-            entry.tx.send_replace(());
+        if let Some(relay) = self.relay.get() {
+            relay.signed_out_everywhere(user_id, generation);
         }
+        self.apply_signed_out_everywhere(user_id, generation);
         tracing::info!(user = %user_id, generation, "signed out everywhere");
         Ok(())
     }

@@ -37,6 +37,8 @@ pub struct Inner {
     pub meters: crate::metrics::Meters,
     /// Recently loaded users, for the per-request sign-in check.
     pub users: UserCache,
+    /// This server's place in a cluster (set when started with a Redis URL).
+    pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
 
 /// How long a loaded user is trusted before it is read again. Changes made through this server

@@ -543,8 +543,14 @@ fn metrics_snapshot(state: &AppState) -> serde_json::Value {
                 "users_connected": state.limits.users_connected(),
                 "subscribers": state.hub.subscriber_count(),
                 "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+                "hub_head": state.hub.head(),
+                "hub_pending": state.hub.pending(),
             }),
         );
+        // In a cluster: this server's node name and the backplane's counters.
+        if let Some(cluster) = state.cluster.get() {
+            map.insert("cluster".into(), cluster.snapshot());
+        }
     }
     snapshot
 }

@@ -28,6 +28,9 @@ pub async fn set_admin(
     }
     // After the change: a request that read the old record meanwhile cached it before this.
     state.users.forget(&user_id);
+    if let Some(relay) = state.hub.relay() {
+        relay.user_changed(&user_id);
+    }
     let detail = serde_json::json!({ "user_id": user_id, "is_admin": is_admin });
     state
         .store

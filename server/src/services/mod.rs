@@ -12,6 +12,14 @@ pub mod writer;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix milliseconds, the API's time unit.
+/// Unix time in µs.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -1,0 +1,528 @@
+//! Scale-out: several servers on one shared database, with a Redis pub/sub backplane between
+//! them. Each server commits its own changes to the shared log (which gives every event its id)
+//! and publishes them once on the backplane; every server hands what arrives to its hub, which
+//! publishes events to its own connections in id order (see [`Hub::accept`]). Ephemeral events
+//! (typing, presence) and sign-outs travel the same channel.
+//!
+//! The backplane is only the fast path. Event ids are gapless, so a server notices an id it has
+//! not seen (a later one arrived first) and reads it from the log after a short grace; it also
+//! reads the log's head now and then (often while Redis is down), so a publication lost with
+//! Redis, or with a server that died between its commit and its publish, arrives anyway. Nothing
+//! acknowledged depends on Redis.
+
+use crate::hub::{Hub, LiveEvent};
+use crate::store::{Store, StoredEvent};
+use futures_util::StreamExt;
+use protocol::Feed;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Messages waiting for the publisher at most; beyond it they are dropped (and counted): a
+/// dropped event is read from the log by the other servers, a dropped ephemeral is gone.
+const QUEUE: usize = 8192;
+/// How long a server waits for a missing id to come over the backplane before reading it from
+/// the log: ids from different servers cross Redis in any order.
+const GAP_GRACE: Duration = Duration::from_millis(30);
+/// How often the log's head is read while the backplane is up (catches a publication that was
+/// lost without a later event showing the gap) and while it is down (the only path then).
+const HEAD_POLL_UP: Duration = Duration::from_secs(1);
+const HEAD_POLL_DOWN: Duration = Duration::from_millis(100);
+/// Events read from the log per query when filling a gap.
+const FILL_PAGE: u32 = 1000;
+/// Reconnect backoff to Redis.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// One message on the backplane channel.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Wire {
+    /// Events one server committed in one transaction, with the commit time (Unix µs).
+    Events {
+        node: String,
+        at_us: i64,
+        events: Vec<WireEvent>,
+    },
+    /// An ephemeral event (typing, presence), already encoded for the wire.
+    Ephemeral {
+        node: String,
+        feed: String,
+        room_id: Option<String>,
+        user_id: Option<String>,
+        ts: i64,
+        json: String,
+    },
+    /// One sign-in ended: its live connections end wherever they are.
+    SignOut {
+        node: String,
+        user_id: String,
+        login_id: String,
+    },
+    /// Every sign-in of the user older than `generation` ended.
+    SignOutEverywhere {
+        node: String,
+        user_id: String,
+        generation: i64,
+    },
+    /// A user's record changed (admin flag): cached copies go.
+    User { node: String, user_id: String },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WireEvent {
+    id: i64,
+    feed: String,
+    kind: String,
+    room_id: Option<String>,
+    user_id: Option<String>,
+    data: String,
+    ts: i64,
+}
+
+impl WireEvent {
+    fn of(ev: &StoredEvent) -> WireEvent {
+        WireEvent {
+            id: ev.id,
+            feed: ev.feed.as_str().to_string(),
+            kind: ev.kind.clone(),
+            room_id: ev.room_id.clone(),
+            user_id: ev.user_id.clone(),
+            data: ev.data.clone(),
+            ts: ev.ts,
+        }
+    }
+
+    fn stored(self) -> Option<StoredEvent> {
+        Some(StoredEvent {
+            id: self.id,
+            feed: Feed::from_str(&self.feed).ok()?,
+            kind: self.kind,
+            room_id: self.room_id,
+            user_id: self.user_id,
+            data: self.data,
+            ts: self.ts,
+        })
+    }
+}
+
+/// The backplane's counters, for the admin console and /metrics.
+#[derive(Default)]
+pub struct Counters {
+    pub connected: AtomicBool,
+    pub published: AtomicU64,
+    pub publish_failed: AtomicU64,
+    pub dropped: AtomicU64,
+    pub received: AtomicU64,
+    pub received_events: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub reconnects: AtomicU64,
+    /// Events read from the log because the backplane had not brought them (yet).
+    pub filled_from_log: AtomicU64,
+    pub gaps: AtomicU64,
+}
+
+/// The sending side, held by the hub and the sessions: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Relay {
+    node: Arc<str>,
+    tx: mpsc::Sender<String>,
+    counters: Arc<Counters>,
+}
+
+impl Relay {
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn send(&self, wire: &Wire) {
+        let Ok(text) = serde_json::to_string(wire) else {
+            return;
+        };
+        if self.tx.try_send(text).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events this server just committed (one transaction's or one batch's).
+    pub fn committed(&self, events: &[StoredEvent]) {
+        self.send(&Wire::Events {
+            node: self.node.to_string(),
+            at_us: crate::services::now_us(),
+            events: events.iter().map(WireEvent::of).collect(),
+        });
+    }
+
+    pub fn ephemeral(&self, ev: &LiveEvent) {
+        self.send(&Wire::Ephemeral {
+            node: self.node.to_string(),
+            feed: ev.feed.as_str().to_string(),
+            room_id: ev.room_id.clone(),
+            user_id: ev.user_id.clone(),
+            ts: ev.ts,
+            json: ev.json.as_str().to_string(),
+        });
+    }
+
+    pub fn signed_out(&self, user_id: &str, login_id: &str) {
+        self.send(&Wire::SignOut {
+            node: self.node.to_string(),
+            user_id: user_id.to_string(),
+            login_id: login_id.to_string(),
+        });
+    }
+
+    pub fn signed_out_everywhere(&self, user_id: &str, generation: i64) {
+        self.send(&Wire::SignOutEverywhere {
+            node: self.node.to_string(),
+            user_id: user_id.to_string(),
+            generation,
+        });
+    }
+
+    pub fn user_changed(&self, user_id: &str) {
+        self.send(&Wire::User {
+            node: self.node.to_string(),
+            user_id: user_id.to_string(),
+        });
+    }
+}
+
+/// What a message from another server does here.
+pub trait Apply: Send + Sync + 'static {
+    fn signed_out(&self, user_id: &str, login_id: &str);
+    fn signed_out_everywhere(&self, user_id: &str, generation: i64);
+    fn user_changed(&self, user_id: &str);
+}
+
+/// This server's place in a cluster.
+pub struct Cluster {
+    pub node: Arc<str>,
+    pub channel: String,
+    pub counters: Arc<Counters>,
+}
+
+impl Cluster {
+    /// Joins the cluster on `redis_url`: sets the hub's relay and starts the publisher, the
+    /// subscriber and the gap filler. They stop when `stop` is cancelled.
+    pub fn start(
+        redis_url: &str,
+        channel: String,
+        node: String,
+        hub: Arc<Hub>,
+        store: Arc<dyn Store>,
+        apply: Arc<dyn Apply>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Cluster> {
+        let client = redis::Client::open(redis_url)?;
+        let node: Arc<str> = node.into();
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(QUEUE);
+        hub.set_relay(Relay {
+            node: Arc::clone(&node),
+            tx,
+            counters: Arc::clone(&counters),
+        });
+        tokio::spawn(publisher(
+            client.clone(),
+            channel.clone(),
+            rx,
+            Arc::clone(&counters),
+            stop.clone(),
+        ));
+        tokio::spawn(subscriber(
+            client,
+            channel.clone(),
+            Arc::clone(&node),
+            Arc::clone(&hub),
+            apply,
+            Arc::clone(&counters),
+            stop.clone(),
+        ));
+        tokio::spawn(gap_filler(hub, store, Arc::clone(&counters), stop));
+        Ok(Cluster {
+            node,
+            channel,
+            counters,
+        })
+    }
+
+    pub fn snapshot(&self) -> serde_json::Value {
+        let c = &self.counters;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "node": &*self.node,
+            "channel": self.channel,
+            "connected": c.connected.load(Ordering::Relaxed),
+            "published": n(&c.published),
+            "publish_failed": n(&c.publish_failed),
+            "dropped": n(&c.dropped),
+            "received": n(&c.received),
+            "received_events": n(&c.received_events),
+            "bytes_out": n(&c.bytes_out),
+            "bytes_in": n(&c.bytes_in),
+            "reconnects": n(&c.reconnects),
+            "gaps": n(&c.gaps),
+            "filled_from_log": n(&c.filled_from_log),
+        })
+    }
+}
+
+fn backoff(d: Duration) -> Duration {
+    (d * 2).min(RECONNECT_MAX)
+}
+
+/// Publishes queued messages, several per round trip when they queue up. While Redis is
+/// unreachable, messages are dropped (counted): the log is the way round.
+async fn publisher(
+    client: redis::Client,
+    channel: String,
+    mut rx: mpsc::Receiver<String>,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut retry_at = tokio::time::Instant::now();
+    let mut wait = RECONNECT_MIN;
+    let mut batch = Vec::new();
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, 256) => n,
+            _ = stop.cancelled() => return,
+        };
+        if n == 0 {
+            return;
+        }
+        if conn.is_none() && tokio::time::Instant::now() >= retry_at {
+            match client.get_multiplexed_async_connection().await {
+                Ok(c) => {
+                    conn = Some(c);
+                    wait = RECONNECT_MIN;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "backplane: cannot connect to publish");
+                    retry_at = tokio::time::Instant::now() + wait;
+                    wait = backoff(wait);
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else {
+            counters
+                .publish_failed
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.clear();
+            continue;
+        };
+        let mut pipe = redis::pipe();
+        let mut bytes = 0;
+        for msg in &batch {
+            bytes += msg.len() as u64;
+            pipe.cmd("PUBLISH").arg(&channel).arg(msg).ignore();
+        }
+        match pipe.query_async::<()>(c).await {
+            Ok(()) => {
+                counters
+                    .published
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "backplane: publish failed");
+                counters
+                    .publish_failed
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                conn = None;
+                retry_at = tokio::time::Instant::now() + wait;
+                wait = backoff(wait);
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Listens on the channel, reconnecting with backoff; hands events to the hub.
+async fn subscriber(
+    client: redis::Client,
+    channel: String,
+    node: Arc<str>,
+    hub: Arc<Hub>,
+    apply: Arc<dyn Apply>,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) {
+    let mut wait = RECONNECT_MIN;
+    let mut first = true;
+    loop {
+        let pubsub = tokio::select! {
+            r = client.get_async_pubsub() => r,
+            _ = stop.cancelled() => return,
+        };
+        let mut pubsub = match pubsub {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "backplane: cannot connect to subscribe");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => return,
+                }
+                wait = backoff(wait);
+                continue;
+            }
+        };
+        if let Err(e) = pubsub.subscribe(&channel).await {
+            tracing::warn!(error = %e, "backplane: subscribe failed");
+            continue;
+        }
+        if !first {
+            counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        first = false;
+        wait = RECONNECT_MIN;
+        counters.connected.store(true, Ordering::Relaxed);
+        tracing::info!(%channel, "backplane: subscribed");
+        // Whatever was published while we were away is in the log: read it now.
+        hub.wake_gap_filler();
+        let mut messages = pubsub.on_message();
+        loop {
+            let msg = tokio::select! {
+                m = messages.next() => m,
+                _ = stop.cancelled() => return,
+            };
+            let Some(msg) = msg else { break };
+            let payload: &[u8] = msg.get_payload_bytes();
+            counters.received.fetch_add(1, Ordering::Relaxed);
+            counters
+                .bytes_in
+                .fetch_add(payload.len() as u64, Ordering::Relaxed);
+            match serde_json::from_slice::<Wire>(payload) {
+                Ok(wire) => handle(wire, &node, &hub, &*apply, &counters),
+                Err(e) => tracing::warn!(error = %e, "backplane: unreadable message"),
+            }
+        }
+        counters.connected.store(false, Ordering::Relaxed);
+        tracing::warn!("backplane: connection lost; reading the log until it is back");
+        hub.wake_gap_filler();
+    }
+}
+
+fn handle(wire: Wire, me: &str, hub: &Hub, apply: &dyn Apply, counters: &Counters) {
+    match wire {
+        // Our own events were published here at commit; the hub would drop them anyway.
+        Wire::Events { node, .. }
+        | Wire::Ephemeral { node, .. }
+        | Wire::SignOut { node, .. }
+        | Wire::SignOutEverywhere { node, .. }
+        | Wire::User { node, .. }
+            if node == me => {}
+        Wire::Events { at_us, events, .. } => {
+            counters
+                .received_events
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            hub.accept(
+                events
+                    .into_iter()
+                    .filter_map(WireEvent::stored)
+                    .map(|e| (e, Some(at_us))),
+            );
+        }
+        Wire::Ephemeral {
+            feed,
+            room_id,
+            user_id,
+            ts,
+            json,
+            ..
+        } => {
+            let Ok(feed) = Feed::from_str(&feed) else {
+                return;
+            };
+            hub.publish_ephemeral_here(LiveEvent::ephemeral_encoded(
+                feed, room_id, user_id, ts, json,
+            ));
+        }
+        Wire::SignOut {
+            user_id, login_id, ..
+        } => apply.signed_out(&user_id, &login_id),
+        Wire::SignOutEverywhere {
+            user_id,
+            generation,
+            ..
+        } => apply.signed_out_everywhere(&user_id, generation),
+        Wire::User { user_id, .. } => apply.user_changed(&user_id),
+    }
+}
+
+/// Reads from the log what the backplane has not brought: after a short grace when events
+/// wait behind a missing id, and whenever the log's head is ahead of the hub's.
+async fn gap_filler(
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) {
+    loop {
+        let every = if counters.connected.load(Ordering::Relaxed) {
+            HEAD_POLL_UP
+        } else {
+            HEAD_POLL_DOWN
+        };
+        tokio::select! {
+            _ = hub.gap_noticed() => {
+                tokio::select! {
+                    _ = tokio::time::sleep(GAP_GRACE) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = catch_up(&hub, &*store, &counters).await {
+            tracing::warn!(error = %e, "backplane: reading the log failed");
+        }
+    }
+}
+
+/// Brings the hub up to the log's head.
+pub async fn catch_up(
+    hub: &Hub,
+    store: &dyn Store,
+    counters: &Counters,
+) -> crate::store::StoreResult<()> {
+    let through = store.head().await?;
+    let mut counted = false;
+    while hub.head() < through {
+        if !counted {
+            counters.gaps.fetch_add(1, Ordering::Relaxed);
+            counted = true;
+        }
+        let from = hub.head();
+        let events = store.events_between(from, through, FILL_PAGE).await?;
+        let last = events.last().map(|e| e.id);
+        counters
+            .filled_from_log
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        // A full page: the ids after its last one are still to read, not holes.
+        let page_through = match last {
+            Some(last) if events.len() as u32 == FILL_PAGE => last,
+            _ => through,
+        };
+        hub.fill(events, page_through);
+        if hub.head() <= from {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The node name a server goes by when none is given: host name and process id.
+pub fn default_node() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "node".into());
+    format!("{host}-{}", std::process::id())
+}
