@@ -157,7 +157,11 @@ pub struct Config {
 
     /// The backplane's pub/sub channel: servers of one cluster share it; clusters sharing one
     /// Redis use different ones.
-    #[arg(long, env = "SWITCHBOARD_CLUSTER_CHANNEL", default_value = "switchboard")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CLUSTER_CHANNEL",
+        default_value = "switchboard"
+    )]
     pub cluster_channel: String,
 
     /// This server's name in the cluster (the admin console and logs show it). Default: host

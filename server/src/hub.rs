@@ -373,7 +373,11 @@ impl Hub {
             if skip_to <= self.head.load(Ordering::Acquire) {
                 break;
             }
-            tracing::debug!(from = self.head(), to = skip_to, "no events in the log for these ids");
+            tracing::debug!(
+                from = self.head(),
+                to = skip_to,
+                "no events in the log for these ids"
+            );
             self.head.fetch_max(skip_to, Ordering::AcqRel);
             sent += self.drain(&mut pending);
         }

@@ -167,7 +167,9 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
             self.0.sessions.apply_signed_out(user_id, login_id);
         }
         fn signed_out_everywhere(&self, user_id: &str, generation: i64) {
-            self.0.sessions.apply_signed_out_everywhere(user_id, generation);
+            self.0
+                .sessions
+                .apply_signed_out_everywhere(user_id, generation);
         }
         fn user_changed(&self, user_id: &str) {
             self.0.users.forget(user_id);
@@ -203,7 +205,8 @@ async fn follow_switches(state: AppState) {
     loop {
         match rx.recv().await {
             Ok(ev) => {
-                if ev.feed != protocol::Feed::Control || !ev.json.as_str().contains("\"switches\"") {
+                if ev.feed != protocol::Feed::Control || !ev.json.as_str().contains("\"switches\"")
+                {
                     continue;
                 }
             }

@@ -6,6 +6,7 @@ mod common;
 mod auth;
 mod authz;
 mod bad_input;
+mod cluster;
 mod fuzz;
 mod hardening;
 mod headers;

@@ -2,6 +2,7 @@
 //! with real HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod process;
 
 use futures_util::{SinkExt, StreamExt};

@@ -18,6 +18,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the server on `db` (created if missing) on an ephemeral port, with extra flags.
     pub fn start(db: &Path, args: &[&str]) -> ServerProcess {
+        Self::start_url(&format!("sqlite://{}", db.display()), args)
+    }
+
+    /// Starts the server on the database at `url` on an ephemeral port, with extra flags.
+    pub fn start_url(url: &str, args: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args([
                 "--addr",
@@ -26,7 +31,7 @@ impl ServerProcess {
                 "info,sqlx=warn,tower_sessions=warn",
             ])
             .arg("--database-url")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(url)
             .args(args)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")

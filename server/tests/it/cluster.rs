@@ -1,0 +1,488 @@
+//! Several server processes on one PostgreSQL database with a Redis backplane: what a user on
+//! one server receives of what another server commits, over every transport; a server killed
+//! mid-stream; Redis stopped mid-stream.
+
+use crate::common::cluster::{skip, Database, Redis};
+use crate::common::process::ServerProcess;
+use crate::common::{Client, Live, TRANSPORTS, WAIT};
+use protocol::Event;
+use reqwest::cookie::Jar;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Cluster {
+    db: Database,
+    redis: Redis,
+    channel: String,
+}
+
+impl Cluster {
+    fn new(test: &str) -> Option<Cluster> {
+        let db = match Database::create() {
+            Ok(db) => db,
+            Err(reason) => {
+                skip(test, &reason);
+                return None;
+            }
+        };
+        let redis = match Redis::start() {
+            Ok(r) => r,
+            Err(reason) => {
+                skip(test, &reason);
+                return None;
+            }
+        };
+        Some(Cluster {
+            db,
+            redis,
+            channel: format!("sbt-{}", uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    fn server(&self, node: &str) -> ServerProcess {
+        let url = self.redis.url();
+        ServerProcess::start_url(
+            &self.db.url,
+            &[
+                "--redis-url",
+                &url,
+                "--cluster-channel",
+                &self.channel,
+                "--node",
+                node,
+            ],
+        )
+    }
+}
+
+/// A message event's body, or None for any other event.
+fn body(ev: &Event) -> Option<String> {
+    (ev.kind == "message").then(|| ev.data["body"].as_str().unwrap_or_default().to_string())
+}
+
+/// Waits until `server`'s backplane reports `connected` as wanted (read by an admin).
+async fn backplane_connected(admin: &Client, want: bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, m) = admin.get("/api/admin/metrics").await;
+        assert_eq!(status, StatusCode::OK, "{m}");
+        if m["cluster"]["connected"] == json!(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backplane connected = {want} in time: {}",
+            m["cluster"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Alice (admin) signed up on A, Bob on B, both members of one room made on A. Returns
+/// (alice on A, bob on B, room).
+async fn two_users(a: &ServerProcess, b: &ServerProcess) -> (Client, Client, String) {
+    let alice = a.client(&Arc::new(Jar::default()));
+    alice.signup("alice").await;
+    let bob = b.client(&Arc::new(Jar::default()));
+    bob.signup("bob").await;
+    let room = alice.create_room("across", false).await;
+    let (status, body) = bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    (alice, bob, room)
+}
+
+/// Sends `bodies` in order as `who`, each acknowledged (201) before the next; counts acks.
+async fn send_all(who: Client, room: String, bodies: Vec<String>, acked: Arc<AtomicUsize>) {
+    for b in bodies {
+        // A send that fails (a server just killed) is retried with the same client id: the
+        // server answers a repeat with the first message, so nothing is stored twice.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let r = who
+                .http
+                .post(who.url(&format!("/api/rooms/{room}/messages")))
+                .json(&json!({ "body": b, "client_id": b }))
+                .send()
+                .await;
+            match r {
+                Ok(r) if r.status() == StatusCode::CREATED || r.status() == StatusCode::OK => break,
+                other => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "send {b} acknowledged in time: {other:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        acked.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One reader on one transport that fails over: on `servers[0]` first; when its connection
+/// ends (or a poll fails) it goes on on the next server from the last id it saw.
+struct Reader {
+    transport: &'static str,
+    jar: Arc<Jar>,
+    servers: Vec<SocketAddr>,
+    at: usize,
+    cursor: i64,
+    /// Stored events seen, in arrival order.
+    events: Vec<Event>,
+    reconnects: usize,
+    /// The open stream (WebSocket, SSE), kept between reads.
+    live: Option<Live>,
+}
+
+impl Reader {
+    fn client(&self) -> Client {
+        let addr = self.servers[self.at];
+        Client::new(
+            self.jar.clone(),
+            addr,
+            crate::common::same_origin(&format!("http://{addr}")),
+        )
+    }
+
+    /// Reads until `want` message events have arrived (or the wait runs out).
+    async fn read_messages(&mut self, want: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT * 4;
+        while self.messages().len() < want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: {} of {want} messages in time",
+                self.transport,
+                self.messages().len()
+            );
+            match self.transport {
+                "long_poll" | "short_poll" => self.poll_once().await,
+                _ => self.stream_until_end(want).await,
+            }
+        }
+    }
+
+    fn take(&mut self, ev: Event) {
+        if let Some(id) = ev.id {
+            assert!(
+                id > self.cursor,
+                "{}: id {id} after cursor {} (in order, once)",
+                self.transport,
+                self.cursor
+            );
+            self.cursor = id;
+            self.events.push(ev);
+        }
+    }
+
+    fn fail_over(&mut self) {
+        self.live = None;
+        self.at = (self.at + 1).min(self.servers.len() - 1);
+        self.reconnects += 1;
+    }
+
+    async fn stream_until_end(&mut self, want: usize) {
+        if self.live.is_none() {
+            self.live = self.open().await;
+            if self.live.is_none() {
+                return self.fail_over();
+            }
+        }
+        while self.messages().len() < want {
+            let Some(live) = self.live.as_mut() else {
+                return;
+            };
+            match live.next().await {
+                Some(ev) => self.take(ev),
+                None => return self.fail_over(),
+            }
+        }
+    }
+
+    async fn open(&self) -> Option<Live> {
+        let client = self.client();
+        let query = format!("?feeds=chat&cursor={}", self.cursor);
+        Some(match self.transport {
+            "websocket" => Live::Ws(client.try_ws(&query, None).await.ok()?),
+            _ => {
+                let r = client
+                    .http
+                    .get(client.url(&format!("/api/live/sse{query}")))
+                    .header("accept", "text/event-stream")
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        Live::Sse(crate::common::Sse::from_response(r))
+                    }
+                    _ => return None,
+                }
+            }
+        })
+    }
+
+    async fn poll_once(&mut self) {
+        let client = self.client();
+        let wait = if self.transport == "long_poll" { 2 } else { 0 };
+        let r = client
+            .http
+            .get(client.url(&format!(
+                "/api/live/poll?feeds=chat&cursor={}&wait={wait}",
+                self.cursor
+            )))
+            .send()
+            .await;
+        let body: Value = match r {
+            Ok(r) if r.status() == StatusCode::OK => r.json().await.unwrap_or(Value::Null),
+            _ => return self.fail_over(),
+        };
+        let answer: protocol::PollAnswer = match serde_json::from_value(body) {
+            Ok(a) => a,
+            Err(_) => return self.fail_over(),
+        };
+        let empty = answer.events.is_empty();
+        for ev in answer.events {
+            self.take(ev);
+        }
+        assert!(answer.cursor >= self.cursor, "the cursor never goes back");
+        self.cursor = answer.cursor;
+        if empty && wait == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.events.iter().filter_map(body).collect()
+    }
+}
+
+async fn readers(jar: &Arc<Jar>, servers: &[SocketAddr], cursor: i64) -> Vec<Reader> {
+    TRANSPORTS
+        .iter()
+        .map(|t| Reader {
+            transport: t,
+            jar: jar.clone(),
+            servers: servers.to_vec(),
+            at: 0,
+            cursor,
+            events: Vec::new(),
+            reconnects: 0,
+            live: None,
+        })
+        .collect()
+}
+
+/// Every message of `sent` exactly once, and each sender's in the order sent.
+fn assert_all_once_in_order(transport: &str, got: &[String], senders: &[&[String]]) {
+    let total: usize = senders.iter().map(|s| s.len()).sum();
+    assert_eq!(
+        got.len(),
+        total,
+        "{transport}: every message, once: {got:?}"
+    );
+    for sent in senders {
+        let mine: Vec<&String> = got.iter().filter(|b| sent.contains(b)).collect();
+        let expected: Vec<&String> = sent.iter().collect();
+        assert_eq!(mine, expected, "{transport}: in the order sent");
+    }
+}
+
+fn bodies(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:03}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_on_one_server_receives_in_order_once_what_another_server_commits() {
+    let Some(cluster) = Cluster::new("cluster::a_user_on_one_server_receives…") else {
+        return;
+    };
+    let a = cluster.server("a");
+    let b = cluster.server("b");
+    let (alice, bob, room) = two_users(&a, &b).await;
+    let (_, poll) = alice.get("/api/live/poll?feeds=chat&wait=0").await;
+    let start = poll["cursor"].as_i64().expect("cursor");
+
+    // Readers on A over every transport; senders on both servers at once, so ids from the two
+    // servers interleave and cross Redis in any order.
+    let mut readers = readers(&alice.jar, &[a.addr], start).await;
+    let from_b = bodies("b", 40);
+    let from_a = bodies("a", 40);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let sends = [
+        tokio::spawn(send_all(
+            bob.clone_session(),
+            room.clone(),
+            from_b.clone(),
+            acked.clone(),
+        )),
+        tokio::spawn(send_all(
+            alice.clone_session(),
+            room.clone(),
+            from_a.clone(),
+            acked.clone(),
+        )),
+    ];
+    // A reader on B as well: the same order on both servers.
+    let mut on_b = Reader {
+        transport: "websocket",
+        jar: bob.jar.clone(),
+        servers: vec![b.addr],
+        at: 0,
+        cursor: start,
+        events: Vec::new(),
+        reconnects: 0,
+        live: None,
+    };
+    let total = from_a.len() + from_b.len();
+    let mut tasks = Vec::new();
+    for mut r in readers.drain(..) {
+        tasks.push(tokio::spawn(async move {
+            r.read_messages(total).await;
+            r
+        }));
+    }
+    on_b.read_messages(total).await;
+    for s in sends {
+        s.await.expect("sender");
+    }
+    let ids_on_b: Vec<i64> = on_b.events.iter().filter_map(|e| e.id).collect();
+    for t in tasks {
+        let r = t.await.expect("reader");
+        assert_all_once_in_order(r.transport, &r.messages(), &[&from_a, &from_b]);
+        assert_eq!(r.reconnects, 0, "{}: no reconnect needed", r.transport);
+        let ids: Vec<i64> = r.events.iter().filter_map(|e| e.id).collect();
+        assert_eq!(
+            ids, ids_on_b,
+            "{}: the same events in the same order on A as on B",
+            r.transport
+        );
+    }
+    assert_all_once_in_order("websocket on B", &on_b.messages(), &[&from_a, &from_b]);
+    let (_, m) = alice.get("/api/admin/metrics").await;
+    assert_eq!(m["cluster"]["node"], "a", "{m}");
+    assert!(
+        m["cluster"]["received_events"].as_u64().unwrap_or(0) >= from_b.len() as u64,
+        "B's messages came to A over the backplane: {}",
+        m["cluster"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_killed_server_resume_on_another_without_gap_or_duplicate() {
+    let Some(cluster) = Cluster::new("cluster::clients_of_a_killed_server_resume…") else {
+        return;
+    };
+    let mut a = cluster.server("a");
+    let b = cluster.server("b");
+    let (alice, bob, room) = two_users(&a, &b).await;
+    let (_, poll) = alice.get("/api/live/poll?feeds=chat&wait=0").await;
+    let start = poll["cursor"].as_i64().expect("cursor");
+    let readers = readers(&alice.jar, &[a.addr, b.addr], start).await;
+    let sent = bodies("m", 60);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let sender = tokio::spawn(send_all(
+        bob.clone_session(),
+        room.clone(),
+        sent.clone(),
+        acked.clone(),
+    ));
+    // Every reader has some of the stream from A; then A dies mid-stream.
+    let mut readers_back = Vec::new();
+    for mut r in readers {
+        r.read_messages(10).await;
+        readers_back.push(r);
+    }
+    a.kill();
+    let mut tasks = Vec::new();
+    for mut r in readers_back {
+        let n = sent.len();
+        tasks.push(tokio::spawn(async move {
+            r.read_messages(n).await;
+            r
+        }));
+    }
+    sender.await.expect("sender");
+    for t in tasks {
+        let r = t.await.expect("reader");
+        assert_all_once_in_order(r.transport, &r.messages(), &[&sent]);
+        assert!(r.reconnects >= 1, "{}: moved to B", r.transport);
+        assert_eq!(r.at, 1, "{}: reading from B at the end", r.transport);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_mid_stream_loses_no_acknowledged_message() {
+    let Some(mut cluster) = Cluster::new("cluster::redis_stopped_mid_stream…") else {
+        return;
+    };
+    let a = cluster.server("a");
+    let b = cluster.server("b");
+    let (alice, bob, room) = two_users(&a, &b).await;
+    backplane_connected(&alice, true).await;
+    let (_, poll) = alice.get("/api/live/poll?feeds=chat&wait=0").await;
+    let start = poll["cursor"].as_i64().expect("cursor");
+    let readers = readers(&alice.jar, &[a.addr], start).await;
+
+    let before = bodies("before", 10);
+    let during = bodies("during", 10);
+    let after = bodies("after", 10);
+    let acked = Arc::new(AtomicUsize::new(0));
+    send_all(
+        bob.clone_session(),
+        room.clone(),
+        before.clone(),
+        acked.clone(),
+    )
+    .await;
+
+    // Redis goes away; A notices. Messages acknowledged now can only reach A through the log.
+    cluster.redis.kill();
+    backplane_connected(&alice, false).await;
+    send_all(
+        bob.clone_session(),
+        room.clone(),
+        during.clone(),
+        acked.clone(),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for mut r in readers {
+        let n = before.len() + during.len();
+        tasks.push(tokio::spawn(async move {
+            r.read_messages(n).await;
+            r
+        }));
+    }
+    let mut readers = Vec::new();
+    for t in tasks {
+        readers.push(t.await.expect("reader"));
+    }
+
+    // Redis is back; the backplane reconnects and carries the rest.
+    cluster.redis.restart().expect("redis restarts");
+    backplane_connected(&alice, true).await;
+    send_all(
+        bob.clone_session(),
+        room.clone(),
+        after.clone(),
+        acked.clone(),
+    )
+    .await;
+    let all: Vec<String> = [before.clone(), during.clone(), after.clone()].concat();
+    for mut r in readers {
+        r.read_messages(all.len()).await;
+        assert_all_once_in_order(r.transport, &r.messages(), &[&all]);
+    }
+    assert_eq!(acked.load(Ordering::SeqCst), all.len());
+    let (_, m) = alice.get("/api/admin/metrics").await;
+    let c = &m["cluster"];
+    assert!(
+        c["filled_from_log"].as_u64().unwrap_or(0) >= during.len() as u64,
+        "what was sent while Redis was down came from the log: {c}"
+    );
+    assert!(c["reconnects"].as_u64().unwrap_or(0) >= 1, "{c}");
+    drop(b);
+}
