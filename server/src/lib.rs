@@ -97,8 +97,18 @@ pub async fn run(
     });
     if let Some(url) = state.config.redis_url.clone() {
         join_cluster(&state, &url)?;
+    } else {
+        cluster::spawn_single_gap_filler(
+            Arc::clone(&state.hub),
+            Arc::clone(&state.store),
+            state.shutdown.clone(),
+        );
     }
-    let switch_follower = tokio::spawn(follow_switches(state.clone()));
+    let switch_follower = state
+        .cluster
+        .get()
+        .is_some()
+        .then(|| tokio::spawn(follow_switches(state.clone())));
     let sweeper_presence = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -151,7 +161,9 @@ pub async fn run(
     )
     .await;
     sweeper.abort();
-    switch_follower.abort();
+    if let Some(f) = switch_follower {
+        f.abort();
+    }
     pruner.abort();
     sweeper_presence.abort();
     pool.close().await;
@@ -173,6 +185,9 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
         }
         fn user_changed(&self, user_id: &str) {
             self.0.users.forget(user_id);
+        }
+        fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>) {
+            self.0.presence.remote(&self.0.hub, node, full, users);
         }
     }
     let node = state
@@ -201,18 +216,8 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
 /// the cluster arrives as a `transport` control event, and connections here of a transport
 /// switched off close themselves on the watch.
 async fn follow_switches(state: AppState) {
-    let (mut rx, _) = state.hub.subscribe();
     loop {
-        match rx.recv().await {
-            Ok(ev) => {
-                if ev.feed != protocol::Feed::Control || !ev.json.as_str().contains("\"switches\"")
-                {
-                    continue;
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
+        state.hub.switches_changed().await;
         match state.store.switches().await {
             Ok(now) => {
                 state.switches.send_if_modified(|s| {
