@@ -16,7 +16,7 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the server on `db` (created if missing) on an ephemeral port, with extra flags.
+    /// Starts the server on `db` (created if missing; on PostgreSQL, a database of its own) on an ephemeral port, with extra flags.
     pub fn start(db: &Path, args: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args([
@@ -26,7 +26,8 @@ impl ServerProcess {
                 "info,sqlx=warn,tower_sessions=warn",
             ])
             .arg("--database-url")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(super::database_url(db))
+            .args(data_dir_args(db))
             .args(args)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
@@ -98,6 +99,14 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// On PostgreSQL, files the server writes go beside where the SQLite file would be.
+fn data_dir_args(db: &Path) -> Vec<std::ffi::OsString> {
+    match (super::postgres_base(), db.parent()) {
+        (Some(_), Some(dir)) => vec!["--data-dir".into(), dir.as_os_str().to_owned()],
+        _ => Vec::new(),
     }
 }
 
