@@ -370,3 +370,27 @@ pub trait Store: Send + Sync + 'static {
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_url_scheme_picks_the_backend() {
+        assert_eq!(Backend::of("sqlite://data/x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of("PostgreSQL://u:p@h:5432/db").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::of("mysql://root:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"mysql\"") && !err.contains("secret"),
+            "{err}"
+        );
+        assert!(Backend::of("data/x.db").is_err());
+    }
+}
