@@ -16,6 +16,17 @@ say "clippy (browser side, wasm32)"
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 say "unit and integration tests"
+# The multi-server tests (server/tests/it/cluster.rs) need PostgreSQL and a redis-server binary
+# (they start a Redis of their own); without them they skip, and this says why.
+cluster_skip=""
+if ! command -v redis-server >/dev/null 2>&1; then
+  cluster_skip="redis-server is not installed"
+elif ! command -v psql >/dev/null 2>&1; then
+  cluster_skip="psql is not installed"
+elif ! psql "${SWITCHBOARD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}/test" -qtAc 'select 1' >/dev/null 2>&1; then
+  cluster_skip="PostgreSQL does not answer"
+fi
+[ -n "$cluster_skip" ] && echo "SKIPPED: multi-server tests — $cluster_skip"
 cargo test --workspace --exclude frontend 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
 # The server's tests again with every server on PostgreSQL (each test server gets a database
@@ -98,3 +109,4 @@ else
 fi
 echo "browser: $e2e_passed passed, 0 failed"
 echo "total: $((rust_passed + pg_passed + e2e_passed)) passed, $((rust_failed + pg_failed)) failed"
+if [ -n "$cluster_skip" ]; then echo "multi-server tests: SKIPPED — $cluster_skip"; fi

@@ -471,18 +471,54 @@ fn ServerHealth(metrics: RwSignal<Value>) -> impl IntoView {
                 let (batches, messages) = (n(&w["batches"]), n(&w["messages"]));
                 let avg = if batches == 0 { 0.0 } else { messages as f64 / batches as f64 };
                 format!(
-                    "Server: {} open connections · {} users with a live connection · {} hub subscriptions · {} runtime tasks · chat writes: {} messages in {} transactions ({:.1} per commit, largest {})",
-                    n(&r["connections"]),
-                    n(&r["users_connected"]),
-                    n(&r["subscribers"]),
-                    n(&r["tasks"]),
-                    messages,
-                    batches,
+                    "Server: {} · {} with a live connection · {} · {} · chat writes: {} in {} ({:.1} messages per commit, largest {})",
+                    plural(n(&r["connections"]), "open connection"),
+                    plural(n(&r["users_connected"]), "user"),
+                    plural(n(&r["subscribers"]), "hub subscription"),
+                    plural(n(&r["tasks"]), "runtime task"),
+                    plural(messages, "message"),
+                    plural(batches, "transaction"),
                     avg,
                     n(&w["largest_batch"]),
                 )
             }}
         </p>
+        <p class="muted small cluster-health" data-testid="cluster-health">
+            {move || {
+                let m = metrics.get();
+                let (c, r) = (&m["cluster"], &m["runtime"]);
+                if r.is_null() {
+                    return String::new();
+                }
+                if !c.is_object() {
+                    return "Cluster: a single server (no backplane)".to_string();
+                }
+                format!(
+                    "Cluster: this is node {} · backplane {} · {} · {} received ({}) · {} · {} read from the log · {} · log head {}, {} waiting for an earlier id",
+                    c["node"].as_str().unwrap_or("?"),
+                    if c["connected"].as_bool() == Some(true) { "connected" } else { "DOWN (serving from the database)" },
+                    plural(n(&c["published"]), "publish"),
+                    plural(n(&c["received"]), "message"),
+                    plural(n(&c["received_events"]), "event"),
+                    plural(n(&c["gaps"]), "gap"),
+                    plural(n(&c["filled_from_log"]), "event"),
+                    plural(n(&c["reconnects"]), "reconnect"),
+                    n(&r["hub_head"]),
+                    n(&r["hub_pending"]),
+                )
+            }}
+        </p>
+    }
+}
+
+/// "1 message", "2 messages".
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else if noun.ends_with("sh") || noun.ends_with('s') {
+        format!("{count} {noun}es")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 

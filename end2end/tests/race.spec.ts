@@ -64,8 +64,9 @@ test('the admin console shows the live comparison with charts and browser-measur
   await admin.click('[data-testid="admin-link"]');
   await expect(admin.locator('[data-testid="metrics-feed-state"]')).toContainText('pushed every second');
   // The server's own health line: connections, hub subscriptions and the writer's batching.
-  await expect(admin.locator('[data-testid="server-health"]')).toContainText(/\d+ open connections/);
-  await expect(admin.locator('[data-testid="server-health"]')).toContainText(/[1-9]\d* messages in [1-9]\d* transactions/);
+  await expect(admin.locator('[data-testid="server-health"]')).toContainText(/\d+ open connections?/);
+  await expect(admin.locator('[data-testid="cluster-health"]')).toContainText('Cluster: a single server');
+  await expect(admin.locator('[data-testid="server-health"]')).toContainText(/[1-9]\d* messages? in [1-9]\d* transactions?/);
   for (const chart of ['chart-rates', 'chart-latency', 'chart-cost']) {
     await expect(admin.locator(`[data-testid="${chart}"] svg`)).toBeVisible();
   }

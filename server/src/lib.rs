@@ -194,6 +194,7 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
     if let Some(relay) = state.hub.relay() {
         state.sessions.set_relay(relay.clone());
     }
+    state.jobs.forget_versions();
     tracing::info!(node = %joined.node, channel = %joined.channel, "joined the cluster");
     let _ = state.cluster.set(joined);
     Ok(())

@@ -41,6 +41,8 @@ pub struct JobRunner {
     /// Each job's owner and version as last saved by this server, so a status poll that
     /// already has the current ETag is answered 304 without reading the job.
     versions: std::sync::Mutex<HashMap<String, (String, i64)>>,
+    /// Set in a cluster: `versions` is not trusted (see [`JobRunner::forget_versions`]).
+    no_cache: std::sync::atomic::AtomicBool,
     /// Where finished exports are written.
     pub export_dir: PathBuf,
 }
@@ -55,6 +57,7 @@ impl JobRunner {
             slots: Arc::new(Semaphore::new(MAX_RUNNING)),
             cancels: Mutex::new(HashMap::new()),
             versions: std::sync::Mutex::new(HashMap::new()),
+            no_cache: std::sync::atomic::AtomicBool::new(false),
             export_dir,
         }
     }
@@ -163,8 +166,18 @@ impl JobRunner {
         v.insert(r.id.clone(), (r.user_id.clone(), r.version));
     }
 
+    /// Stops answering ETags from memory: in a cluster another server may have saved a job
+    /// since this one did, so every check reads the database.
+    pub fn forget_versions(&self) {
+        self.no_cache
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// The current ETag of `user_id`'s job `id`, if this server saved it last.
     pub fn current_etag(&self, id: &str, user_id: &str) -> Option<String> {
+        if self.no_cache.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         let v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
         v.get(id)
             .filter(|(owner, _)| owner == user_id)

@@ -492,3 +492,106 @@ async fn redis_stopped_mid_stream_loses_no_acknowledged_message() {
     assert!(c["reconnects"].as_u64().unwrap_or(0) >= 1, "{c}");
     drop(b);
 }
+
+/// The next event of `kind` on `ws` about `username` (others skipped).
+async fn next_about(ws: &mut crate::common::Ws, kind: &str, username: &str) -> Event {
+    loop {
+        let ev = ws.next_of(kind).await;
+        if ev.data["user"]["username"] == username {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_presence_switches_and_sign_outs_travel_between_servers() {
+    let Some(cluster) = Cluster::new("cluster::typing_presence_switches_and_sign_outs…") else {
+        return;
+    };
+    let a = cluster.server("a");
+    let b = cluster.server("b");
+    let (alice, bob, room) = two_users(&a, &b).await;
+    backplane_connected(&alice, true).await;
+    let mut on_a = alice.ws("?feeds=chat").await;
+    on_a.hello().await;
+
+    // Typing on B reaches A.
+    let (status, body) = bob.post_empty(&format!("/api/rooms/{room}/typing")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    next_about(&mut on_a, "typing", "bob").await;
+
+    // Bob comes online on B and goes offline there: A's clients hear both, and A's presence
+    // list has him while he is on.
+    let mut bob_ws = bob.ws("?feeds=chat").await;
+    bob_ws.hello().await;
+    let ev = next_about(&mut on_a, "presence", "bob").await;
+    assert_eq!(ev.data["status"], "online");
+    let (_, list) = alice.get("/api/presence").await;
+    assert!(
+        list["users"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|e| e["user"]["username"] == "bob")),
+        "A lists bob as online: {list}"
+    );
+    bob_ws.close().await;
+    let ev = next_about(&mut on_a, "presence", "bob").await;
+    assert_eq!(ev.data["status"], "offline");
+
+    // An admin (alice, through B: the session is shared) switches WebSockets off: A closes its
+    // WebSockets and refuses new ones.
+    let alice_on_b = b.client(&alice.jar);
+    let (status, body) = alice_on_b
+        .put("/api/admin/transports", json!({ "websocket": false }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    loop {
+        match on_a.next_frame().await {
+            crate::common::Frame::Closed(code) => {
+                assert_eq!(code, Some(protocol::close::TRANSPORT_DISABLED));
+                break;
+            }
+            crate::common::Frame::Event(_) => {}
+        }
+    }
+    assert!(
+        alice.try_ws("?feeds=chat", None).await.is_err(),
+        "A refuses WebSockets now"
+    );
+    let (status, body) = alice_on_b
+        .put("/api/admin/transports", json!({ "websocket": true }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Signing out everywhere on B ends alice's connections on A at once, and A refuses the
+    // session.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut on_a = loop {
+        // A turns WebSockets back on when the change reaches it.
+        if let Ok(mut ws) = alice.try_ws("?feeds=chat", None).await {
+            ws.hello().await;
+            break ws;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A allows WebSockets again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (status, body) = alice_on_b.post_empty("/api/auth/logout-everywhere").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    loop {
+        match on_a.next_frame().await {
+            crate::common::Frame::Closed(code) => {
+                assert_eq!(code, Some(protocol::close::UNAUTHORIZED));
+                break;
+            }
+            crate::common::Frame::Event(_) => {}
+        }
+    }
+    let (status, _) = alice.get("/api/me").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "A refuses the signed-out session"
+    );
+}
