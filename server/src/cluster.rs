@@ -11,7 +11,7 @@
 //! acknowledged depends on Redis.
 
 use crate::hub::{Hub, LiveEvent};
-use crate::store::{Store, StoredEvent};
+use crate::store::{EventRow, Store, StoredEvent};
 use futures_util::StreamExt;
 use protocol::Feed;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ enum Wire {
     Events {
         node: String,
         at_us: i64,
-        events: Vec<WireEvent>,
+        events: Vec<EventRow>,
     },
     /// An ephemeral event (typing, presence), already encoded for the wire.
     Ephemeral {
@@ -78,43 +78,6 @@ enum Wire {
         full: bool,
         users: Vec<(String, String, String)>,
     },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct WireEvent {
-    id: i64,
-    feed: String,
-    kind: String,
-    room_id: Option<String>,
-    user_id: Option<String>,
-    data: String,
-    ts: i64,
-}
-
-impl WireEvent {
-    fn of(ev: &StoredEvent) -> WireEvent {
-        WireEvent {
-            id: ev.id,
-            feed: ev.feed.as_str().to_string(),
-            kind: ev.kind.clone(),
-            room_id: ev.room_id.clone(),
-            user_id: ev.user_id.clone(),
-            data: ev.data.clone(),
-            ts: ev.ts,
-        }
-    }
-
-    fn stored(self) -> Option<StoredEvent> {
-        Some(StoredEvent {
-            id: self.id,
-            feed: Feed::from_str(&self.feed).ok()?,
-            kind: self.kind,
-            room_id: self.room_id,
-            user_id: self.user_id,
-            data: self.data,
-            ts: self.ts,
-        })
-    }
 }
 
 /// The backplane's counters, for the admin console and /metrics.
@@ -161,7 +124,7 @@ impl Relay {
         self.send(&Wire::Events {
             node: self.node.to_string(),
             at_us: crate::services::now_us(),
-            events: events.iter().map(WireEvent::of).collect(),
+            events: events.iter().map(EventRow::of).collect(),
         });
     }
 
@@ -446,7 +409,7 @@ fn handle(wire: Wire, me: &str, hub: &Hub, apply: &dyn Apply, counters: &Counter
             hub.accept(
                 events
                     .into_iter()
-                    .filter_map(WireEvent::stored)
+                    .filter_map(|e| e.event().ok())
                     .map(|e| (e, Some(at_us))),
             );
         }

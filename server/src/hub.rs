@@ -124,17 +124,8 @@ impl LiveEvent {
         data: &serde_json::Value,
         ts: i64,
     ) -> LiveEvent {
-        LiveEvent {
-            id: None,
-            feed,
-            room_id,
-            user_id,
-            membership: None,
-            eph_seq: 0,
-            published: None,
-            ts,
-            json: encode(None, feed, kind, &data.to_string(), ts).into(),
-        }
+        let json = encode(None, feed, kind, &data.to_string(), ts);
+        LiveEvent::ephemeral_encoded(feed, room_id, user_id, ts, json)
     }
 }
 

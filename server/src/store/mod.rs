@@ -27,6 +27,46 @@ pub struct StoredEvent {
     pub ts: i64,
 }
 
+/// An event row as both databases return it, and as the cluster's backplane carries it.
+#[derive(Debug, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub feed: String,
+    pub kind: String,
+    pub room_id: Option<String>,
+    pub user_id: Option<String>,
+    pub data: String,
+    pub ts: i64,
+}
+
+impl EventRow {
+    pub fn event(self) -> StoreResult<StoredEvent> {
+        let feed = <Feed as std::str::FromStr>::from_str(&self.feed)
+            .map_err(|e| StoreError::Other(e.into()))?;
+        Ok(StoredEvent {
+            id: self.id,
+            feed,
+            kind: self.kind,
+            room_id: self.room_id,
+            user_id: self.user_id,
+            data: self.data,
+            ts: self.ts,
+        })
+    }
+
+    pub fn of(ev: &StoredEvent) -> EventRow {
+        EventRow {
+            id: ev.id,
+            feed: ev.feed.as_str().to_string(),
+            kind: ev.kind.clone(),
+            room_id: ev.room_id.clone(),
+            user_id: ev.user_id.clone(),
+            data: ev.data.clone(),
+            ts: ev.ts,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub user: User,

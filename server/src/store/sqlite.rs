@@ -3,8 +3,8 @@
 //! upgrade; the hub already serialises event-producing writes, so the log commits in id order.
 
 use super::{
-    JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome, Store,
-    StoreError, StoreResult, StoredEvent, UserRecord,
+    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome,
+    Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
@@ -195,32 +195,6 @@ const MESSAGE_SELECT: &str = "
     SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name, m.body, m.client_id,
            m.created_at, m.event_id
     FROM messages m JOIN users u ON u.id = m.author_id";
-
-#[derive(FromRow)]
-struct EventRow {
-    id: i64,
-    feed: String,
-    kind: String,
-    room_id: Option<String>,
-    user_id: Option<String>,
-    data: String,
-    ts: i64,
-}
-
-impl EventRow {
-    fn event(self) -> StoreResult<StoredEvent> {
-        let feed = Feed::from_str(&self.feed).map_err(|e| StoreError::Other(e.into()))?;
-        Ok(StoredEvent {
-            id: self.id,
-            feed,
-            kind: self.kind,
-            room_id: self.room_id,
-            user_id: self.user_id,
-            data: self.data,
-            ts: self.ts,
-        })
-    }
-}
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
