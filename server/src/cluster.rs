@@ -71,6 +71,11 @@ enum Wire {
     },
     /// A user's record changed (admin flag): cached copies go.
     User { node: String, user_id: String },
+    /// A server is alive, and holds these jobs (queued or running on it). Repeated every
+    /// [`Cluster::heartbeat`].
+    Node { node: String, jobs: Vec<String> },
+    /// Cancel this job, wherever it runs.
+    CancelJob { node: String, job_id: String },
     /// Presence on one server: its whole list (`full`, repeated now and then) or changes,
     /// as (user id, username, status).
     Presence {
@@ -166,6 +171,13 @@ impl Relay {
         });
     }
 
+    pub fn cancel_job(&self, job_id: &str) {
+        self.send(&Wire::CancelJob {
+            node: self.node.to_string(),
+            job_id: job_id.to_string(),
+        });
+    }
+
     pub fn user_changed(&self, user_id: &str) {
         self.send(&Wire::User {
             node: self.node.to_string(),
@@ -180,6 +192,29 @@ pub trait Apply: Send + Sync + 'static {
     fn signed_out_everywhere(&self, user_id: &str, generation: i64);
     fn user_changed(&self, user_id: &str);
     fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>);
+    fn cancel_job(&self, job_id: &str);
+    /// The jobs this server holds (queued or running here), for its heartbeat.
+    fn held_jobs(&self) -> Vec<String>;
+}
+
+/// The other servers as their heartbeats tell: when each was last heard, and its jobs.
+#[derive(Default)]
+pub struct Nodes {
+    nodes: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<String>)>>,
+    /// Since when the subscription has been up without a break (None while down).
+    up_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Nodes {
+    fn heard(&self, node: String, jobs: Vec<String>) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes.insert(node, (std::time::Instant::now(), jobs));
+    }
+
+    fn set_up(&self, up: bool) {
+        let mut since = self.up_since.lock().unwrap_or_else(|p| p.into_inner());
+        *since = up.then(std::time::Instant::now);
+    }
 }
 
 /// This server's place in a cluster.
@@ -187,15 +222,20 @@ pub struct Cluster {
     pub node: Arc<str>,
     pub channel: String,
     pub counters: Arc<Counters>,
+    pub nodes: Arc<Nodes>,
+    /// A server not heard from for this long counts as gone (its jobs are orphans).
+    pub node_ttl: Duration,
 }
 
 impl Cluster {
     /// Joins the cluster on `redis_url`: sets the hub's relay and starts the publisher, the
     /// subscriber and the gap filler. They stop when `stop` is cancelled.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         redis_url: &str,
         channel: String,
         node: String,
+        node_ttl: Duration,
         hub: Arc<Hub>,
         store: Arc<dyn Store>,
         apply: Arc<dyn Apply>,
@@ -204,12 +244,20 @@ impl Cluster {
         let client = redis::Client::open(redis_url)?;
         let node: Arc<str> = node.into();
         let counters = Arc::new(Counters::default());
+        let nodes = Arc::new(Nodes::default());
         let (tx, rx) = mpsc::channel(QUEUE);
-        hub.set_relay(Relay {
+        let relay = Relay {
             node: Arc::clone(&node),
             tx,
             counters: Arc::clone(&counters),
-        });
+        };
+        hub.set_relay(relay.clone());
+        tokio::spawn(heartbeat(
+            relay,
+            Arc::clone(&apply),
+            node_ttl / 3,
+            stop.clone(),
+        ));
         tokio::spawn(publisher(
             client.clone(),
             channel.clone(),
@@ -220,10 +268,13 @@ impl Cluster {
         tokio::spawn(subscriber(
             client,
             channel.clone(),
-            Arc::clone(&node),
-            Arc::clone(&hub),
-            apply,
-            Arc::clone(&counters),
+            Inbox {
+                me: Arc::clone(&node),
+                hub: Arc::clone(&hub),
+                apply,
+                counters: Arc::clone(&counters),
+                nodes: Arc::clone(&nodes),
+            },
             stop.clone(),
         ));
         tokio::spawn(gap_filler(hub, store, Arc::clone(&counters), stop, true));
@@ -231,7 +282,39 @@ impl Cluster {
             node,
             channel,
             counters,
+            nodes,
+            node_ttl,
         })
+    }
+
+    /// Whether a job is held by a server alive now (this one excluded). None when this server
+    /// cannot tell: its backplane has not been up for a whole [`Cluster::node_ttl`], so a
+    /// silent server may only be unheard.
+    pub fn job_held_elsewhere(&self, job_id: &str) -> Option<bool> {
+        let up_since = *self
+            .nodes
+            .up_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if up_since.is_none_or(|t| t.elapsed() < self.node_ttl) {
+            return None;
+        }
+        let nodes = self.nodes.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        Some(nodes.values().any(|(heard, jobs)| {
+            heard.elapsed() < self.node_ttl && jobs.iter().any(|j| j == job_id)
+        }))
+    }
+
+    /// The servers heard from within the TTL (this one excluded).
+    pub fn live_nodes(&self) -> Vec<String> {
+        let nodes = self.nodes.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live: Vec<String> = nodes
+            .iter()
+            .filter(|(_, (heard, _))| heard.elapsed() < self.node_ttl)
+            .map(|(n, _)| n.clone())
+            .collect();
+        live.sort();
+        live
     }
 
     pub fn snapshot(&self) -> serde_json::Value {
@@ -251,6 +334,7 @@ impl Cluster {
             "reconnects": n(&c.reconnects),
             "gaps": n(&c.gaps),
             "filled_from_log": n(&c.filled_from_log),
+            "other_nodes": self.live_nodes(),
         })
     }
 }
@@ -328,15 +412,22 @@ async fn publisher(
 }
 
 /// Listens on the channel, reconnecting with backoff; hands events to the hub.
-async fn subscriber(
-    client: redis::Client,
-    channel: String,
-    node: Arc<str>,
+/// Where what arrives on the backplane goes.
+struct Inbox {
+    me: Arc<str>,
     hub: Arc<Hub>,
     apply: Arc<dyn Apply>,
     counters: Arc<Counters>,
-    stop: CancellationToken,
-) {
+    nodes: Arc<Nodes>,
+}
+
+async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: CancellationToken) {
+    let Inbox {
+        hub,
+        counters,
+        nodes,
+        ..
+    } = &inbox;
     let mut wait = RECONNECT_MIN;
     let mut first = true;
     loop {
@@ -366,6 +457,7 @@ async fn subscriber(
         first = false;
         wait = RECONNECT_MIN;
         counters.connected.store(true, Ordering::Relaxed);
+        nodes.set_up(true);
         tracing::info!(%channel, "backplane: subscribed");
         // Whatever was published while we were away is in the log: read it now.
         hub.wake_gap_filler();
@@ -382,17 +474,26 @@ async fn subscriber(
                 .bytes_in
                 .fetch_add(payload.len() as u64, Ordering::Relaxed);
             match serde_json::from_slice::<Wire>(payload) {
-                Ok(wire) => handle(wire, &node, &hub, &*apply, &counters),
+                Ok(wire) => handle(wire, &inbox),
                 Err(e) => tracing::warn!(error = %e, "backplane: unreadable message"),
             }
         }
         counters.connected.store(false, Ordering::Relaxed);
+        nodes.set_up(false);
         tracing::warn!("backplane: connection lost; reading the log until it is back");
         hub.wake_gap_filler();
     }
 }
 
-fn handle(wire: Wire, me: &str, hub: &Hub, apply: &dyn Apply, counters: &Counters) {
+fn handle(wire: Wire, inbox: &Inbox) {
+    let Inbox {
+        me,
+        hub,
+        apply,
+        counters,
+        nodes,
+    } = inbox;
+    let me: &str = me;
     match wire {
         // Our own events were published here at commit; the hub would drop them anyway.
         Wire::Events { node, .. }
@@ -401,7 +502,11 @@ fn handle(wire: Wire, me: &str, hub: &Hub, apply: &dyn Apply, counters: &Counter
         | Wire::SignOutEverywhere { node, .. }
         | Wire::User { node, .. }
         | Wire::Presence { node, .. }
+        | Wire::Node { node, .. }
+        | Wire::CancelJob { node, .. }
             if node == me => {}
+        Wire::Node { node, jobs } => nodes.heard(node, jobs),
+        Wire::CancelJob { job_id, .. } => apply.cancel_job(&job_id),
         Wire::Events { at_us, events, .. } => {
             counters
                 .received_events
@@ -453,6 +558,21 @@ pub fn spawn_single_gap_filler(hub: Arc<Hub>, store: Arc<dyn Store>, stop: Cance
         stop,
         false,
     ));
+}
+
+/// Tells the other servers every `every` that this one is alive and which jobs it holds.
+async fn heartbeat(relay: Relay, apply: Arc<dyn Apply>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        relay.send(&Wire::Node {
+            node: relay.node.to_string(),
+            jobs: apply.held_jobs(),
+        });
+    }
 }
 
 /// Reads from the log what the backplane has not brought: after a short grace when events

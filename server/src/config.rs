@@ -176,6 +176,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_NODE")]
     pub node: Option<String>,
 
+    /// In a cluster: a server not heard from for this long counts as gone, and the jobs it held
+    /// are failed by the others. Servers say they are alive three times per this period.
+    #[arg(long, env = "SWITCHBOARD_NODE_TTL_SECS", default_value_t = 15)]
+    pub node_ttl_secs: u64,
+
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(
         long,
@@ -215,6 +220,7 @@ impl Config {
             redis_url: None,
             cluster_channel: "switchboard".into(),
             node: None,
+            node_ttl_secs: 15,
             log: "warn".into(),
         }
     }

@@ -113,6 +113,7 @@ pub async fn run(
         })
     };
     services::jobs::recover(&state).await?;
+    let orphans = tokio::spawn(services::jobs::sweep_orphans(state.clone()));
     let pruner = tokio::spawn(prune_events(state.clone()));
 
     let sessions = SessionManagerLayer::new(session_store)
@@ -152,6 +153,7 @@ pub async fn run(
         f.abort();
     }
     pruner.abort();
+    orphans.abort();
     sweeper_presence.abort();
     db.close().await;
     Ok(())
@@ -176,6 +178,12 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
         fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>) {
             self.0.presence.remote(&self.0.hub, node, full, users);
         }
+        fn cancel_job(&self, job_id: &str) {
+            self.0.jobs.cancel(job_id);
+        }
+        fn held_jobs(&self) -> Vec<String> {
+            self.0.jobs.held()
+        }
     }
     let node = state
         .config
@@ -186,6 +194,7 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
         url,
         state.config.cluster_channel.clone(),
         node,
+        Duration::from_secs(state.config.node_ttl_secs.max(1)),
         Arc::clone(&state.hub),
         Arc::clone(&state.store),
         Arc::new(Apply(state.clone())),

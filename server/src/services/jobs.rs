@@ -34,6 +34,8 @@ pub const ETA_AFTER_MS: i64 = 2_000;
 /// Jobs listed by `GET /api/jobs`.
 pub const LIST_LIMIT: u32 = 100;
 pub const RESTART_REASON: &str = "The server restarted while this job was running; start it again.";
+pub const ORPHAN_REASON: &str =
+    "The server running this job stopped before it finished; start it again.";
 
 pub struct JobRunner {
     slots: Arc<Semaphore>,
@@ -74,7 +76,14 @@ impl JobRunner {
             .remove(id);
     }
 
-    fn cancel(&self, id: &str) -> bool {
+    /// The jobs queued or running on this server.
+    pub fn held(&self) -> Vec<String> {
+        let map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// Cancels the job if this server holds it; false otherwise.
+    pub fn cancel(&self, id: &str) -> bool {
         match self
             .cancels
             .lock()
@@ -441,8 +450,13 @@ async fn run_export(
     Ok(Some(file_name))
 }
 
-/// At start-up: running jobs failed with the restart reason; queued jobs queue again.
+/// At start-up: running jobs failed with the restart reason; queued jobs queue again. In a
+/// cluster the other servers' jobs are theirs: [`sweep_orphans`] fails only those whose server is
+/// gone.
 pub async fn recover(state: &AppState) -> ApiResult<()> {
+    if state.cluster.get().is_some() {
+        return Ok(());
+    }
     for mut job in state.store.jobs_in_state("running").await? {
         job.state = "failed".into();
         job.message = RESTART_REASON.into();
@@ -451,6 +465,56 @@ pub async fn recover(state: &AppState) -> ApiResult<()> {
     }
     for job in state.store.jobs_in_state("queued").await? {
         spawn(state, job.id);
+    }
+    Ok(())
+}
+
+/// In a cluster: fails the jobs no live server holds (their server died or restarted), once
+/// they have been quiet for the node TTL. One server sweeps (the first by name among the live
+/// ones), so a job is failed once.
+pub async fn sweep_orphans(state: AppState) {
+    let Some(cluster) = state.cluster.get() else {
+        return;
+    };
+    let ttl = cluster.node_ttl;
+    let mut tick = tokio::time::interval(ttl / 3);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        let live = cluster.live_nodes();
+        if live.iter().any(|n| n.as_str() < &*cluster.node) {
+            continue;
+        }
+        if let Err(e) = sweep_once(&state, cluster, ttl).await {
+            tracing::warn!(error = %e, "sweeping orphaned jobs");
+        }
+    }
+}
+
+async fn sweep_once(
+    state: &AppState,
+    cluster: &crate::cluster::Cluster,
+    ttl: Duration,
+) -> ApiResult<()> {
+    let held: std::collections::HashSet<String> = state.jobs.held().into_iter().collect();
+    let quiet_since = now_ms() - ttl.as_millis() as i64;
+    for which in ["running", "queued"] {
+        for mut job in state.store.jobs_in_state(which).await? {
+            if held.contains(&job.id) || job.updated_at > quiet_since {
+                continue;
+            }
+            // None: this server cannot tell yet (its backplane is new or down).
+            if cluster.job_held_elsewhere(&job.id) != Some(false) {
+                continue;
+            }
+            tracing::warn!(job = %job.id, "failing a job whose server is gone");
+            job.state = "failed".into();
+            job.message = ORPHAN_REASON.into();
+            job.updated_at = now_ms();
+            publish(state, job).await?;
+        }
     }
     Ok(())
 }
@@ -488,8 +552,18 @@ pub async fn cancel(state: &AppState, me: &User, id: &str) -> ApiResult<Job> {
         .await?
         .ok_or(ApiError::NotFound("job"))?;
     if !state.jobs.cancel(&job.id) {
-        // No runner holds it (it never got one): cancel it here.
-        finish(state, &job.id, Err(Stop::Cancelled)).await?;
+        // In a cluster another server may hold it: it stops it when told. Unless one is known
+        // to, or no runner holds it (it never got one): cancel it here.
+        let held_elsewhere = match (state.hub.relay(), state.cluster.get()) {
+            (Some(relay), Some(cluster)) => {
+                relay.cancel_job(&job.id);
+                cluster.job_held_elsewhere(&job.id) == Some(true)
+            }
+            _ => false,
+        };
+        if !held_elsewhere {
+            finish(state, &job.id, Err(Stop::Cancelled)).await?;
+        }
     }
     Ok(view(&job))
 }

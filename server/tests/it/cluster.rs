@@ -47,6 +47,10 @@ impl Cluster {
     }
 
     fn server(&self, node: &str) -> ServerProcess {
+        self.server_with(node, &[])
+    }
+
+    fn server_with(&self, node: &str, extra: &[&str]) -> ServerProcess {
         let url = self.redis.url();
         let dir = self.dir.path().display().to_string();
         ServerProcess::start_url(
@@ -60,7 +64,10 @@ impl Cluster {
                 &self.channel,
                 "--node",
                 node,
-            ],
+            ]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>(),
         )
     }
 }
@@ -593,5 +600,91 @@ async fn typing_presence_switches_and_sign_outs_travel_between_servers() {
         status,
         StatusCode::UNAUTHORIZED,
         "A refuses the signed-out session"
+    );
+}
+
+/// Polls `who` for the job until `done` says so; returns the job.
+async fn job_until(who: &Client, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, job) = who.get(&format!("/api/jobs/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        if done(&job) {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job condition in time: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn metric_until(admin: &Client, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, m) = admin.get("/api/admin/metrics").await;
+        assert_eq!(status, StatusCode::OK, "{m}");
+        if done(&m) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics condition in time: {}",
+            m["cluster"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_stay_with_their_server_cancel_from_anywhere_and_fail_when_it_dies() {
+    let Some(cluster) = Cluster::new("cluster::jobs_stay_with_their_server…") else {
+        return;
+    };
+    let ttl = ["--node-ttl-secs", "2"];
+    let mut a = cluster.server_with("a", &ttl);
+    let mut b = cluster.server_with("b", &ttl);
+    let (alice, _bob, _room) = two_users(&a, &b).await;
+    let long = json!({"kind": "demo", "steps": 1000, "step_ms": 50});
+    let (status, job) = alice.post("/api/jobs", long.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let first = job["id"].as_str().expect("id").to_string();
+    job_until(&alice, &first, |j| j["state"] == "running").await;
+
+    // B restarts: the job running on A is A's, not a leftover of B's.
+    b.kill();
+    let b2 = cluster.server_with("b2", &ttl);
+    let alice_on_b = b2.client(&alice.jar);
+    let (_, job) = alice_on_b.get(&format!("/api/jobs/{first}")).await;
+    assert_eq!(
+        job["state"], "running",
+        "a restart elsewhere leaves it running: {job}"
+    );
+
+    // Cancelled through B: A, which runs it, stops it.
+    let (status, body) = alice_on_b
+        .post_empty(&format!("/api/jobs/{first}/cancel"))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    metric_until(&alice, |m| m["runtime"]["jobs_held"] == 0).await;
+    let job = job_until(&alice, &first, |j| j["state"] == "cancelled").await;
+    assert!(
+        job["done"].as_i64() < job["total"].as_i64(),
+        "stopped early: {job}"
+    );
+
+    // A dies with a job running: B fails it once A is gone for the TTL.
+    let (status, job) = alice.post("/api/jobs", long).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let second = job["id"].as_str().expect("id").to_string();
+    job_until(&alice, &second, |j| j["state"] == "running").await;
+    a.kill();
+    let job = job_until(&alice_on_b, &second, |j| j["state"] == "failed").await;
+    assert!(
+        job["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped")),
+        "failed as an orphan: {job}"
     );
 }
