@@ -18,6 +18,33 @@ cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 say "unit and integration tests"
 cargo test --workspace --exclude frontend 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
+# The server's tests again with every server on PostgreSQL (each test server gets a database
+# `sbt_<random>` of its own), plus the PostgreSQL store's own tests (ignored without it).
+say "server tests on PostgreSQL"
+PG_URL="${SWITCHBOARD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+PG_SHOWN="postgres://${PG_URL#*@}" # without user and password
+pg_skip=""
+if ! command -v psql >/dev/null 2>&1; then
+  pg_skip="psql is not installed (needed to check the server and drop test databases)"
+elif ! psql "$PG_URL/test" -qtAc 'select 1' >/dev/null 2>"$LOG_DIR/pg-check.log"; then
+  pg_skip="cannot connect to $PG_SHOWN/test: $(head -1 "$LOG_DIR/pg-check.log")"
+fi
+drop_test_databases() {
+  psql "$PG_URL/test" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'sbt\_%'" |
+    while read -r db; do
+      [ -n "$db" ] && psql "$PG_URL/test" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    done
+}
+if [ -z "$pg_skip" ]; then
+  drop_test_databases # left over from an earlier run that stopped halfway
+  SWITCHBOARD_TEST_POSTGRES="$PG_URL" cargo test -p server -- --include-ignored 2>&1 |
+    tee "$LOG_DIR/cargo-test-pg.log"
+  drop_test_databases
+else
+  echo "SKIPPED: PostgreSQL suite — $pg_skip"
+  : >"$LOG_DIR/cargo-test-pg.log"
+fi
+
 say "building the site and server for the browser tests"
 cargo run -q -p xtask -- build
 
@@ -59,7 +86,15 @@ fi
 rust_passed=$(grep -o '[0-9]* passed' "$LOG_DIR/cargo-test.log" | awk '{s+=$1} END {print s+0}')
 rust_failed=$(grep -o '[0-9]* failed' "$LOG_DIR/cargo-test.log" | awk '{s+=$1} END {print s+0}')
 e2e_passed=$(grep -oE '^ *[0-9]+ passed' "$LOG_DIR/e2e.log" | awk '{s+=$1} END {print s+0}')
+# (An empty log when skipped: grep finds nothing, which must not end the script.)
+pg_passed=$( (grep -o '[0-9]* passed' "$LOG_DIR/cargo-test-pg.log" || true) | awk '{s+=$1} END {print s+0}')
+pg_failed=$( (grep -o '[0-9]* failed' "$LOG_DIR/cargo-test-pg.log" || true) | awk '{s+=$1} END {print s+0}')
 echo
 echo "rust: $rust_passed passed, $rust_failed failed"
+if [ -z "$pg_skip" ]; then
+  echo "rust on PostgreSQL: $pg_passed passed, $pg_failed failed"
+else
+  echo "rust on PostgreSQL: SKIPPED — $pg_skip"
+fi
 echo "browser: $e2e_passed passed, 0 failed"
-echo "total: $((rust_passed + e2e_passed)) passed, $rust_failed failed"
+echo "total: $((rust_passed + pg_passed + e2e_passed)) passed, $((rust_failed + pg_failed)) failed"

@@ -71,6 +71,13 @@ enum Wire {
     },
     /// A user's record changed (admin flag): cached copies go.
     User { node: String, user_id: String },
+    /// Presence on one server: its whole list (`full`, repeated now and then) or changes,
+    /// as (user id, username, status).
+    Presence {
+        node: String,
+        full: bool,
+        users: Vec<(String, String, String)>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -185,6 +192,17 @@ impl Relay {
         });
     }
 
+    pub fn presence(&self, full: bool, users: &[(&str, &str, &str)]) {
+        self.send(&Wire::Presence {
+            node: self.node.to_string(),
+            full,
+            users: users
+                .iter()
+                .map(|(i, n, s)| (i.to_string(), n.to_string(), s.to_string()))
+                .collect(),
+        });
+    }
+
     pub fn user_changed(&self, user_id: &str) {
         self.send(&Wire::User {
             node: self.node.to_string(),
@@ -198,6 +216,7 @@ pub trait Apply: Send + Sync + 'static {
     fn signed_out(&self, user_id: &str, login_id: &str);
     fn signed_out_everywhere(&self, user_id: &str, generation: i64);
     fn user_changed(&self, user_id: &str);
+    fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>);
 }
 
 /// This server's place in a cluster.
@@ -244,7 +263,7 @@ impl Cluster {
             Arc::clone(&counters),
             stop.clone(),
         ));
-        tokio::spawn(gap_filler(hub, store, Arc::clone(&counters), stop));
+        tokio::spawn(gap_filler(hub, store, Arc::clone(&counters), stop, true));
         Ok(Cluster {
             node,
             channel,
@@ -418,6 +437,7 @@ fn handle(wire: Wire, me: &str, hub: &Hub, apply: &dyn Apply, counters: &Counter
         | Wire::SignOut { node, .. }
         | Wire::SignOutEverywhere { node, .. }
         | Wire::User { node, .. }
+        | Wire::Presence { node, .. }
             if node == me => {}
         Wire::Events { at_us, events, .. } => {
             counters
@@ -454,19 +474,37 @@ fn handle(wire: Wire, me: &str, hub: &Hub, apply: &dyn Apply, counters: &Counter
             ..
         } => apply.signed_out_everywhere(&user_id, generation),
         Wire::User { user_id, .. } => apply.user_changed(&user_id),
+        Wire::Presence {
+            node, full, users, ..
+        } => apply.presence(&node, full, users),
     }
 }
 
+/// A single server's safety net: its own commits are published in id order, so events wait
+/// behind a missing id only if a commit was never published; then the log has it.
+pub fn spawn_single_gap_filler(hub: Arc<Hub>, store: Arc<dyn Store>, stop: CancellationToken) {
+    tokio::spawn(gap_filler(
+        hub,
+        store,
+        Arc::new(Counters::default()),
+        stop,
+        false,
+    ));
+}
+
 /// Reads from the log what the backplane has not brought: after a short grace when events
-/// wait behind a missing id, and whenever the log's head is ahead of the hub's.
+/// wait behind a missing id, and (`poll_head`) whenever the log's head is ahead of the hub's.
 async fn gap_filler(
     hub: Arc<Hub>,
     store: Arc<dyn Store>,
     counters: Arc<Counters>,
     stop: CancellationToken,
+    poll_head: bool,
 ) {
     loop {
-        let every = if counters.connected.load(Ordering::Relaxed) {
+        let every = if !poll_head {
+            Duration::from_secs(3600)
+        } else if counters.connected.load(Ordering::Relaxed) {
             HEAD_POLL_UP
         } else {
             HEAD_POLL_DOWN
@@ -480,6 +518,12 @@ async fn gap_filler(
             }
             _ = tokio::time::sleep(every) => {}
             _ = stop.cancelled() => return,
+        }
+        if !poll_head && hub.pending() > 0 {
+            tracing::warn!(
+                waiting = hub.pending(),
+                "events waited behind an id never published here; reading the log"
+            );
         }
         if let Err(e) = catch_up(&hub, &*store, &counters).await {
             tracing::warn!(error = %e, "backplane: reading the log failed");

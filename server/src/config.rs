@@ -41,13 +41,20 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Database URL: `sqlite://path/to/file.db` (created if missing).
+    /// Database URL: `sqlite://path/to/file.db` (created if missing) for one server, or
+    /// `postgres://user:password@host:5432/database` (the database must exist; its tables are
+    /// created) for one or several servers sharing it.
     #[arg(
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://data/switchboard.db"
     )]
     pub database_url: String,
+
+    /// Directory for files the server writes (exports go in `exports/` under it). Default: the
+    /// SQLite file's directory, or `./data` with PostgreSQL.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// Directory holding the built site (pkg/ with wasm, JS and CSS, plus static assets).
     #[arg(long, env = "SWITCHBOARD_SITE_ROOT", default_value = "target/site")]
@@ -57,7 +64,7 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
-    /// SQLite's `synchronous` level: `normal` (in WAL mode a commit survives a crash of the
+    /// SQLite's `synchronous` level (PostgreSQL commits are durable by its own settings): `normal` (in WAL mode a commit survives a crash of the
     /// process; the last commits may be lost on power loss) or `full` (a commit also survives
     /// power loss; each commit waits for the disk, shared by a whole group-commit batch).
     #[arg(long, env = "SWITCHBOARD_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
@@ -184,6 +191,7 @@ impl Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: format!("sqlite://{}", database_path.display()),
+            data_dir: None,
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
             synchronous: Synchronous::Normal,

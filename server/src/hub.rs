@@ -170,6 +170,8 @@ pub struct Hub {
     gap: tokio::sync::Notify,
     /// Where committed and ephemeral events also go when this server is one of a cluster.
     relay: std::sync::OnceLock<crate::cluster::Relay>,
+    /// Woken by every published change of the transport switches (whichever server made it).
+    switches_changed: tokio::sync::Notify,
 }
 
 /// A user's room ids.
@@ -193,7 +195,13 @@ impl Hub {
             pending: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             gap: tokio::sync::Notify::new(),
             relay: std::sync::OnceLock::new(),
+            switches_changed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Completes after a change of the transport switches was published.
+    pub async fn switches_changed(&self) {
+        self.switches_changed.notified().await
     }
 
     /// Joins a cluster: from now on every committed event and every ephemeral one published
@@ -408,6 +416,12 @@ impl Hub {
             self.forget_rooms(user);
         }
         self.head.fetch_max(ev.id, Ordering::AcqRel);
+        if ev.feed == Feed::Control
+            && ev.kind == kind::TRANSPORT
+            && ev.data.contains("\"switches\"")
+        {
+            self.switches_changed.notify_one();
+        }
         let now = std::time::Instant::now();
         // From another server: its age counts from the commit there (same clock on one
         // machine; across machines as good as their clock sync).

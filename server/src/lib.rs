@@ -39,7 +39,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// How often expired sessions are swept from the store.
@@ -53,18 +52,12 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let pool =
-        store::sqlite::connect(&config.database_url, config.db_pool, config.synchronous).await?;
-    let export_dir = store::sqlite::data_dir(&config.database_url)?.join("exports");
-    let session_store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
-    session_store.migrate().await?;
-    let sweeper = tokio::spawn(
-        session_store
-            .clone()
-            .continuously_delete_expired(SESSION_SWEEP),
-    );
+    let db = store::Db::connect(&config.database_url, config.db_pool, config.synchronous).await?;
+    let export_dir = data_dir(&config, &db)?.join("exports");
+    let session_store = sessions::SessionBackend::open(&db).await?;
+    let sweeper = tokio::spawn(session_store.clone().sweep_expired(SESSION_SWEEP));
 
-    let store: Arc<dyn Store> = Arc::new(store::sqlite::SqliteStore::new(pool.clone()));
+    let store: Arc<dyn Store> = db.store();
     let hub = Hub::new(store.head().await?, store.log_floor().await?);
     let (switches, _) = tokio::sync::watch::channel(store.switches().await?);
     let addr = listener.local_addr()?;
@@ -77,7 +70,7 @@ pub async fn run(
     let token = CancellationToken::new();
     let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
     let sessions =
-        sessions::Sessions::new(pool.clone(), Duration::from_secs(config.session_max_secs)).await?;
+        sessions::Sessions::new(db.clone(), Duration::from_secs(config.session_max_secs)).await?;
     let state = AppState::new(Inner {
         writer,
         limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
@@ -97,8 +90,18 @@ pub async fn run(
     });
     if let Some(url) = state.config.redis_url.clone() {
         join_cluster(&state, &url)?;
+    } else {
+        cluster::spawn_single_gap_filler(
+            Arc::clone(&state.hub),
+            Arc::clone(&state.store),
+            state.shutdown.clone(),
+        );
     }
-    let switch_follower = tokio::spawn(follow_switches(state.clone()));
+    let switch_follower = state
+        .cluster
+        .get()
+        .is_some()
+        .then(|| tokio::spawn(follow_switches(state.clone())));
     let sweeper_presence = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -112,12 +115,6 @@ pub async fn run(
     services::jobs::recover(&state).await?;
     let pruner = tokio::spawn(prune_events(state.clone()));
 
-    // Sessions are read on every request (a poll is one); an in-process cache in front of the
-    // SQLite table saves that query. Writes and deletes go to both.
-    let session_store = tower_sessions::CachingSessionStore::new(
-        tower_sessions::MemoryStore::default(),
-        session_store,
-    );
     let sessions = SessionManagerLayer::new(session_store)
         .with_name("switchboard_session")
         .with_secure(state.config.secure_cookies)
@@ -151,10 +148,12 @@ pub async fn run(
     )
     .await;
     sweeper.abort();
-    switch_follower.abort();
+    if let Some(f) = switch_follower {
+        f.abort();
+    }
     pruner.abort();
     sweeper_presence.abort();
-    pool.close().await;
+    db.close().await;
     Ok(())
 }
 
@@ -173,6 +172,9 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
         }
         fn user_changed(&self, user_id: &str) {
             self.0.users.forget(user_id);
+        }
+        fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>) {
+            self.0.presence.remote(&self.0.hub, node, full, users);
         }
     }
     let node = state
@@ -201,18 +203,8 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
 /// the cluster arrives as a `transport` control event, and connections here of a transport
 /// switched off close themselves on the watch.
 async fn follow_switches(state: AppState) {
-    let (mut rx, _) = state.hub.subscribe();
     loop {
-        match rx.recv().await {
-            Ok(ev) => {
-                if ev.feed != protocol::Feed::Control || !ev.json.as_str().contains("\"switches\"")
-                {
-                    continue;
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
+        state.hub.switches_changed().await;
         match state.store.switches().await {
             Ok(now) => {
                 state.switches.send_if_modified(|s| {
@@ -224,6 +216,15 @@ async fn follow_switches(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "reading the transport switches"),
         }
     }
+}
+
+/// Where the server writes files: `--data-dir`, else beside the SQLite file, else `./data`.
+fn data_dir(config: &Config, db: &store::Db) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match (&config.data_dir, db) {
+        (Some(dir), _) => dir.clone(),
+        (None, store::Db::Sqlite(_)) => store::sqlite::data_dir(&config.database_url)?,
+        (None, store::Db::Postgres(_)) => std::path::PathBuf::from("data"),
+    })
 }
 
 fn router(state: AppState) -> Router {
@@ -280,15 +281,15 @@ async fn prune_events(state: AppState) {
 
 /// Promotes an existing user to administrator (the `promote-admin` subcommand).
 pub async fn promote_admin(config: &Config, username: &str) -> anyhow::Result<protocol::User> {
-    let pool = store::sqlite::connect(&config.database_url, 2, config.synchronous).await?;
-    let store = store::sqlite::SqliteStore::new(pool.clone());
+    let db = store::Db::connect(&config.database_url, 2, config.synchronous).await?;
+    let store = db.store();
     let name = protocol::normalize_username(username).map_err(anyhow::Error::msg)?;
     let record = store
         .user_by_name(&name)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user named {name}"))?;
     store.set_admin(&record.user.id, true).await?;
-    pool.close().await;
+    db.close().await;
     Ok(protocol::User {
         is_admin: true,
         ..record.user

@@ -52,9 +52,43 @@ impl Entry {
     }
 }
 
+impl Status {
+    fn rank(self) -> u8 {
+        match self {
+            Status::Offline => 0,
+            Status::Idle => 1,
+            Status::Online => 2,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Status> {
+        match s {
+            "online" => Some(Status::Online),
+            "idle" => Some(Status::Idle),
+            "offline" => Some(Status::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// A cluster's other servers forget a server's users when they have not heard from it this long
+/// (it died): every server repeats its whole list every [`SWEEP_EVERY`].
+pub const REMOTE_PRESENCE_TTL: Duration = Duration::from_secs(16);
+
+/// What another server of the cluster said of its users.
+struct RemoteNode {
+    heard: Instant,
+    users: HashMap<String, (String, Status)>,
+}
+
+/// Presence on this server, and (in a cluster) what the other servers report: a user's status
+/// is the best of them (online anywhere is online), and clients here hear of a change of that.
 #[derive(Default)]
 pub struct Presence {
     users: Mutex<HashMap<String, Entry>>,
+    remote: Mutex<HashMap<String, RemoteNode>>,
+    /// The status last announced here, for everyone not offline.
+    shown: Mutex<HashMap<String, (String, Status)>>,
 }
 
 impl Presence {
@@ -79,8 +113,46 @@ impl Presence {
             changed
         };
         if let Some(status) = changed {
-            announce(hub, user_id, username, status);
+            if let Some(relay) = hub.relay() {
+                relay.presence(false, &[(user_id, username, status.as_str())]);
+            }
+            self.settle(hub, user_id, username);
         }
+    }
+
+    /// This server's own view of a user.
+    fn local(&self, user_id: &str) -> Status {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users
+            .get(user_id)
+            .map_or(Status::Offline, |e| e.status(Instant::now()))
+    }
+
+    /// Announces the user's status here if the best of every server's view changed.
+    fn settle(&self, hub: &Hub, user_id: &str, username: &str) {
+        let mut best = self.local(user_id);
+        {
+            let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+            for node in remote.values() {
+                if let Some((_, s)) = node.users.get(user_id) {
+                    if s.rank() > best.rank() {
+                        best = *s;
+                    }
+                }
+            }
+        }
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        let before = shown.get(user_id).map_or(Status::Offline, |(_, s)| *s);
+        if before == best {
+            return;
+        }
+        if best == Status::Offline {
+            shown.remove(user_id);
+        } else {
+            shown.insert(user_id.to_string(), (username.to_string(), best));
+        }
+        // Under the lock, so announcements of one user go out in the order decided.
+        announce(hub, user_id, username, best);
     }
 
     pub fn connected(&self, hub: &Hub, user_id: &str, username: &str) {
@@ -103,7 +175,8 @@ impl Presence {
         self.change(hub, user_id, username, |e| e.idle = idle);
     }
 
-    /// Pollers who stopped polling go offline.
+    /// Pollers who stopped polling go offline; servers of the cluster not heard from lately are
+    /// forgotten; this server's whole list goes to the others.
     pub fn sweep(&self, hub: &Hub) {
         let now = Instant::now();
         let gone: Vec<(String, String)> = {
@@ -118,30 +191,98 @@ impl Presence {
             }
             gone
         };
-        for (id, name) in gone {
-            announce(hub, &id, &name, Status::Offline);
+        let mut settle = gone;
+        if let Some(relay) = hub.relay() {
+            let mine: Vec<(String, String, Status)> = {
+                let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+                users
+                    .iter()
+                    .map(|(id, e)| (id.clone(), e.username.clone(), e.status(now)))
+                    .filter(|(_, _, s)| *s != Status::Offline)
+                    .collect()
+            };
+            let list: Vec<(&str, &str, &str)> = mine
+                .iter()
+                .map(|(id, name, s)| (id.as_str(), name.as_str(), s.as_str()))
+                .collect();
+            relay.presence(true, &list);
+            let mut remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+            remote.retain(|_, node| {
+                let alive = now.duration_since(node.heard) < REMOTE_PRESENCE_TTL;
+                if !alive {
+                    settle.extend(node.users.drain().map(|(id, (name, _))| (id, name)));
+                }
+                alive
+            });
+        }
+        for (id, name) in settle {
+            self.settle(hub, &id, &name);
         }
     }
 
-    /// Everyone not offline, with their status.
+    /// What another server says of its users: its whole list (`full`) or changes.
+    pub fn remote(&self, hub: &Hub, node: &str, full: bool, users: Vec<(String, String, String)>) {
+        let mut settle: Vec<(String, String)> = Vec::new();
+        {
+            let mut remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = remote
+                .entry(node.to_string())
+                .or_insert_with(|| RemoteNode {
+                    heard: Instant::now(),
+                    users: HashMap::new(),
+                });
+            entry.heard = Instant::now();
+            if full {
+                let listed: std::collections::HashSet<&str> =
+                    users.iter().map(|(id, _, _)| id.as_str()).collect();
+                let dropped: Vec<String> = entry
+                    .users
+                    .keys()
+                    .filter(|id| !listed.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                for id in dropped {
+                    if let Some((name, _)) = entry.users.remove(&id) {
+                        settle.push((id, name));
+                    }
+                }
+            }
+            for (id, name, status) in users {
+                let Some(status) = Status::parse(&status) else {
+                    continue;
+                };
+                let before = entry.users.get(&id).map(|(_, s)| *s);
+                if status == Status::Offline {
+                    entry.users.remove(&id);
+                } else {
+                    entry.users.insert(id.clone(), (name.clone(), status));
+                }
+                if before != Some(status) {
+                    settle.push((id, name));
+                }
+            }
+        }
+        for (id, name) in settle {
+            self.settle(hub, &id, &name);
+        }
+    }
+
+    /// Everyone not offline (anywhere in the cluster), with their status.
     pub fn snapshot(&self) -> Vec<serde_json::Value> {
-        let now = Instant::now();
-        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        users
+        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        shown
             .iter()
-            .filter_map(|(id, e)| {
-                let s = e.status(now);
-                (s != Status::Offline).then(|| {
-                    serde_json::json!({ "user": {"id": id, "username": e.username}, "status": s.as_str() })
-                })
+            .map(|(id, (name, s))| {
+                serde_json::json!({ "user": {"id": id, "username": name}, "status": s.as_str() })
             })
             .collect()
     }
 }
 
+/// Tells this server's clients (each server of a cluster tells its own).
 fn announce(hub: &Hub, user_id: &str, username: &str, status: Status) {
     let data = serde_json::json!({ "user": {"id": user_id, "username": username}, "status": status.as_str() });
-    hub.publish_ephemeral(LiveEvent::ephemeral(
+    hub.publish_ephemeral_here(LiveEvent::ephemeral(
         Feed::Chat,
         kind::PRESENCE,
         None,

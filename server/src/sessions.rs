@@ -3,9 +3,10 @@
 //! "sign out everywhere"), and the revocation signal that ends a signed-out session's open live
 //! connections.
 //!
-//! The cookie, the idle timeout and the session rows are tower-sessions' (see `lib.rs`). The
-//! generation per user is stored in its own small table, created here beside the session store's
-//! table (both belong to the session layer, not to the app's `Store`).
+//! The cookie, the idle timeout and the session rows are tower-sessions' (see `lib.rs`), kept in
+//! the same database as everything else ([`SessionBackend`]). The generation per user is stored
+//! in its own small table, created here beside the session store's table (both belong to the
+//! session layer, not to the app's `Store`).
 //!
 //! Revocation reaches live connections through one `watch` channel per user with open
 //! connections: a sign-out marks the login (or raises the generation) and wakes that user's
@@ -14,14 +15,16 @@
 use crate::error::{ApiError, ApiResult};
 use crate::services::{new_id, now_ms};
 use crate::state::AppState;
+use crate::store::Db;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions::Session;
 
 /// The session key holding the signed-in user's id.
@@ -50,8 +53,91 @@ pub struct SignIn {
     pub at_ms: i64,
 }
 
+/// The session rows' store, in the server's database.
+///
+/// With SQLite (one server) an in-process cache sits in front of the table: sessions are read
+/// on every request (a poll is one), and the cache saves that query; writes and deletes go to
+/// both. With PostgreSQL several servers share the sessions, and a cache on one would keep
+/// serving a session signed out on another, so every request reads the table.
+#[derive(Debug, Clone)]
+pub enum SessionBackend {
+    Sqlite {
+        cached: tower_sessions::CachingSessionStore<
+            tower_sessions::MemoryStore,
+            tower_sessions_sqlx_store::SqliteStore,
+        >,
+        /// The table behind the cache, for sweeping.
+        table: tower_sessions_sqlx_store::SqliteStore,
+    },
+    Postgres(tower_sessions_sqlx_store::PostgresStore),
+}
+
+impl SessionBackend {
+    /// The session store on `db`, its table created if missing.
+    pub async fn open(db: &Db) -> anyhow::Result<SessionBackend> {
+        Ok(match db {
+            Db::Sqlite(pool) => {
+                let store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+                store.migrate().await?;
+                SessionBackend::Sqlite {
+                    cached: tower_sessions::CachingSessionStore::new(
+                        tower_sessions::MemoryStore::default(),
+                        store.clone(),
+                    ),
+                    table: store,
+                }
+            }
+            Db::Postgres(pool) => {
+                let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+                store.migrate().await?;
+                SessionBackend::Postgres(store)
+            }
+        })
+    }
+
+    /// Deletes expired sessions from the table every `period`, forever.
+    pub async fn sweep_expired(self, period: Duration) -> session_store::Result<()> {
+        match self {
+            // The cache's own entries expire by themselves; the table needs sweeping.
+            SessionBackend::Sqlite { table, .. } => table.continuously_delete_expired(period).await,
+            SessionBackend::Postgres(table) => table.continuously_delete_expired(period).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SessionBackend {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite { cached: s, .. } => s.create(record).await,
+            SessionBackend::Postgres(s) => s.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite { cached: s, .. } => s.save(record).await,
+            SessionBackend::Postgres(s) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            SessionBackend::Sqlite { cached: s, .. } => s.load(id).await,
+            SessionBackend::Postgres(s) => s.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            SessionBackend::Sqlite { cached: s, .. } => s.delete(id).await,
+            SessionBackend::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
 pub struct Sessions {
-    pool: SqlitePool,
+    db: Db,
     max_age: Duration,
     generations: Mutex<HashMap<String, (Instant, i64)>>,
     watches: Mutex<Watches>,
@@ -71,17 +157,38 @@ struct UserWatch {
 }
 
 impl Sessions {
-    pub async fn new(pool: SqlitePool, max_age: Duration) -> anyhow::Result<Sessions> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS session_generations (
-                user_id TEXT PRIMARY KEY NOT NULL,
-                generation INTEGER NOT NULL
-            )",
-        )
-        .execute(&pool)
-        .await?;
+    pub async fn new(db: Db, max_age: Duration) -> anyhow::Result<Sessions> {
+        match &db {
+            Db::Sqlite(pool) => {
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS session_generations (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        generation INTEGER NOT NULL
+                    )",
+                )
+                .execute(pool)
+                .await?;
+            }
+            Db::Postgres(pool) => {
+                // Several servers may start at once: IF NOT EXISTS alone can still collide in
+                // the catalog, so they take turns.
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('session_generations'))")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS session_generations (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        generation BIGINT NOT NULL
+                    )",
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
+        }
         Ok(Sessions {
-            pool,
+            db,
             max_age,
             generations: Mutex::new(HashMap::new()),
             watches: Mutex::new(Watches {
@@ -101,11 +208,20 @@ impl Sessions {
                 }
             }
         }
-        let g: Option<i64> =
-            sqlx::query_scalar("SELECT generation FROM session_generations WHERE user_id = ?")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let g: Option<i64> = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT generation FROM session_generations WHERE user_id = ?")
+                    .bind(user_id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar("SELECT generation FROM session_generations WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
         let g = g.unwrap_or(0);
         self.remember(user_id, g);
         Ok(g)
@@ -199,14 +315,24 @@ impl Sessions {
     /// goes up, so every older session is refused at its next request, and open connections on
     /// this server end now.
     pub async fn end_everywhere(&self, session: &Session, user_id: &str) -> ApiResult<()> {
-        let generation: i64 = sqlx::query_scalar(
-            "INSERT INTO session_generations (user_id, generation) VALUES (?, 1)
-             ON CONFLICT (user_id) DO UPDATE SET generation = generation + 1
-             RETURNING generation",
-        )
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
+        // The same statement on both (`$1` is also SQLite syntax for the first parameter).
+        const BUMP: &str = "INSERT INTO session_generations (user_id, generation) VALUES ($1, 1)
+             ON CONFLICT (user_id) DO UPDATE SET generation = session_generations.generation + 1
+             RETURNING generation";
+        let generation: i64 = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(BUMP)
+                    .bind(user_id)
+                    .fetch_one(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(BUMP)
+                    .bind(user_id)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
         session.flush().await?;
         if let Some(relay) = self.relay.get() {
             relay.signed_out_everywhere(user_id, generation);

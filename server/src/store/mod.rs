@@ -1,8 +1,10 @@
 //! Storage: the one seam between the services and a database. The services see only the
-//! [`Store`] trait; `sqlite.rs` implements it today and a PostgreSQL implementation can sit beside
-//! it without touching services or handlers. Rules (who may do what) live in the services; the
-//! store keeps each change and the events it produces in one transaction.
+//! [`Store`] trait; `sqlite.rs` (one server, one file) and `postgres.rs` (one or several servers
+//! on a shared database) implement it, and [`Db`] picks one by the database URL's scheme. Rules
+//! (who may do what) live in the services; the store keeps each change and the events it
+//! produces in one transaction.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -117,6 +119,67 @@ impl From<StoreError> for crate::error::ApiError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database behind a server, chosen by the scheme of its URL: `sqlite:` or `postgres://`
+/// (also `postgresql://`). Besides the [`Store`], the session layer keeps its tables here.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of `url`, or an error naming only the scheme (a URL may hold a password).
+    pub fn of(url: &str) -> anyhow::Result<Backend> {
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => anyhow::bail!(
+                "unsupported database URL scheme {scheme:?}: use sqlite://path/to/file.db or \
+                 postgres://user@host/database"
+            ),
+        }
+    }
+}
+
+impl Db {
+    /// Opens the database at `url` (a SQLite file is created if missing) and runs its
+    /// migrations. `synchronous` applies to SQLite only.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        synchronous: crate::config::Synchronous,
+    ) -> anyhow::Result<Db> {
+        Ok(match Backend::of(url)? {
+            Backend::Sqlite => {
+                Db::Sqlite(sqlite::connect(url, max_connections, synchronous).await?)
+            }
+            Backend::Postgres => Db::Postgres(postgres::connect(url, max_connections).await?),
+        })
+    }
+
+    pub fn store(&self) -> std::sync::Arc<dyn Store> {
+        match self {
+            Db::Sqlite(pool) => std::sync::Arc::new(sqlite::SqliteStore::new(pool.clone())),
+            Db::Postgres(pool) => std::sync::Arc::new(postgres::PgStore::new(pool.clone())),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -306,4 +369,28 @@ pub trait Store: Send + Sync + 'static {
     async fn set_switches(&self, switches: Switches) -> StoreResult<()>;
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_url_scheme_picks_the_backend() {
+        assert_eq!(Backend::of("sqlite://data/x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of("PostgreSQL://u:p@h:5432/db").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::of("mysql://root:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"mysql\"") && !err.contains("secret"),
+            "{err}"
+        );
+        assert!(Backend::of("data/x.db").is_err());
+    }
 }

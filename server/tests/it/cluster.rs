@@ -18,6 +18,8 @@ struct Cluster {
     db: Database,
     redis: Redis,
     channel: String,
+    /// Where the servers keep files (job exports).
+    dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -40,14 +42,18 @@ impl Cluster {
             db,
             redis,
             channel: format!("sbt-{}", uuid::Uuid::new_v4().simple()),
+            dir: tempfile::TempDir::new().expect("temp dir"),
         })
     }
 
     fn server(&self, node: &str) -> ServerProcess {
         let url = self.redis.url();
+        let dir = self.dir.path().display().to_string();
         ServerProcess::start_url(
             &self.db.url,
             &[
+                "--data-dir",
+                &dir,
                 "--redis-url",
                 &url,
                 "--cluster-channel",

@@ -55,7 +55,7 @@ async fn the_promote_admin_command_promotes_an_existing_user() {
     let bob = app.client();
     bob.signup("bob").await;
     let dir = app.stop().await;
-    let config = server::config::Config::for_tests(&dir.path().join("switchboard.db"));
+    let config = TestApp::config(&dir);
     let user = server::promote_admin(&config, "BOB")
         .await
         .expect("promoted");

@@ -1,5 +1,11 @@
 //! Test helpers: boot the real server on 127.0.0.1:0 with a temporary SQLite file, and talk to it
 //! with real HTTP and WebSocket clients.
+//!
+//! With `SWITCHBOARD_TEST_POSTGRES` set to a PostgreSQL server URL without a database (e.g.
+//! `postgres://postgres@127.0.0.1:5432`), every server runs on PostgreSQL instead: each data
+//! directory gets a fresh database `sbt_<random>` (created through the `test` database, its name
+//! kept in the directory so a restart finds it again). Nothing drops them: `scripts/test.sh`
+//! drops leftover `sbt_%` databases before and after its PostgreSQL run.
 #![allow(dead_code)]
 
 pub mod cluster;
@@ -47,7 +53,7 @@ impl TestApp {
 
     /// Boots a server on the database in `dir` (a restart, when `dir` was used before).
     pub async fn spawn_with(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let mut config = Config::for_tests(&Self::db_path(&dir));
+        let mut config = Self::config(&dir);
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -65,6 +71,18 @@ impl TestApp {
         };
         app.wait_healthy().await;
         app
+    }
+
+    /// The test configuration of a server whose data lives in `dir`: its SQLite file, or its
+    /// PostgreSQL database when the suite runs on PostgreSQL.
+    pub fn config(dir: &TempDir) -> Config {
+        let db = Self::db_path(dir);
+        let mut config = Config::for_tests(&db);
+        if postgres_base().is_some() {
+            config.database_url = database_url(&db);
+            config.data_dir = Some(dir.path().to_path_buf());
+        }
+        config
     }
 
     fn db_path(dir: &TempDir) -> PathBuf {
@@ -121,6 +139,63 @@ impl TestApp {
             .expect("server ran cleanly");
         self.dir.clone()
     }
+}
+
+/// The environment variable that switches the suite to PostgreSQL (a server URL, no database).
+pub const POSTGRES_ENV: &str = "SWITCHBOARD_TEST_POSTGRES";
+
+/// The PostgreSQL server the suite runs on, if any (without a trailing slash).
+pub fn postgres_base() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .map(|s| s.trim().trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The database URL for a server whose SQLite file would be `path`: that file, or (on
+/// PostgreSQL) a database of its own, created on first use and found again from a file beside
+/// `path` on a restart.
+pub fn database_url(path: &std::path::Path) -> String {
+    let Some(base) = postgres_base() else {
+        return format!("sqlite://{}", path.display());
+    };
+    let marker = path.with_extension("pgdb");
+    let name = match std::fs::read_to_string(&marker) {
+        Ok(name) => name.trim().to_string(),
+        Err(_) => {
+            let name = format!("sbt_{}", uuid::Uuid::new_v4().simple());
+            create_database(&base, &name);
+            std::fs::write(&marker, &name).expect("remember the database name");
+            name
+        }
+    };
+    format!("{base}/{name}")
+}
+
+/// Creates database `name` on the server at `base`. On a thread of its own, so that both async
+/// tests and plain functions (starting a server process) can call it.
+fn create_database(base: &str, name: &str) {
+    let admin = format!("{base}/test");
+    let sql = format!("CREATE DATABASE \"{name}\"");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL's `test` database");
+            sqlx::query(&sql)
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            let _ = conn.close().await;
+        });
+    })
+    .join()
+    .expect("creating the test database");
 }
 
 /// The headers a page of the server at `origin` sends on its requests: its `Origin` (live routes

@@ -16,9 +16,15 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the server on `db` (created if missing) on an ephemeral port, with extra flags.
+    /// Starts the server on `db` (created if missing; on PostgreSQL, a database of its own) on an ephemeral port, with extra flags.
     pub fn start(db: &Path, args: &[&str]) -> ServerProcess {
-        Self::start_url(&format!("sqlite://{}", db.display()), args)
+        let mut all: Vec<String> = data_dir_args(db)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        Self::start_url(&super::database_url(db), &all)
     }
 
     /// Starts the server on the database at `url` on an ephemeral port, with extra flags.
@@ -103,6 +109,14 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// On PostgreSQL, files the server writes go beside where the SQLite file would be.
+fn data_dir_args(db: &Path) -> Vec<std::ffi::OsString> {
+    match (super::postgres_base(), db.parent()) {
+        (Some(_), Some(dir)) => vec!["--data-dir".into(), dir.as_os_str().to_owned()],
+        _ => Vec::new(),
     }
 }
 
