@@ -6,16 +6,20 @@
 # Usage: bash loadgen/bench-cluster.sh [full|quick]
 # Environment:
 #   REDIS_URL  default redis://127.0.0.1:6379 (each run uses a channel of its own)
-#   PG         a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432: each run gets a fresh
-#              database there (created and dropped with psql). Unset: a fresh SQLite file shared
-#              by the run's servers (one machine only).
+#   PG         the PostgreSQL server, default postgres://postgres@127.0.0.1:5432: each run gets a
+#              fresh database there (created and dropped with psql). PG= (empty): a fresh SQLite
+#              file shared by the run's servers instead (one machine only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p server -p loadgen
+# Two builds, not one: built together, the two packages' dependency features would be unified
+# and the server rebuilt differently from the one scripts/cluster.sh and xtask build.
+cargo build --release -q -p server --bin switchboard
+cargo build --release -q -p loadgen
 L="$CARGO_TARGET_DIR/release/loadgen"
 S="$CARGO_TARGET_DIR/release/switchboard"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+PG="${PG-postgres://postgres@127.0.0.1:5432}"
 R=3; SUBS=1000; SECS=10
 if [ "${1:-}" = quick ]; then R=1; SUBS=300; SECS=5; fi
 
@@ -50,3 +54,8 @@ lg -- saturate --transport websocket --subs "$SUBS" --secs 5
 lg --redis-url "$REDIS_URL" -- saturate --transport websocket --subs "$SUBS" --secs 5
 lg --servers 2 --redis-url "$REDIS_URL" -- saturate --transport websocket --subs "$SUBS" --secs 5
 lg --servers 3 --redis-url "$REDIS_URL" -- saturate --transport websocket --subs "$SUBS" --secs 5
+echo "######## backplane cost per event: 12 WebSocket subscribers × 100 msg/s"
+lg -- fanout --transport websocket --subs 12 --rate 100 --secs "$SECS"
+lg --redis-url "$REDIS_URL" -- fanout --transport websocket --subs 12 --rate 100 --secs "$SECS"
+lg --servers 2 --redis-url "$REDIS_URL" -- fanout --transport websocket --subs 12 --rate 100 --secs "$SECS"
+lg --servers 3 --redis-url "$REDIS_URL" -- fanout --transport websocket --subs 12 --rate 100 --secs "$SECS"

@@ -8,15 +8,17 @@
 #   scripts/cluster.sh -- --long-poll-secs 10     # extra arguments go to every server
 #
 # Environment:
-#   DATABASE_URL    sqlite://FILE (one SQLite file shared by the servers, WAL; for development)
-#                   or postgres://USER@HOST:PORT/DB (the database is created if missing).
-#                   Default: sqlite://data/cluster/switchboard.db
+#   DATABASE_URL    postgres://USER@HOST:PORT/DB (created if missing), default
+#                   postgres://postgres@127.0.0.1:5432/switchboard_cluster; or sqlite://FILE (one
+#                   SQLite file shared by the servers, WAL: one machine only, for development),
+#                   e.g. DATABASE_URL=sqlite://data/cluster/switchboard.db
 #   REDIS_URL       default redis://127.0.0.1:6379
 #   CLUSTER_CHANNEL the backplane's pub/sub channel; default switchboard-local-<port>
 #   BASE_PORT       the servers listen on 127.0.0.1:BASE_PORT+1 … +N; default 4100
 #
 # Installs nginx from Debian's packages when it is missing (needs root). Safe to run again: the
-# database and nginx are reused, the run directory (data/cluster/run) is recreated.
+# database and nginx are reused, the run directory (data/cluster/run) is recreated. The servers
+# share one data directory (data/cluster/files: exports), so a result downloads from any of them.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 servers=3
@@ -37,7 +39,7 @@ done
 case "$servers" in ''|*[!0-9]*) echo "--servers takes a number" >&2; exit 2 ;; esac
 [ "$servers" -ge 1 ] || { echo "--servers must be at least 1" >&2; exit 2; }
 
-DATABASE_URL="${DATABASE_URL:-sqlite://data/cluster/switchboard.db}"
+DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_cluster}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 CLUSTER_CHANNEL="${CLUSTER_CHANNEL:-switchboard-local-$port}"
 BASE_PORT="${BASE_PORT:-4100}"
@@ -83,7 +85,12 @@ case "$DATABASE_URL" in
     db_server="${DATABASE_URL%/*}"
     case "$db_name" in ''|*[!a-zA-Z0-9_]*) echo "database name '$db_name': letters, digits and _ only" >&2; exit 1 ;; esac
     command -v psql >/dev/null 2>&1 || { echo "psql is missing (apt-get install -y postgresql-client)" >&2; exit 1; }
-    if [ "$(psql "$db_server/postgres" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db_name'")" != 1 ]; then
+    if ! exists="$(psql "$db_server/postgres" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db_name'")"; then
+      echo "PostgreSQL at $db_server is not usable (above); or run on one SQLite file:" >&2
+      echo "  DATABASE_URL=sqlite://data/cluster/switchboard.db $0" >&2
+      exit 1
+    fi
+    if [ "$exists" != 1 ]; then
       say "creating PostgreSQL database $db_name"
       psql "$db_server/postgres" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $db_name"
     fi
@@ -121,7 +128,7 @@ for i in $(seq 1 "$servers"); do
   # config), the per-user ones stay here.
   "$BIN" --addr "127.0.0.1:$p" --node "$node" \
     --database-url "$DATABASE_URL" --redis-url "$REDIS_URL" --cluster-channel "$CLUSTER_CHANNEL" \
-    --site-root "$ROOT/target/site" \
+    --site-root "$ROOT/target/site" --data-dir "$ROOT/data/cluster/files" \
     --login-per-ip-per-minute 100000 --signup-per-ip-per-minute 0 \
     "${extra[@]}" >"$RUN/$node.log" 2>&1 &
   pids+=($!)

@@ -132,6 +132,7 @@ enum Scenario {
 #[derive(Clone)]
 struct SpawnSpec {
     bin: PathBuf,
+    dir: PathBuf,
     database_url: String,
     redis_url: Option<String>,
     channel: String,
@@ -177,6 +178,7 @@ async fn spawn(
     std::fs::create_dir_all(&dir)?;
     let spec = SpawnSpec {
         bin: bin.to_path_buf(),
+        dir: dir.clone(),
         database_url: database_url
             .unwrap_or_else(|| format!("sqlite://{}/loadgen.db", dir.display())),
         redis_url,
@@ -215,6 +217,10 @@ fn start(spec: &SpawnSpec, addr: SocketAddr, node: &str) -> Result<tokio::proces
         .arg("--sends-per-user-per-minute")
         .arg("0")
         .kill_on_drop(true);
+    if !spec.database_url.starts_with("sqlite:") {
+        // Files the server writes (exports) go to the run's directory, not ./data.
+        cmd.arg("--data-dir").arg(&spec.dir);
+    }
     if let Some(redis) = &spec.redis_url {
         cmd.arg("--redis-url")
             .arg(redis)
