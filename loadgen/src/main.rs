@@ -4,6 +4,9 @@
 //! ```text
 //! loadgen --spawn target/release/switchboard fanout --transport websocket --subs 1000 --rate 100
 //! loadgen --addr 127.0.0.1:3000 --pid 1234 idle --transport sse --n 10000
+//! loadgen --spawn target/release/switchboard --servers 3 --redis-url redis://127.0.0.1:6379 \
+//!     fanout --transport websocket --subs 1000 --rate 100
+//! loadgen --addrs 127.0.0.1:4101,127.0.0.1:4102 --pids 11,12 fanout
 //! ```
 
 use anyhow::{bail, Context, Result};
@@ -23,13 +26,33 @@ struct Cli {
     /// A running server (loopback only).
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// The running server's process id, for its memory (idle).
+    /// The running server's process id, for its memory (idle) and CPU time (fanout, saturate).
     #[arg(long)]
     pid: Option<u32>,
+    /// Running servers of one cluster (comma-separated; overrides --addr). Fan-out and
+    /// saturation spread their subscribers round-robin over them and publish on the first; the
+    /// other scenarios use the first.
+    #[arg(long, value_delimiter = ',')]
+    addrs: Vec<SocketAddr>,
+    /// Their process ids, in the same order (for CPU time per server).
+    #[arg(long, value_delimiter = ',')]
+    pids: Vec<u32>,
     /// Start this server binary (switchboard or floor) on a free port with a fresh database in a
     /// temporary directory, and stop it afterwards. Overrides --addr and --pid.
     #[arg(long)]
     spawn: Option<PathBuf>,
+    /// With --spawn: start this many Switchboard servers sharing one database, joined by the
+    /// Redis backplane (--redis-url, needed for more than one), each on its own port.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// With --spawn: the spawned servers join a cluster through this Redis (a channel of this
+    /// run's own). With --servers 1, measures what the backplane costs a lone server.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// With --spawn: the database the spawned servers share (e.g. a fresh PostgreSQL database
+    /// you created). Default: a fresh SQLite file in the temporary directory.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Runs of the scenario; the figures of each run and their median are printed.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -105,45 +128,87 @@ enum Scenario {
     Smoke,
 }
 
-struct Spawned {
-    child: tokio::process::Child,
-    dir: PathBuf,
+/// How spawned servers are set up.
+#[derive(Clone)]
+struct SpawnSpec {
     bin: PathBuf,
-    addr: SocketAddr,
+    dir: PathBuf,
+    database_url: String,
+    redis_url: Option<String>,
+    channel: String,
 }
 
-impl Drop for Spawned {
+struct Spawned {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+    node: String,
+}
+
+/// The spawned servers and their temporary directory (removed when dropped).
+struct SpawnedCluster {
+    servers: Vec<Spawned>,
+    spec: SpawnSpec,
+    dir: PathBuf,
+}
+
+impl Drop for SpawnedCluster {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        for s in &mut self.servers {
+            let _ = s.child.start_kill();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-async fn spawn(bin: &PathBuf) -> Result<(Target, Spawned)> {
+fn free_addr() -> Result<SocketAddr> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let dir = std::env::temp_dir().join(format!("loadgen-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let child = start(bin, addr, &dir)?;
-    let pid = child.id();
-    let spawned = Spawned {
-        child,
-        dir,
-        bin: bin.clone(),
-        addr,
-    };
-    scenarios::wait_healthy(addr, Duration::from_secs(60)).await?;
-    Ok((Target { addr, pid }, spawned))
+    Ok(format!("127.0.0.1:{port}").parse()?)
 }
 
-fn start(bin: &PathBuf, addr: SocketAddr, dir: &std::path::Path) -> Result<tokio::process::Child> {
-    tokio::process::Command::new(bin)
-        .arg("--addr")
+async fn spawn(
+    bin: &std::path::Path,
+    n: usize,
+    redis_url: Option<String>,
+    database_url: Option<String>,
+) -> Result<(Vec<Target>, SpawnedCluster)> {
+    let first = free_addr()?;
+    let dir = std::env::temp_dir().join(format!("loadgen-{}-{}", std::process::id(), first.port()));
+    std::fs::create_dir_all(&dir)?;
+    let spec = SpawnSpec {
+        bin: bin.to_path_buf(),
+        dir: dir.clone(),
+        database_url: database_url
+            .unwrap_or_else(|| format!("sqlite://{}/loadgen.db", dir.display())),
+        redis_url,
+        channel: format!("loadgen-{}-{}", std::process::id(), first.port()),
+    };
+    let mut cluster = SpawnedCluster {
+        servers: Vec::new(),
+        spec,
+        dir,
+    };
+    let mut targets = Vec::new();
+    // One after another: the first creates the schema, the others find it.
+    for i in 0..n.max(1) {
+        let addr = if i == 0 { first } else { free_addr()? };
+        let node = format!("lg{}", i + 1);
+        let child = start(&cluster.spec, addr, &node)?;
+        let pid = child.id();
+        cluster.servers.push(Spawned { child, addr, node });
+        scenarios::wait_healthy(addr, Duration::from_secs(60)).await?;
+        targets.push(Target { addr, pid });
+    }
+    Ok((targets, cluster))
+}
+
+fn start(spec: &SpawnSpec, addr: SocketAddr, node: &str) -> Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(&spec.bin);
+    cmd.arg("--addr")
         .arg(addr.to_string())
         .arg("--database-url")
-        .arg(format!("sqlite://{}/loadgen.db", dir.display()))
+        .arg(&spec.database_url)
         .arg("--log")
         .arg("warn")
         // The scenarios sign up thousands of users from one IP and publish at high rates.
@@ -151,25 +216,40 @@ fn start(bin: &PathBuf, addr: SocketAddr, dir: &std::path::Path) -> Result<tokio
         .arg("0")
         .arg("--sends-per-user-per-minute")
         .arg("0")
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))
+        .kill_on_drop(true);
+    if !spec.database_url.starts_with("sqlite:") {
+        // Files the server writes (exports) go to the run's directory, not ./data.
+        cmd.arg("--data-dir").arg(&spec.dir);
+    }
+    if let Some(redis) = &spec.redis_url {
+        cmd.arg("--redis-url")
+            .arg(redis)
+            .arg("--cluster-channel")
+            .arg(&spec.channel)
+            .arg("--node")
+            .arg(node);
+    }
+    cmd.spawn()
+        .with_context(|| format!("starting {}", spec.bin.display()))
 }
 
-impl Spawned {
-    /// SIGTERM, wait for the exit, start again on the same address and database.
+impl SpawnedCluster {
+    /// SIGTERM the first server, wait for the exit, start it again on the same address and
+    /// database.
     async fn restart(&mut self) -> Result<()> {
-        if let Some(pid) = self.child.id() {
+        let spec = self.spec.clone();
+        let server = &mut self.servers[0];
+        if let Some(pid) = server.child.id() {
             tokio::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status()
                 .await?;
         }
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        tokio::time::timeout(Duration::from_secs(30), server.child.wait())
             .await
             .context("server did not exit after SIGTERM")??;
-        self.child = start(&self.bin, self.addr, &self.dir)?;
-        scenarios::wait_healthy(self.addr, Duration::from_secs(60)).await
+        server.child = start(&spec, server.addr, &server.node)?;
+        scenarios::wait_healthy(server.addr, Duration::from_secs(60)).await
     }
 }
 
@@ -185,24 +265,58 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let (target, mut spawned) = match &cli.spawn {
+    if cli.servers > 1 && cli.redis_url.is_none() {
+        bail!(
+            "--servers {} needs --redis-url (the backplane)",
+            cli.servers
+        );
+    }
+    if cli.spawn.is_none() && (cli.servers > 1 || cli.redis_url.is_some()) {
+        bail!("--servers and --redis-url go with --spawn; for running servers use --addrs");
+    }
+    let (targets, mut spawned) = match &cli.spawn {
         Some(bin) => {
-            let (t, s) = spawn(bin).await?;
+            let (t, s) = spawn(
+                bin,
+                cli.servers,
+                cli.redis_url.clone(),
+                cli.database_url.clone(),
+            )
+            .await?;
             (t, Some(s))
+        }
+        None if !cli.addrs.is_empty() => {
+            if cli.addrs.iter().any(|a| !a.ip().is_loopback()) {
+                bail!("loadgen talks to 127.0.0.1 only");
+            }
+            if !cli.pids.is_empty() && cli.pids.len() != cli.addrs.len() {
+                bail!("--pids needs one process id per --addrs entry");
+            }
+            let targets = cli
+                .addrs
+                .iter()
+                .enumerate()
+                .map(|(i, &addr)| Target {
+                    addr,
+                    pid: cli.pids.get(i).copied(),
+                })
+                .collect();
+            (targets, None)
         }
         None => {
             if !cli.addr.ip().is_loopback() {
                 bail!("loadgen talks to 127.0.0.1 only");
             }
             (
-                Target {
+                vec![Target {
                     addr: cli.addr,
                     pid: cli.pid,
-                },
+                }],
                 None,
             )
         }
     };
+    let target = targets[0];
     let server = cli
         .spawn
         .as_ref()
@@ -210,10 +324,32 @@ async fn main() -> Result<()> {
         .map_or("running server".to_string(), |n| {
             n.to_string_lossy().to_string()
         });
+    let backplane = match (&spawned, &cli.redis_url) {
+        (Some(s), Some(redis)) => format!(
+            " · backplane {redis} channel {} · database {}",
+            s.spec.channel, s.spec.database_url
+        ),
+        (Some(s), None) => format!(" · no backplane · database {}", s.spec.database_url),
+        _ => String::new(),
+    };
+    let list: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            format!(
+                "{} (pid {})",
+                t.addr,
+                t.pid.map_or("unknown".into(), |p| p.to_string())
+            )
+        })
+        .collect();
     println!(
-        "loadgen · target {server} at {} (pid {}) · {} cores · repeat {}",
-        target.addr,
-        target.pid.map_or("unknown".into(), |p| p.to_string()),
+        "loadgen · target {server}{} at {}{backplane} · {} cores · repeat {}",
+        if targets.len() > 1 {
+            format!(" ×{}", targets.len())
+        } else {
+            String::new()
+        },
+        list.join(", "),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cli.repeat
     );
@@ -244,7 +380,8 @@ async fn main() -> Result<()> {
             } => {
                 println!("fanout transport={transport} subs={subs} rate={rate}/s secs={secs}");
                 let posters = (rate as usize / 50).clamp(1, 16);
-                let r = scenarios::fanout(target, transport, subs, rate, secs, posters).await?;
+                let r =
+                    scenarios::fanout_on(&targets, transport, subs, rate, secs, posters).await?;
                 print_fanout(&label, &r);
                 headline.push(r.post_to_receive.p99_ms);
             }
@@ -257,7 +394,7 @@ async fn main() -> Result<()> {
                 println!(
                     "saturate transport={transport} subs={subs} secs={secs} posters={posters}"
                 );
-                let r = scenarios::fanout(target, transport, subs, 0, secs, posters).await?;
+                let r = scenarios::fanout_on(&targets, transport, subs, 0, secs, posters).await?;
                 print_fanout(&label, &r);
                 headline.push(r.deliveries_per_s);
             }
@@ -306,6 +443,9 @@ async fn main() -> Result<()> {
                 let Some(server) = spawned.as_mut() else {
                     bail!("storm restarts the server: use --spawn");
                 };
+                if targets.len() > 1 {
+                    bail!("storm restarts one server: use --servers 1");
+                }
                 let r =
                     loadgen::storm::storm(target, clients, !no_jitter, || server.restart()).await?;
                 println!(
@@ -326,6 +466,11 @@ async fn main() -> Result<()> {
                 println!("smoke");
                 for line in scenarios::smoke(target).await? {
                     println!("  {line}");
+                }
+                if targets.len() > 1 {
+                    for line in scenarios::smoke_cluster(&targets).await? {
+                        println!("  {line}");
+                    }
                 }
                 headline.push(0.0);
             }
@@ -353,4 +498,27 @@ fn print_fanout(label: &str, r: &scenarios::FanoutReport) {
     );
     println!("  post→receive {}", r.post_to_receive);
     println!("  commit→receive {}", r.commit_to_receive);
+    let ms = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.0} ms"));
+    if r.servers.len() > 1 {
+        for (i, s) in r.servers.iter().enumerate() {
+            println!(
+                "  server {} {}{}: {} subscribers · delivered {} · commit→receive {} · CPU {}",
+                i + 1,
+                s.addr,
+                if i == 0 { " (publisher's)" } else { "" },
+                s.subscribers,
+                s.received,
+                s.commit_to_receive,
+                ms(s.cpu_ms)
+            );
+        }
+    }
+    if let Some(cpu) = r.servers_cpu_ms() {
+        println!(
+            "  server CPU {cpu:.0} ms in all · {:.3} ms per message · {:.2} µs per delivery · loadgen CPU {}",
+            cpu / r.sent.max(1) as f64,
+            cpu * 1000.0 / r.received.max(1) as f64,
+            ms(r.loadgen_cpu_ms)
+        );
+    }
 }

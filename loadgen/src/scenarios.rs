@@ -3,7 +3,7 @@
 
 use crate::client::{self, now_us, scan, Live, Transport, User};
 use crate::http::Http;
-use crate::stats::{rss_kib, summarize, Summary};
+use crate::stats::{cpu_ms, rss_kib, summarize, Summary};
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -162,6 +162,22 @@ pub struct FanoutReport {
     pub post_to_receive: Summary,
     /// From the stored commit time (ms resolution) to the subscriber's read.
     pub commit_to_receive: Summary,
+    /// Per server, in the order given (one entry for a single server).
+    pub servers: Vec<ServerSplit>,
+    /// CPU time of the load generator itself over the same window.
+    pub loadgen_cpu_ms: Option<f64>,
+}
+
+/// One server's share of a fan-out: its subscribers, what they received, and the CPU time the
+/// server used from the first publish until the deliveries were drained.
+#[derive(Debug, Clone)]
+pub struct ServerSplit {
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+    pub subscribers: usize,
+    pub received: u64,
+    pub commit_to_receive: Summary,
+    pub cpu_ms: Option<f64>,
 }
 
 impl FanoutReport {
@@ -170,6 +186,15 @@ impl FanoutReport {
     }
     pub fn lost(&self) -> u64 {
         self.expected().saturating_sub(self.received)
+    }
+    /// CPU time of all servers together, when every server's process id is known (and they are
+    /// not this process).
+    pub fn servers_cpu_ms(&self) -> Option<f64> {
+        let own = std::process::id();
+        self.servers
+            .iter()
+            .map(|s| s.cpu_ms.filter(|_| s.pid != Some(own)))
+            .sum()
     }
 }
 
@@ -183,6 +208,24 @@ pub async fn fanout(
     secs: f64,
     posters: usize,
 ) -> Result<FanoutReport> {
+    fanout_on(&[t], transport, subs, rate, secs, posters).await
+}
+
+/// [`fanout`] across the servers of a cluster: subscribers are spread round-robin over
+/// `targets`; users sign up, the room is made and the publisher posts on the first server, so
+/// every delivery on the others crossed the backplane.
+pub async fn fanout_on(
+    targets: &[Target],
+    transport: Transport,
+    subs: usize,
+    rate: u32,
+    secs: f64,
+    posters: usize,
+) -> Result<FanoutReport> {
+    let Some(&t) = targets.first() else {
+        bail!("no server to load");
+    };
+    let targets: Vec<Target> = targets.to_vec();
     let run = run_id();
     let users = users_for(t, &run, subs).await?;
     let publisher = client::signup(t.addr, &format!("lg{run}p")).await?;
@@ -192,22 +235,27 @@ pub async fn fanout(
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let received = Arc::new(AtomicU64::new(0));
+    let per_server: Arc<Vec<AtomicU64>> =
+        Arc::new(targets.iter().map(|_| AtomicU64::new(0)).collect());
     let last_receive_us = Arc::new(AtomicU64::new(0));
     let ready = Arc::new(AtomicU64::new(0));
     let gate = Arc::new(Semaphore::new(OPEN_CONCURRENCY));
     let mut tasks = Vec::with_capacity(subs);
     for i in 0..subs {
         let user = users[i % users.len()].clone();
-        let (mut stopped, received, last, ready, gate) = (
+        let server = i % targets.len();
+        let addr = targets[server].addr;
+        let (mut stopped, received, per_server, last, ready, gate) = (
             stopped.clone(),
             received.clone(),
+            per_server.clone(),
             last_receive_us.clone(),
             ready.clone(),
             gate.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await?;
-            let mut live = Live::open(t.addr, &user, transport, "chat")
+            let mut live = Live::open(addr, &user, transport, "chat")
                 .await?
                 .short_poll_ms(250);
             drop(permit);
@@ -224,6 +272,7 @@ pub async fn fanout(
                     let Some(seen) = scan(ev) else { continue };
                     let Some(sent) = seen.sent_us else { continue };
                     received.fetch_add(1, Relaxed);
+                    per_server[server].fetch_add(1, Relaxed);
                     last.fetch_max(now, Relaxed);
                     if post.len() < MAX_SAMPLES {
                         post.push(now.saturating_sub(sent));
@@ -231,7 +280,7 @@ pub async fn fanout(
                     }
                 }
             }
-            anyhow::Ok((post, commit))
+            anyhow::Ok((server, post, commit))
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -249,6 +298,8 @@ pub async fn fanout(
     }
 
     // Publish.
+    let cpu_before: Vec<Option<f64>> = targets.iter().map(|t| t.pid.and_then(cpu_ms)).collect();
+    let own_cpu_before = cpu_ms(std::process::id());
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let first_send_us = now_us();
@@ -303,13 +354,19 @@ pub async fn fanout(
     while received.load(Relaxed) < expected && Instant::now() < drain_until {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let cpu_after: Vec<Option<f64>> = targets.iter().map(|t| t.pid.and_then(cpu_ms)).collect();
+    let own_cpu_after = cpu_ms(std::process::id());
     let _ = stop.send(true);
     let mut post = Vec::new();
     let mut commit = Vec::new();
+    let mut commit_by_server: Vec<Vec<u64>> = targets.iter().map(|_| Vec::new()).collect();
     for task in tasks {
         match task.await {
-            Ok(Ok((p, c))) => {
+            Ok(Ok((server, p, c))) => {
                 post.extend(p);
+                if targets.len() > 1 {
+                    commit_by_server[server].extend_from_slice(&c);
+                }
                 commit.extend(c);
             }
             Ok(Err(e)) => eprintln!("a subscriber failed: {e:#}"),
@@ -318,6 +375,24 @@ pub async fn fanout(
     }
     let received = received.load(Relaxed);
     let span_s = (last_receive_us.load(Relaxed).saturating_sub(first_send_us)) as f64 / 1e6;
+    let commit_to_receive = summarize(commit);
+    let servers = targets
+        .iter()
+        .zip(commit_by_server)
+        .enumerate()
+        .map(|(i, (t, c))| ServerSplit {
+            addr: t.addr,
+            pid: t.pid,
+            subscribers: (i..subs).step_by(targets.len()).count(),
+            received: per_server[i].load(Relaxed),
+            commit_to_receive: if targets.len() > 1 {
+                summarize(c)
+            } else {
+                commit_to_receive
+            },
+            cpu_ms: cpu_before[i].zip(cpu_after[i]).map(|(b, a)| a - b),
+        })
+        .collect();
     Ok(FanoutReport {
         transport,
         subscribers: subs,
@@ -328,7 +403,9 @@ pub async fn fanout(
         received,
         deliveries_per_s: received as f64 / span_s.max(1e-6),
         post_to_receive: summarize(post),
-        commit_to_receive: summarize(commit),
+        commit_to_receive,
+        servers,
+        loadgen_cpu_ms: own_cpu_before.zip(own_cpu_after).map(|(b, a)| a - b),
     })
 }
 
@@ -719,5 +796,37 @@ pub async fn smoke(t: Target) -> Result<Vec<String>> {
         bail!("writes: {} acked, {} failed", w.acked, w.failed);
     }
     out.push(format!("writes: {} acked, {}", w.acked, w.ack));
+    Ok(out)
+}
+
+/// Fan-out across the servers of a cluster at a tiny scale, on every transport; an error if
+/// anything was lost or refused.
+pub async fn smoke_cluster(targets: &[Target]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for tr in [
+        Transport::Websocket,
+        Transport::Sse,
+        Transport::LongPoll,
+        Transport::ShortPoll,
+    ] {
+        let subs = 3 * targets.len();
+        let r = fanout_on(targets, tr, subs, 20, 1.0, 1).await?;
+        if r.sent == 0 || r.lost() > 0 || r.send_errors > 0 {
+            bail!(
+                "cluster fanout {tr}: sent {} lost {} errors {}",
+                r.sent,
+                r.lost(),
+                r.send_errors
+            );
+        }
+        let split: Vec<String> = r.servers.iter().map(|s| s.received.to_string()).collect();
+        out.push(format!(
+            "cluster fanout {tr} over {} servers: {} delivered ({} per server), {}",
+            targets.len(),
+            r.received,
+            split.join(" + "),
+            r.commit_to_receive
+        ));
+    }
     Ok(out)
 }

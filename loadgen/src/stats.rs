@@ -50,6 +50,19 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system) process `pid` has used so far, in milliseconds, from
+/// `/proc/<pid>/stat` (Linux only; clock ticks taken as 100 per second, Linux's `USER_HZ`).
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 * 10.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +80,19 @@ mod tests {
     #[test]
     fn reads_its_own_rss() {
         assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn reads_its_own_cpu_time() {
+        let start = cpu_ms(std::process::id()).unwrap();
+        // Burn some CPU until the clock-tick counter moves (it must, eventually).
+        let mut x = 0u64;
+        while cpu_ms(std::process::id()).unwrap() <= start {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+        }
+        std::hint::black_box(x);
+        assert!(cpu_ms(u32::MAX).is_none());
     }
 }
