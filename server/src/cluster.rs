@@ -449,6 +449,11 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
         };
         if let Err(e) = pubsub.subscribe(&channel).await {
             tracing::warn!(error = %e, "backplane: subscribe failed");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return,
+            }
+            wait = backoff(wait);
             continue;
         }
         if !first {

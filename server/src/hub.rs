@@ -500,6 +500,45 @@ mod tests {
         assert_eq!(hub.head(), 3);
     }
 
+    fn ids(rx: &mut broadcast::Receiver<Arc<LiveEvent>>) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            out.extend(ev.id);
+        }
+        out
+    }
+
+    #[test]
+    fn events_from_anywhere_go_out_in_id_order_once() {
+        let hub = Hub::new(0, 0);
+        let (mut rx, _) = hub.subscribe();
+        // 3 and 2 arrive before 1 (another server's commits crossing the backplane).
+        assert_eq!(hub.accept([(stored(3), None), (stored(2), None)]), 0);
+        assert_eq!(hub.pending(), 2);
+        assert_eq!(hub.head(), 0, "nothing past a missing id");
+        assert_eq!(hub.accept([(stored(1), Some(0))]), 3);
+        assert_eq!(ids(&mut rx), vec![1, 2, 3]);
+        // The same events again (from the log, or twice over the backplane): dropped.
+        assert_eq!(hub.accept([(stored(2), None), (stored(3), None)]), 0);
+        assert!(ids(&mut rx).is_empty());
+        assert_eq!((hub.head(), hub.pending()), (3, 0));
+    }
+
+    #[test]
+    fn filling_from_the_log_skips_ids_it_does_not_have() {
+        let hub = Hub::new(0, 0);
+        let (mut rx, _) = hub.subscribe();
+        hub.accept([(stored(6), None)]);
+        // The log has 1, 2 and 5 through 6 (3 and 4 were pruned): they go out, the holes are
+        // passed over, 6 follows.
+        assert_eq!(hub.fill(vec![stored(1), stored(2), stored(5)], 6), 4);
+        assert_eq!(ids(&mut rx), vec![1, 2, 5, 6]);
+        assert_eq!((hub.head(), hub.pending()), (6, 0));
+        // Nothing in the log through 8: the head moves on, nothing is published.
+        assert_eq!(hub.fill(Vec::new(), 8), 0);
+        assert_eq!(hub.head(), 8);
+    }
+
     #[tokio::test]
     async fn a_failed_commit_publishes_nothing() {
         let hub = Hub::new(0, 0);
