@@ -43,8 +43,10 @@ fn AuthForm(mode: Mode) -> impl IntoView {
             .with_untracked(|q| q.get("error"))
             .map(|code| describe(&code).to_string()),
     );
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
+    // The fields are read when the form is sent, not mirrored into signals: what someone typed
+    // before the wasm loaded stays in the page through hydration and is sent as typed.
+    let username = NodeRef::<leptos::html::Input>::new();
+    let password = NodeRef::<leptos::html::Input>::new();
     let busy = RwSignal::new(false);
     let (title, action, button, other_text, other_href, other_link, pw_complete) = match mode {
         Mode::Login => (
@@ -72,9 +74,12 @@ fn AuthForm(mode: Mode) -> impl IntoView {
         if busy.get_untracked() {
             return;
         }
+        let value = |field: NodeRef<leptos::html::Input>| {
+            field.get_untracked().map(|i| i.value()).unwrap_or_default()
+        };
         let creds = Credentials {
-            username: username.get_untracked(),
-            password: password.get_untracked(),
+            username: value(username),
+            password: value(password),
         };
         if mode == Mode::Signup {
             if let Err(m) =
@@ -132,8 +137,7 @@ fn AuthForm(mode: Mode) -> impl IntoView {
                     required
                     minlength="3"
                     maxlength="32"
-                    prop:value=move || username.get()
-                    on:input=move |ev| username.set(event_target_value(&ev))
+                    node_ref=username
                 />
                 <label for="password">"Password"</label>
                 <input
@@ -143,8 +147,7 @@ fn AuthForm(mode: Mode) -> impl IntoView {
                     autocomplete=pw_complete
                     required
                     minlength="8"
-                    prop:value=move || password.get()
-                    on:input=move |ev| password.set(event_target_value(&ev))
+                    node_ref=password
                 />
                 {(mode == Mode::Signup)
                     .then(|| view! { <p class="hint">"3–32 characters: a-z, 0-9, _ . - · password at least 8 characters"</p> })}

@@ -123,3 +123,24 @@ test('dark theme', async ({ browser }) => {
   await expect(page.locator(id(T.messageBody)).last()).toHaveText('Good evening');
   await page.screenshot({ path: path.join(SHOTS, 'chat-dark.png') });
 });
+
+test('what someone types before the page is interactive is kept and sent', async ({ page }) => {
+  // The wasm is held back until the form is filled in, so the typing happens before hydration.
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  await page.route('**/*.wasm', async (route) => {
+    await gate;
+    await route.continue();
+  });
+  const name = `early${run}`;
+  await page.goto('/signup', { waitUntil: 'domcontentloaded' });
+  await page.fill('#username', name);
+  await page.fill('#password', PASSWORD);
+  release();
+  await hydrated(page);
+  await expect(page.locator('#username')).toHaveValue(name);
+  await expect(page.locator('#password')).toHaveValue(PASSWORD);
+  await page.click('button[type="submit"]');
+  await page.waitForURL((u) => u.pathname === '/');
+  await expect(page.locator('.me')).toContainText(name);
+});
