@@ -86,6 +86,7 @@ pub async fn run(
         presence: presence::Presence::default(),
         meters: metrics::Meters::default(),
         users: state::UserCache::default(),
+        rooms: state::RoomCache::default(),
         cluster: std::sync::OnceLock::new(),
     });
     if let Some(url) = state.config.redis_url.clone() {

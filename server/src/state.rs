@@ -37,6 +37,8 @@ pub struct Inner {
     pub meters: crate::metrics::Meters,
     /// Recently loaded users, for the per-request sign-in check.
     pub users: UserCache,
+    /// What never changes about a room (name, privacy, a DM's two people), for sends.
+    pub rooms: RoomCache,
     /// This server's place in a cluster (set when started with a Redis URL).
     pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
 }
@@ -74,6 +76,68 @@ impl UserCache {
     pub fn forget(&self, id: &str) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(id);
+    }
+}
+
+/// Rooms kept at most; beyond it the cache starts again empty.
+const ROOM_CACHE_MAX: usize = 100_000;
+
+/// A room's fixed facts: its name and privacy, and for a DM its two people. Membership is not
+/// here (the hub's per-user rooms hold it), nor the unread count.
+#[derive(Default)]
+pub struct RoomCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, Arc<RoomFacts>>>,
+}
+
+pub struct RoomFacts {
+    name: String,
+    private: bool,
+    dm: Option<[protocol::Author; 2]>,
+}
+
+impl RoomCache {
+    /// The room as member `user_id` sees it (unread left at 0).
+    pub fn get(&self, room_id: &str, user_id: &str) -> Option<protocol::Room> {
+        let facts = {
+            let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(room_id).cloned()?
+        };
+        let dm_with = match &facts.dm {
+            Some([a, b]) if a.id == user_id => Some(b.clone()),
+            Some([a, b]) if b.id == user_id => Some(a.clone()),
+            Some(_) => return None,
+            None => None,
+        };
+        Some(protocol::Room {
+            id: room_id.to_string(),
+            name: facts.name.clone(),
+            private: facts.private,
+            is_member: true,
+            unread: 0,
+            dm_with,
+        })
+    }
+
+    /// Remembers `room` as `me` saw it.
+    pub fn put(&self, room: &protocol::Room, me: &protocol::User) {
+        let facts = RoomFacts {
+            name: room.name.clone(),
+            private: room.private,
+            dm: room.dm_with.as_ref().map(|other| {
+                [
+                    protocol::Author {
+                        id: me.id.clone(),
+                        username: me.username.clone(),
+                    },
+                    other.clone(),
+                ]
+            }),
+        };
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= ROOM_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(room.id.clone(), Arc::new(facts));
     }
 }
 

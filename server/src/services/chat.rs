@@ -48,6 +48,24 @@ pub async fn create_room(
         .await
 }
 
+/// The room `me` sends to, if `me` is a member: from memory when the hub knows `me` is one and
+/// the room was seen before (a send then reads nothing), else as [`member_room`] says.
+async fn sendable_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<Room> {
+    let store = state.store.clone();
+    let mine = state
+        .hub
+        .rooms_of(&me.id, || async move { store.room_ids_of(&me.id).await })
+        .await?;
+    if mine.contains(room_id) {
+        if let Some(room) = state.rooms.get(room_id, &me.id) {
+            return Ok(room);
+        }
+    }
+    let room = member_room(state, me, room_id).await?;
+    state.rooms.put(&room, me);
+    Ok(room)
+}
+
 /// The room as `me` sees it, if `me` may see it at all (member, public, or invited). A private
 /// room I cannot see is reported as not found, so its existence does not leak.
 pub async fn visible_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<RoomAccess> {
@@ -199,7 +217,7 @@ pub async fn send(
             "client_id must be 1 to 64 printable characters.",
         ));
     }
-    let room = member_room(state, me, room_id).await?;
+    let room = sendable_room(state, me, room_id).await?;
     let (id, now) = (new_id(), now_ms());
     let notify = notifications::for_message(state, me, &room, &id, body, now).await?;
     let msg = NewMessage {
