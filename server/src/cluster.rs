@@ -412,6 +412,16 @@ async fn publisher(
 }
 
 /// Listens on the channel, reconnecting with backoff; hands events to the hub.
+/// A connection subscribed to `channel`.
+async fn subscribe(
+    client: &redis::Client,
+    channel: &str,
+) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    Ok(pubsub)
+}
+
 /// Where what arrives on the backplane goes.
 struct Inbox {
     me: Arc<str>,
@@ -432,13 +442,13 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
     let mut first = true;
     loop {
         let pubsub = tokio::select! {
-            r = client.get_async_pubsub() => r,
+            r = subscribe(&client, &channel) => r,
             _ = stop.cancelled() => return,
         };
         let mut pubsub = match pubsub {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(error = %e, "backplane: cannot connect to subscribe");
+                tracing::warn!(error = %e, "backplane: cannot subscribe");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.cancelled() => return,
@@ -447,15 +457,6 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
                 continue;
             }
         };
-        if let Err(e) = pubsub.subscribe(&channel).await {
-            tracing::warn!(error = %e, "backplane: subscribe failed");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.cancelled() => return,
-            }
-            wait = backoff(wait);
-            continue;
-        }
         if !first {
             counters.reconnects.fetch_add(1, Ordering::Relaxed);
         }
