@@ -11,7 +11,7 @@
 //! acknowledged depends on Redis.
 
 use crate::hub::{Hub, LiveEvent};
-use crate::store::{EventRow, Store, StoredEvent};
+use crate::store::{Store, StoredEvent};
 use futures_util::StreamExt;
 use protocol::Feed;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ enum Wire {
     Events {
         node: String,
         at_us: i64,
-        events: Vec<EventRow>,
+        events: Vec<StoredEvent>,
     },
     /// An ephemeral event (typing, presence), already encoded for the wire.
     Ephemeral {
@@ -129,7 +129,7 @@ impl Relay {
         self.send(&Wire::Events {
             node: self.node.to_string(),
             at_us: crate::services::now_us(),
-            events: events.iter().map(EventRow::of).collect(),
+            events: events.to_vec(),
         });
     }
 
@@ -517,12 +517,7 @@ fn handle(wire: Wire, inbox: &Inbox) {
             counters
                 .received_events
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
-            hub.accept(
-                events
-                    .into_iter()
-                    .filter_map(|e| e.event().ok())
-                    .map(|e| (e, Some(at_us))),
-            );
+            hub.accept(events.into_iter().map(|e| (e, Some(at_us))));
         }
         Wire::Ephemeral {
             feed,

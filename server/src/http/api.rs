@@ -545,7 +545,7 @@ fn metrics_snapshot(state: &AppState) -> serde_json::Value {
                 "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
                 "hub_head": state.hub.head(),
                 "hub_pending": state.hub.pending(),
-                "jobs_held": state.jobs.held().len(),
+                "jobs_held": state.jobs.held_count(),
             }),
         );
         // In a cluster: this server's node name and the backplane's counters.

@@ -82,6 +82,11 @@ impl JobRunner {
         map.keys().cloned().collect()
     }
 
+    /// How many jobs are queued or running on this server.
+    pub fn held_count(&self) -> usize {
+        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Cancels the job if this server holds it; false otherwise.
     pub fn cancel(&self, id: &str) -> bool {
         match self

@@ -14,7 +14,8 @@ use protocol::{
 };
 
 /// A committed event as the log holds it. `data` is the event's JSON payload, serialised once.
-#[derive(Debug, Clone, PartialEq)]
+/// (Serialisable: the cluster's backplane carries it as it is.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub id: i64,
     pub feed: Feed,
@@ -27,8 +28,8 @@ pub struct StoredEvent {
     pub ts: i64,
 }
 
-/// An event row as both databases return it, and as the cluster's backplane carries it.
-#[derive(Debug, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+/// An event row as both databases return it.
+#[derive(Debug, sqlx::FromRow)]
 pub struct EventRow {
     pub id: i64,
     pub feed: String,
@@ -52,18 +53,6 @@ impl EventRow {
             data: self.data,
             ts: self.ts,
         })
-    }
-
-    pub fn of(ev: &StoredEvent) -> EventRow {
-        EventRow {
-            id: ev.id,
-            feed: ev.feed.as_str().to_string(),
-            kind: ev.kind.clone(),
-            room_id: ev.room_id.clone(),
-            user_id: ev.user_id.clone(),
-            data: ev.data.clone(),
-            ts: ev.ts,
-        }
     }
 }
 

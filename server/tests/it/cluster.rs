@@ -77,22 +77,9 @@ fn body(ev: &Event) -> Option<String> {
     (ev.kind == "message").then(|| ev.data["body"].as_str().unwrap_or_default().to_string())
 }
 
-/// Waits until `server`'s backplane reports `connected` as wanted (read by an admin).
+/// Waits until the server's backplane reports `connected` as wanted (read by an admin).
 async fn backplane_connected(admin: &Client, want: bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (status, m) = admin.get("/api/admin/metrics").await;
-        assert_eq!(status, StatusCode::OK, "{m}");
-        if m["cluster"]["connected"] == json!(want) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "backplane connected = {want} in time: {}",
-            m["cluster"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metric_until(admin, |m| m["cluster"]["connected"] == json!(want)).await;
 }
 
 /// Alice (admin) signed up on A, Bob on B, both members of one room made on A. Returns
