@@ -313,22 +313,6 @@ impl Hub {
         if let Some(relay) = self.relay.get() {
             relay.committed(events);
         }
-        {
-            // The usual case, and always on a single server: nothing waits and these follow the
-            // head, so they go out as they are, without a copy.
-            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let head = self.head.load(Ordering::Acquire);
-            let follows = events
-                .iter()
-                .enumerate()
-                .all(|(i, e)| e.id == head + 1 + i as i64);
-            if pending.is_empty() && follows {
-                for ev in events {
-                    self.publish_stored(ev, None);
-                }
-                return;
-            }
-        }
         self.accept(events.iter().cloned().map(|e| (e, None)));
     }
 
