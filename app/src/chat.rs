@@ -225,6 +225,15 @@ impl Chat {
                 let full = list.messages.len() as u32 == PAGE;
                 self.logs.update(|logs| {
                     let log = logs.entry(room_id.clone()).or_default();
+                    // What arrived live while the page was being fetched is newer than the
+                    // page: it stays (after the page), as do sends not yet confirmed.
+                    let newest = list.messages.last().map_or(0, |m| m.seq);
+                    let live: Vec<UiMessage> = log
+                        .msgs
+                        .iter()
+                        .filter(|m| m.state == SendState::Sent && m.msg.seq > newest)
+                        .cloned()
+                        .collect();
                     let pending: Vec<UiMessage> = log
                         .msgs
                         .iter()
@@ -239,6 +248,7 @@ impl Chat {
                             state: SendState::Sent,
                         })
                         .collect();
+                    log.msgs.extend(live);
                     log.msgs.extend(pending);
                     log.has_older = full;
                     log.loaded = true;
