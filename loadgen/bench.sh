@@ -30,5 +30,5 @@ for server in "${servers[@]}"; do
   "$L" --spawn "$S" --repeat "$R" poll --kind etag --concurrency 64 --secs 10
   "$L" --spawn "$S" --repeat "$R" poll --kind long --concurrency 64 --secs 10
   "$L" --spawn "$S" --repeat "$R" writes --senders 100 --secs 10
-  if [ "$name" = switchboard ]; then "$L" --spawn "$S" --repeat "$R" storm --clients 2000; fi
+  if [ "$server" = switchboard ]; then "$L" --spawn "$S" --repeat "$R" storm --clients 2000; fi
 done

@@ -144,13 +144,21 @@ pub struct Seen {
 }
 
 fn number_after(text: &str, key: &str) -> Option<i64> {
+    // Runs once per event per subscriber: no allocation.
     let at = text.find(key)? + key.len();
-    let digits: String = text[at..]
-        .chars()
-        .skip_while(|c| *c == ' ')
-        .take_while(|c| c.is_ascii_digit() || *c == '-')
-        .collect();
-    digits.parse().ok()
+    let rest = text[at..].trim_start_matches(' ').as_bytes();
+    let (negative, rest) = match rest.first() {
+        Some(b'-') => (true, &rest[1..]),
+        _ => (false, rest),
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 18 {
+        return None;
+    }
+    let value = rest[..digits]
+        .iter()
+        .fold(0i64, |v, b| v * 10 + i64::from(b - b'0'));
+    Some(if negative { -value } else { value })
 }
 
 /// Scans one event's JSON for a stored message: None for anything else (hello, presence, …).

@@ -233,7 +233,9 @@ pub async fn fanout_on(
     for u in &users {
         client::join(t.addr, u, &room).await?;
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // One stop signal per subscriber: a shared watch channel would put every subscriber's
+    // wake-up through one lock on every event it reads.
+    let mut stops = Vec::with_capacity(subs);
     let received = Arc::new(AtomicU64::new(0));
     let per_server: Arc<Vec<AtomicU64>> =
         Arc::new(targets.iter().map(|_| AtomicU64::new(0)).collect());
@@ -245,8 +247,9 @@ pub async fn fanout_on(
         let user = users[i % users.len()].clone();
         let server = i % targets.len();
         let addr = targets[server].addr;
-        let (mut stopped, received, per_server, last, ready, gate) = (
-            stopped.clone(),
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        let (received, per_server, last, ready, gate) = (
             received.clone(),
             per_server.clone(),
             last_receive_us.clone(),
@@ -264,8 +267,9 @@ pub async fn fanout_on(
             let mut commit = Vec::new();
             loop {
                 let batch = tokio::select! {
+                    biased;
                     b = live.next_batch() => b?,
-                    _ = stopped.changed() => break,
+                    _ = &mut stopped => break,
                 };
                 let now = now_us();
                 for ev in &batch {
@@ -286,7 +290,7 @@ pub async fn fanout_on(
     let deadline = Instant::now() + Duration::from_secs(120);
     while ready.load(Relaxed) < subs as u64 {
         if Instant::now() > deadline || tasks.iter().any(|t| t.is_finished()) {
-            let _ = stop.send(true);
+            stops.clear(); // dropping the senders stops every subscriber
             for t in tasks {
                 if let Ok(Err(e)) = t.await {
                     return Err(e.context("a subscriber failed to open"));
@@ -356,7 +360,7 @@ pub async fn fanout_on(
     }
     let cpu_after: Vec<Option<f64>> = targets.iter().map(|t| t.pid.and_then(cpu_ms)).collect();
     let own_cpu_after = cpu_ms(std::process::id());
-    let _ = stop.send(true);
+    stops.clear(); // dropping the senders stops every subscriber
     let mut post = Vec::new();
     let mut commit = Vec::new();
     let mut commit_by_server: Vec<Vec<u64>> = targets.iter().map(|_| Vec::new()).collect();

@@ -47,9 +47,18 @@ pub struct LiveEvent {
     /// The event as the wire carries it: `{"id","feed","type","data","ts"}`, serialised once;
     /// every WebSocket frame shares these bytes (a reference count, not a copy).
     pub json: axum::extract::ws::Utf8Bytes,
+    /// The event as one SSE message (`id:`/`event:`/`data:`), made by the first SSE stream that
+    /// sends it and shared by the rest.
+    pub sse: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl LiveEvent {
+    /// This event as an SSE message, encoded once for every stream that carries it.
+    pub fn sse_frame(&self) -> &axum::body::Bytes {
+        self.sse
+            .get_or_init(|| crate::live::sse::frame(self.id, self.feed.as_str(), &self.json).into())
+    }
+
     /// Time since commit (or creation), in µs: exact for events that came live from the hub,
     /// from the stored commit time (ms) for events read back from the log.
     pub fn age_us(&self) -> u64 {
@@ -91,6 +100,7 @@ impl LiveEvent {
             published: None,
             ts: ev.ts,
             json: encode(Some(ev.id), ev.feed, &ev.kind, &ev.data, ev.ts).into(),
+            sse: Default::default(),
         }
     }
 
@@ -112,6 +122,7 @@ impl LiveEvent {
             published: None,
             ts,
             json: json.into(),
+            sse: Default::default(),
         }
     }
 

@@ -17,6 +17,36 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// A connection whose written data stays unacknowledged this long (a peer that vanished, or
+/// one that stopped reading and let its window close) is cut by the kernel (TCP_USER_TIMEOUT).
+/// WebSockets notice a stalled reader sooner with lag probes; this bounds SSE streams and
+/// every other response that cannot be written.
+pub const UNACKED_LIMIT: Duration = Duration::from_secs(30);
+
+/// Sets [`UNACKED_LIMIT`] on an accepted connection (where the platform has it).
+fn limit_unacked(stream: &TcpStream) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::fd::AsRawFd;
+        let ms = UNACKED_LIMIT.as_millis() as libc::c_uint;
+        // SAFETY: a valid socket descriptor, an option value of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_USER_TIMEOUT,
+                (&ms as *const libc::c_uint).cast(),
+                std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "TCP_USER_TIMEOUT not set");
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = stream;
+}
+
 pub struct Options {
     pub header_timeout: Duration,
     pub drain: Duration,
@@ -55,6 +85,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        limit_unacked(&stream);
         let app = app.clone();
         let token = token.clone();
         let http = http.clone();

@@ -34,6 +34,12 @@ struct Cli {
     /// Accepted and ignored.
     #[arg(long)]
     log: Option<String>,
+    /// Accepted and ignored (Switchboard's rate limits, switched off by the load generator).
+    #[arg(long)]
+    signup_per_ip_per_minute: Option<String>,
+    /// Accepted and ignored.
+    #[arg(long)]
+    sends_per_user_per_minute: Option<String>,
 }
 
 /// Events kept for polls.

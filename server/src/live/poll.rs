@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use protocol::{close, kind, Feed, Transport};
+use protocol::{kind, Feed, Transport};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
 pub async fn poll(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    mut signed_in: crate::sessions::SessionWatch,
+    signed_in: crate::sessions::SessionWatch,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
@@ -72,7 +72,6 @@ pub async fn poll(
     state.require_transport(transport)?;
     let (feeds, cursor) = (q.feeds, q.cursor);
     state.presence.polled(&state.hub, &me.id, &me.username);
-    let mut switches = state.switches.subscribe();
     let slot = state.limits.user(&me.id)?;
     let mut sub =
         Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
@@ -109,27 +108,25 @@ pub async fn poll(
         }
     }
     if events.is_empty() && extra.is_empty() && wait > 0 {
-        // Checked on the first turn, in case it went off since the request began.
-        switches.mark_changed();
+        let ending = super::must_end(&state, signed_in, transport);
+        tokio::pin!(ending);
         let deadline = tokio::time::sleep(Duration::from_secs(wait));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 biased;
-                _ = state.shutdown.cancelled() => {
-                    return Err(ApiError::Unavailable("shutting_down", "The server is restarting; poll again.".into()));
-                }
-                _ = signed_in.revoked() => return Err(ApiError::Unauthorized),
-                changed = switches.changed() => {
-                    if changed.is_err() || !switches.borrow_and_update().enabled(Transport::LongPoll) {
-                        let data = serde_json::json!({
-                            "code": close::TRANSPORT_DISABLED,
-                            "reason": "long polling was switched off; use another transport",
-                        });
+                ending = &mut ending => match ending {
+                    super::Ending::Shutdown => {
+                        return Err(ApiError::Unavailable("shutting_down", "The server is restarting; poll again.".into()));
+                    }
+                    super::Ending::SignedOut => return Err(ApiError::Unauthorized),
+                    super::Ending::SwitchedOff => {
+                        let (code, reason) = ending.close(transport);
+                        let data = serde_json::json!({ "code": code, "reason": reason });
                         extra.push(encode(None, Feed::Control, kind::DISCONNECT, &data.to_string(), now_ms()));
                         break;
                     }
-                }
+                },
                 ev = sub.next() => {
                     let ev = ev.map_err(|e| ApiError::Internal(e.into()))?;
                     if fresh(&ev) {

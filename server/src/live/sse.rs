@@ -3,11 +3,17 @@
 //! events carry no `id:` so they never move the browser's Last-Event-ID. A `retry:` hint opens
 //! the stream and a comment line goes out when nothing else has for [`HEARTBEAT`].
 //!
-//! Slow consumers: a pump task writes into a bounded queue ([`QUEUE_FRAMES`]) that the response
-//! body drains. If the queue stays full for [`WRITE_TIMEOUT`] the client is not reading: the
-//! stream ends and the client resumes by Last-Event-ID. Lagging behind the hub re-reads the log.
+//! The response body is the stream's pump: hyper asks it for a chunk when it can write one, so
+//! an event costs one wake-up of the connection's task, and an event sent to many streams is
+//! encoded as SSE once ([`crate::hub::LiveEvent::sse_frame`]).
+//!
+//! Slow consumers: a client that stops reading stops hyper asking for chunks; its subscription
+//! falls behind the hub and re-reads the log when it is asked again (lossless). A peer that
+//! never reads again is cut by the kernel after [`crate::serve::UNACKED_LIMIT`] of unacknowledged
+//! data (TCP_USER_TIMEOUT), and resumes by Last-Event-ID.
 
-use super::ws::{WRITE_BATCH, WRITE_TIMEOUT};
+use super::gate::Gate;
+use super::ws::WRITE_BATCH;
 use super::Subscription;
 use crate::error::ApiResult;
 use crate::http::extract::CurrentUser;
@@ -20,16 +26,12 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use protocol::{close, kind, Feed, Transport};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tracing::Instrument;
 
 /// Comment lines keep proxies from timing the stream out and let the browser notice a dead
 /// connection; 15 s is well inside the 25 s the contract allows and common proxy timeouts.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// The reconnect delay the browser's EventSource should use (ms).
 pub const RETRY_MS: u32 = 2000;
-/// Frames (each one or more events) queued for a connection before the pump waits.
-pub const QUEUE_FRAMES: usize = 64;
 
 /// One SSE message. The data is split on line breaks (CRLF, LF or CR, as the SSE parser
 /// splits them), each part its own `data:` line, so no payload can ever start a line of its own
@@ -91,22 +93,15 @@ pub async fn stream(
         at_ms: crate::services::now_ms(),
         handshake_bytes: handshake,
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE_FRAMES);
     let conn_id = new_id();
-    let span = tracing::info_span!("sse", conn = %conn_id, user = %me.username);
-    let online = crate::presence::Online::new(&state, &me);
-    tokio::spawn(
-        async move {
-            let _online = online;
-            pump(state, signed_in, sub, tx, conn_id, opened).await
-        }
-        .instrument(span),
-    );
-    // The body drains the pump's queue and ends when the pump drops its sender.
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), rx))
+    tracing::debug!(conn = %conn_id, user = %me.username, "sse stream opened");
+    let pump = Pump::new(state, me, signed_in, sub, &conn_id, opened);
+    // The response body is the pump itself: hyper asks it for the next chunk when it can write
+    // one, so a delivery wakes one task (the connection's) and nothing is queued in between.
+    // The stream (and with it the subscription and the meters' count) ends with the body.
+    let body = Body::from_stream(futures_util::stream::unfold(pump, |mut pump| async move {
+        let chunk = pump.next_chunk().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), pump))
     }));
     Ok(event_stream(body))
 }
@@ -126,95 +121,175 @@ pub fn event_stream(body: Body) -> Response {
 
 /// Chunked transfer encoding around one write: the length in hex and two line breaks.
 fn chunk_overhead(len: usize) -> u64 {
-    format!("{len:x}").len() as u64 + 4
+    let hex_digits = (usize::BITS - len.max(1).leading_zeros()).div_ceil(4);
+    hex_digits as u64 + 4
 }
 
-async fn pump(
+/// What the heartbeat timer does: it fires every half [`HEARTBEAT`], and a comment goes out
+/// only if nothing else did since the last firing, so the stream is never silent for longer
+/// than [`HEARTBEAT`] and a busy stream never resets a timer per event.
+const BEAT_CHECK: Duration = Duration::from_millis(HEARTBEAT.as_millis() as u64 / 2);
+
+/// One SSE stream: its subscription, what ends it, its heartbeat, and its meters.
+struct Pump {
     state: AppState,
-    mut signed_in: crate::sessions::SessionWatch,
-    mut sub: Subscription,
-    tx: mpsc::Sender<Bytes>,
+    sub: Subscription,
+    feeds: protocol::FeedSet,
+    ending: Gate<std::pin::Pin<Box<dyn std::future::Future<Output = super::Ending> + Send>>>,
+    beat: std::pin::Pin<Box<tokio::time::Sleep>>,
+    sent_since_beat: bool,
+    /// The `retry:` hint and the opening events, sent first.
+    opening: Option<Bytes>,
+    live_since_ms: i64,
+    finished: bool,
+    _metered: crate::metrics::Metered,
+    _online: crate::presence::Online,
     conn_id: String,
-    opened: super::ws::Opened,
-) {
-    let feeds = sub.feeds();
-    let _metered = crate::metrics::Metered::new(
-        &state,
-        Transport::Sse,
-        feeds,
-        opened.reconnect,
-        opened.handshake_bytes,
-    );
-    let mut switches = state.switches.subscribe();
-    // Checked on the first turn of the loop, in case it went off while the stream opened.
-    switches.mark_changed();
-    let mut opening = format!("retry: {RETRY_MS}\n\n");
-    for ev in super::opening_events(&mut sub, &conn_id, HEARTBEAT, Transport::Sse) {
-        opening.push_str(&frame(None, "control", &ev));
+}
+
+impl Pump {
+    fn new(
+        state: AppState,
+        me: protocol::User,
+        signed_in: crate::sessions::SessionWatch,
+        mut sub: Subscription,
+        conn_id: &str,
+        opened: super::ws::Opened,
+    ) -> Pump {
+        let feeds = sub.feeds();
+        let metered = crate::metrics::Metered::new(
+            &state,
+            Transport::Sse,
+            feeds,
+            opened.reconnect,
+            opened.handshake_bytes,
+        );
+        let online = crate::presence::Online::new(&state, &me);
+        // Made before the hello: a switch-off from then on is never missed.
+        let ending: std::pin::Pin<Box<dyn std::future::Future<Output = super::Ending> + Send>> =
+            Box::pin(super::must_end(&state, signed_in, Transport::Sse));
+        let mut opening = format!("retry: {RETRY_MS}\n\n");
+        for ev in super::opening_events(&mut sub, conn_id, HEARTBEAT, Transport::Sse) {
+            opening.push_str(&frame(None, "control", &ev));
+        }
+        state.meters.overhead(
+            Transport::Sse,
+            feeds,
+            opening.len() as u64 + chunk_overhead(opening.len()),
+        );
+        Pump {
+            sub,
+            feeds,
+            ending: Gate::new(ending),
+            beat: Box::pin(tokio::time::sleep(BEAT_CHECK)),
+            sent_since_beat: true,
+            opening: Some(opening.into()),
+            live_since_ms: opened.at_ms,
+            finished: false,
+            _metered: metered,
+            _online: online,
+            conn_id: conn_id.to_string(),
+            state,
+        }
     }
-    state.meters.overhead(
-        Transport::Sse,
-        feeds,
-        opening.len() as u64 + chunk_overhead(opening.len()),
-    );
-    if tx.send(opening.into()).await.is_err() {
-        return;
-    }
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.tick().await;
-    let goodbye = loop {
-        tokio::select! {
-            biased;
-            _ = state.shutdown.cancelled() => break Some((close::GOING_AWAY, "server shutting down; reconnect")),
-            _ = tx.closed() => break None,
-            _ = signed_in.revoked() => break Some((close::UNAUTHORIZED, "signed out; sign in again")),
-            changed = switches.changed() => {
-                if changed.is_err() || !switches.borrow_and_update().enabled(Transport::Sse) {
-                    break Some((close::TRANSPORT_DISABLED, "SSE was switched off; use another transport"));
+
+    /// The next chunk of the body; None ends the stream.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(opening) = self.opening.take() {
+            return Some(opening);
+        }
+        if self.finished {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                biased;
+                ending = &mut self.ending => {
+                    let (code, reason) = ending.close(Transport::Sse);
+                    return Some(self.goodbye(code, reason));
                 }
-            }
-            ev = sub.next() => {
-                let first = match ev {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "subscription failed");
-                        break Some((close::INTERNAL, "server error; reconnect"));
-                    }
-                };
-                let mut events = vec![first];
-                while events.len() < WRITE_BATCH {
-                    match sub.try_next() {
-                        Ok(Some(ev)) => events.push(ev),
-                        _ => break,
+                _ = &mut self.beat => {
+                    self.beat.as_mut().reset(tokio::time::Instant::now() + BEAT_CHECK);
+                    if !std::mem::take(&mut self.sent_since_beat) {
+                        self.sent_since_beat = true;
+                        self.state.meters.overhead(Transport::Sse, self.feeds, 13 + chunk_overhead(13));
+                        return Some(Bytes::from_static(b": heartbeat\n\n"));
                     }
                 }
-                let frames: Vec<String> = events.iter().map(|ev| frame(ev.id, ev.feed.as_str(), &ev.json)).collect();
-                let out = frames.concat();
-                let chunk = chunk_overhead(out.len());
-                if tx.send_timeout(out.into(), WRITE_TIMEOUT).await.is_err() {
-                    tracing::info!("client not reading; stream ended (it resumes by Last-Event-ID)");
-                    break None;
-                }
-                // Counted when handed to the response body (the socket write follows at once
-                // unless the client is behind, and then the queue fills and ends the stream).
-                state.meters.overhead(Transport::Sse, feeds, chunk);
-                for (ev, f) in events.iter().zip(&frames) {
-                    state.meters.delivered(Transport::Sse, ev.feed, f.len() as u64, ev.age_since(opened.at_ms));
-                }
-                heartbeat.reset();
-            }
-            _ = heartbeat.tick() => {
-                // A full queue already means the client is behind; skip the comment then.
-                if tx.try_send(Bytes::from_static(b": heartbeat\n\n")).is_ok() {
-                    state.meters.overhead(Transport::Sse, feeds, 13 + chunk_overhead(13));
+                ev = self.sub.next() => {
+                    let first = match ev {
+                        Ok(ev) => ev,
+                        Err(e) => {
+                            tracing::warn!(conn = %self.conn_id, error = %e, "subscription failed");
+                            return Some(self.goodbye(close::INTERNAL, "server error; reconnect"));
+                        }
+                    };
+                    return Some(self.batch(first));
                 }
             }
         }
-    };
-    if let Some((code, reason)) = goodbye {
+    }
+
+    /// `first` and the events ready after it, as one chunk. A single event is its shared
+    /// encoding as it is (no copy); several are joined.
+    fn batch(&mut self, first: std::sync::Arc<crate::hub::LiveEvent>) -> Bytes {
+        self.sent_since_beat = true;
+        let meters = &self.state.meters;
+        let mut out: Option<Vec<u8>> = None;
+        let mut single = Some(first);
+        let mut count = 1;
+        while count < WRITE_BATCH {
+            let Ok(Some(ev)) = self.sub.try_next() else {
+                break;
+            };
+            let buf = out.get_or_insert_with(|| {
+                let first = single.take().expect("the first event");
+                let f = first.sse_frame();
+                meters.delivered(
+                    Transport::Sse,
+                    first.feed,
+                    f.len() as u64,
+                    first.age_since(self.live_since_ms),
+                );
+                let mut buf = Vec::with_capacity(f.len() * 4);
+                buf.extend_from_slice(f);
+                buf
+            });
+            let f = ev.sse_frame();
+            meters.delivered(
+                Transport::Sse,
+                ev.feed,
+                f.len() as u64,
+                ev.age_since(self.live_since_ms),
+            );
+            buf.extend_from_slice(f);
+            count += 1;
+        }
+        let chunk = match (single, out) {
+            (Some(ev), _) => {
+                let f = ev.sse_frame();
+                meters.delivered(
+                    Transport::Sse,
+                    ev.feed,
+                    f.len() as u64,
+                    ev.age_since(self.live_since_ms),
+                );
+                f.clone()
+            }
+            (None, Some(buf)) => Bytes::from(buf),
+            (None, None) => Bytes::new(),
+        };
+        // Counted when handed to hyper, which writes it at once unless the client is behind.
+        meters.overhead(Transport::Sse, self.feeds, chunk_overhead(chunk.len()));
+        chunk
+    }
+
+    /// The last chunk: a `disconnect` control event saying why the stream ends.
+    fn goodbye(&mut self, code: u16, reason: &str) -> Bytes {
+        self.finished = true;
         let data = serde_json::json!({ "code": code, "reason": reason }).to_string();
         let ev = encode(None, Feed::Control, kind::DISCONNECT, &data, now_ms());
-        let _ = tx.try_send(frame(None, "control", &ev).into());
+        frame(None, "control", &ev).into()
     }
 }
 

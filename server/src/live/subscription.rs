@@ -210,6 +210,7 @@ impl Subscription {
                     crate::services::now_ms(),
                 )
                 .into(),
+                sse: Default::default(),
             }));
             return Ok(());
         }

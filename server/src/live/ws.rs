@@ -7,6 +7,7 @@
 //! log (lossless); a write that cannot complete within [`WRITE_TIMEOUT`] means the client stopped
 //! reading, and the connection is dropped; the client resumes by cursor.
 
+use super::gate::{Gate, StreamGate};
 use super::Subscription;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::CurrentUser;
@@ -21,8 +22,7 @@ use futures_util::SinkExt;
 use protocol::{close, kind, ClientFrame, Feed, FeedSet, Transport};
 use serde::Deserialize;
 use std::time::Duration;
-use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
-use tracing::Instrument;
+use tokio::time::{timeout, Instant};
 
 /// Interval between server pings. Short enough to notice a dead peer within a minute and to keep
 /// idle proxies from cutting the connection; long enough to cost nothing.
@@ -114,7 +114,6 @@ pub async fn upgrade(
         Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
     sub.hold(slot);
     let conn_id = new_id();
-    let span = tracing::info_span!("ws", conn = %conn_id, user = %me.username);
     let opened = Opened {
         reconnect: q.reconnect,
         at_ms: crate::services::now_ms(),
@@ -123,11 +122,12 @@ pub async fn upgrade(
     Ok(configure(ws).on_upgrade(move |socket| {
         // The TCP connection's slot stays taken while the socket lives.
         let _conn = conn;
+        // No span around the connection: entering one on every poll costs on every delivery;
+        // the connection's log lines carry its id instead.
         async move {
             let _conn = _conn;
             run(socket, state, me, signed_in, sub, conn_id, opened).await
         }
-        .instrument(span)
     }))
 }
 
@@ -188,12 +188,12 @@ async fn run(
     mut socket: WebSocket,
     state: AppState,
     me: protocol::User,
-    mut signed_in: crate::sessions::SessionWatch,
+    signed_in: crate::sessions::SessionWatch,
     mut sub: Subscription,
     conn_id: String,
     opened: Opened,
 ) {
-    tracing::debug!("connected");
+    tracing::debug!(conn = %conn_id, user = %me.username, "connected");
     let _metered = crate::metrics::Metered::new(
         &state,
         Transport::Websocket,
@@ -202,8 +202,9 @@ async fn run(
         opened.handshake_bytes,
     );
     let _online = crate::presence::Online::new(&state, &me);
-    // Watch the switches from before the hello: a switch-off from then on is never missed.
-    let mut switches = state.switches.subscribe();
+    // Made before the hello: a switch-off from then on is never missed (and one made while the
+    // handshake ran is seen on the first pass).
+    let mut ending = Gate::new(super::must_end(&state, signed_in, Transport::Websocket));
     let opening = super::opening_events(
         &mut sub,
         &conn_id,
@@ -224,29 +225,32 @@ async fn run(
         return;
     }
 
-    let mut heartbeat = interval(HEARTBEAT);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    heartbeat.tick().await;
+    // The client's frames, read only when the socket woke the connection (not on every event).
+    let mut reads = StreamGate::default();
     let mut last_heard = Instant::now();
+    let mut next_beat = Instant::now() + HEARTBEAT;
     // The lag probe in flight: its payload and when it must be answered by. A probe is a ping
     // sent after events; its pong proves the client read everything written before it.
     let mut probe: Option<([u8; 8], Instant)> = None;
     let mut probes_sent: u64 = 0;
     let mut last_probe = Instant::now() - PROBE_EVERY;
-    // Switched off while the handshake ran: `changed` would not fire for it.
-    switches.mark_changed();
+    // One timer for the heartbeat and the probe's deadline, whichever is first.
+    let timer = tokio::time::sleep_until(next_beat);
+    tokio::pin!(timer);
+    let mut events = Vec::with_capacity(WRITE_BATCH);
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
 
+    // Every source but the subscription sits behind a gate or is a timer made once, so a pass
+    // for an event polls nothing else for real; the cheap ones come first so that a steady
+    // flow of events cannot starve the client's frames (pongs, sends) or the timer.
     let end = loop {
         tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => break End::Close(close::GOING_AWAY, "server shutting down; reconnect"),
-            _ = signed_in.revoked() => break End::Close(close::UNAUTHORIZED, "signed out; sign in again"),
-            changed = switches.changed() => {
-                if changed.is_err() || !switches.borrow_and_update().enabled(protocol::Transport::Websocket) {
-                    break End::Close(close::TRANSPORT_DISABLED, "WebSocket was switched off; use another transport");
-                }
+            ending = &mut ending => {
+                let (code, reason) = ending.close(Transport::Websocket);
+                break End::Close(code, reason);
             }
-            incoming = socket.recv() => {
+            incoming = std::future::poll_fn(|cx| reads.poll_next(&mut socket, cx)) => {
                 let msg = match incoming {
                     None => break End::Drop,
                     Some(Err(e)) => break read_error(e),
@@ -274,29 +278,49 @@ async fn run(
                     Message::Pong(payload) => {
                         if probe.is_some_and(|(p, _)| payload.as_ref() == p) {
                             probe = None;
+                            timer.as_mut().reset(next_beat);
                         }
                     }
                     Message::Ping(_) => {}
                 }
             }
+            _ = &mut timer => {
+                let now = Instant::now();
+                if probe.is_some_and(|(_, due)| now >= due) {
+                    tracing::info!(conn = %conn_id, "client not keeping up; closed (it resumes by cursor)");
+                    break End::Close(close::SLOW_CONSUMER, "not keeping up; reconnect and resume");
+                }
+                if now >= next_beat {
+                    if last_heard.elapsed() > PEER_TIMEOUT {
+                        tracing::info!(conn = %conn_id, "peer silent; dropped");
+                        break End::Drop;
+                    }
+                    if timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
+                        break End::Drop;
+                    }
+                    next_beat = now + HEARTBEAT;
+                }
+                timer.as_mut().reset(probe.map_or(next_beat, |(_, due)| due.min(next_beat)));
+            }
             ev = sub.next() => {
                 let first = match ev {
                     Ok(ev) => ev,
                     Err(e) => {
-                        tracing::warn!(error = %e, "subscription failed");
+                        tracing::warn!(conn = %conn_id, error = %e, "subscription failed");
                         break End::Close(close::INTERNAL, "server error; reconnect");
                     }
                 };
-                let mut events = vec![first];
+                events.clear();
+                events.push(first);
                 while events.len() < WRITE_BATCH {
                     match sub.try_next() {
                         Ok(Some(ev)) => events.push(ev),
                         _ => break,
                     }
                 }
-                let batch = events.iter().map(|e| e.json.clone()).collect();
-                if write_all(&mut socket, batch).await.is_err() {
-                    tracing::info!("client not reading; dropped (it resumes by cursor)");
+                batch.extend(events.iter().map(|e| e.json.clone()));
+                if write_batch(&mut socket, &mut batch).await.is_err() {
+                    tracing::info!(conn = %conn_id, "client not reading; dropped (it resumes by cursor)");
                     break End::Drop;
                 }
                 for ev in &events {
@@ -310,26 +334,15 @@ async fn run(
                         break End::Drop;
                     }
                     last_probe = Instant::now();
-                    probe = Some((payload, last_probe + LAG_LIMIT));
-                }
-            }
-            _ = tokio::time::sleep_until(probe.map_or_else(Instant::now, |(_, due)| due)), if probe.is_some() => {
-                tracing::info!("client not keeping up; closed (it resumes by cursor)");
-                break End::Close(close::SLOW_CONSUMER, "not keeping up; reconnect and resume");
-            }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() > PEER_TIMEOUT {
-                    tracing::info!("peer silent; dropped");
-                    break End::Drop;
-                }
-                if timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
-                    break End::Drop;
+                    let due = last_probe + LAG_LIMIT;
+                    probe = Some((payload, due));
+                    timer.as_mut().reset(due.min(next_beat));
                 }
             }
         }
     };
     finish(socket, end).await;
-    tracing::debug!("disconnected");
+    tracing::debug!(conn = %conn_id, "disconnected");
 }
 
 /// What a failed read means for the connection: a peer that broke the protocol (bad framing,
@@ -354,6 +367,53 @@ fn is_hang_up(p: &tungstenite::error::ProtocolError) -> bool {
         p,
         P::ResetWithoutClosingHandshake | P::SendAfterClosing | P::ReceivedAfterClosing
     )
+}
+
+/// Writes the frames in `batch` (emptied) and flushes once, within the write timeout. Almost
+/// always the socket takes the bytes at once; only a write that has to wait gets a timer (making
+/// one per write would cost a runtime handle and a timer entry on every delivery).
+async fn write_batch(
+    socket: &mut WebSocket,
+    batch: &mut Vec<axum::extract::ws::Utf8Bytes>,
+) -> Result<(), ()> {
+    use futures_util::Sink;
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut frames = batch.drain(..);
+    // One pass without waiting: Ready(Ok(true)) written and flushed, Ready(Ok(false)) it has
+    // to wait (nothing is lost: what was queued stays in the library's buffer).
+    let at_once = std::future::poll_fn(|cx| {
+        loop {
+            match Pin::new(&mut *socket).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Pending => return Poll::Ready(Ok(false)),
+            }
+            let Some(f) = frames.next() else { break };
+            if Pin::new(&mut *socket).start_send(Message::Text(f)).is_err() {
+                return Poll::Ready(Err(()));
+            }
+        }
+        match Pin::new(&mut *socket).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(true)),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(())),
+            Poll::Pending => Poll::Ready(Ok(false)),
+        }
+    })
+    .await?;
+    if at_once {
+        return Ok(());
+    }
+    let rest = async {
+        for f in frames.by_ref() {
+            socket.feed(Message::Text(f)).await?;
+        }
+        socket.flush().await
+    };
+    match timeout(WRITE_TIMEOUT, rest).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// Writes frames and flushes once, within the write timeout.
