@@ -122,5 +122,34 @@ pub async fn refuse_cross_origin(
             return ApiError::Forbidden(why.into()).into_response();
         }
     }
+    let parts = if path == "/api/live/poll" {
+        detach(parts)
+    } else {
+        parts
+    };
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The request's header values and URI as copies of their own. Parsed requests share hyper's
+/// 8 KiB read buffer, and a request held open (a parked long poll, whose cookie the session
+/// layer keeps for the answer) would keep that buffer alive while hyper reads into a second
+/// one. With copies, hyper reuses its buffer and a parked long poll costs a few hundred bytes
+/// of headers instead of the buffer.
+fn detach(mut parts: axum::http::request::Parts) -> axum::http::request::Parts {
+    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
+    for (name, value) in parts.headers.iter() {
+        if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(name.clone(), copy);
+        }
+    }
+    parts.headers = headers;
+    if let Ok(uri) = axum::http::Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
+    }
+    if let Some(original) = parts.extensions.get::<OriginalUri>() {
+        if let Ok(uri) = axum::http::Uri::try_from(original.0.to_string()) {
+            parts.extensions.insert(OriginalUri(uri));
+        }
+    }
+    parts
 }

@@ -38,9 +38,11 @@ pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// that an oversized message arrives whole and gets a proper 1009 close from us (the library
 /// drops the connection without a close frame when its own limit trips).
 pub const LIBRARY_FRAME_LIMIT: usize = 1024 * 1024;
-/// Socket read buffer. tungstenite's default (128 KiB) is allocated per connection; client
-/// frames are small, so 4 KiB keeps an idle connection cheap.
-pub const READ_BUFFER: usize = 4 * 1024;
+/// Socket read size. tungstenite allocates this per connection and fills it with zeros before
+/// every read (so all of it is resident), 128 KiB by default. Client frames are small (a chat
+/// send is a few hundred bytes), so 1 KiB takes one in a single read and keeps an idle
+/// connection cheap; a larger frame just takes several reads (the buffer grows for it).
+pub const READ_BUFFER: usize = 1024;
 /// A client that has not answered a lag probe within this time is not keeping up (or not
 /// reading at all) and is closed with `SLOW_CONSUMER`; it resumes by cursor. Kernel buffers hold
 /// megabytes, so a blocked write alone would notice a stalled reader only after minutes.
@@ -237,8 +239,9 @@ async fn run(
     // One timer for the heartbeat and the probe's deadline, whichever is first.
     let timer = tokio::time::sleep_until(next_beat);
     tokio::pin!(timer);
-    let mut events = Vec::with_capacity(WRITE_BATCH);
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    // Reused for every write; they grow to the largest batch seen (nothing while idle).
+    let mut events = Vec::new();
+    let mut batch = Vec::new();
 
     // Every source but the subscription sits behind a gate or is a timer made once, so a pass
     // for an event polls nothing else for real; the cheap ones come first so that a steady
