@@ -161,6 +161,11 @@ fn number_after(text: &str, key: &str) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Scans one event's JSON for a stored message: None for anything else (hello, presence, …).
 pub fn scan(event: &str) -> Option<Seen> {
     if !event.contains("\"type\":\"message\"") {
@@ -239,7 +244,7 @@ pub enum Live {
     Ws(Box<WsStream>),
     Sse {
         http: Box<Http>,
-        buf: String,
+        buf: Vec<u8>,
     },
     Poll {
         http: Box<Http>,
@@ -281,7 +286,7 @@ impl Live {
                 }
                 let mut live = Live::Sse {
                     http: Box::new(http),
-                    buf: String::new(),
+                    buf: Vec::new(),
                 };
                 // The hello first.
                 loop {
@@ -345,22 +350,31 @@ impl Live {
             },
             Live::Sse { http, buf } => loop {
                 let mut out = Vec::new();
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    let data: Vec<&str> = block
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data: "))
-                        .collect();
-                    if !data.is_empty() {
-                        out.push(data.join("\n"));
+                let mut used = 0;
+                while let Some(end) = find(&buf[used..], b"\n\n") {
+                    let block = &buf[used..used + end];
+                    used += end + 2;
+                    let mut data: Option<String> = None;
+                    for line in block.split(|b| *b == b'\n') {
+                        if let Some(d) = line.strip_prefix(b"data: ") {
+                            let d = String::from_utf8_lossy(d);
+                            match &mut data {
+                                Some(all) => {
+                                    all.push('\n');
+                                    all.push_str(&d);
+                                }
+                                None => data = Some(d.into_owned()),
+                            }
+                        }
                     }
+                    out.extend(data);
                 }
+                buf.drain(..used);
                 if !out.is_empty() {
                     return Ok(out);
                 }
-                match http.chunk().await? {
-                    Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
-                    None => bail!("sse stream ended"),
+                if !http.chunk_into(buf).await? {
+                    bail!("sse stream ended");
                 }
             },
             Live::Poll {

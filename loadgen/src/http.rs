@@ -150,21 +150,40 @@ impl Http {
 
     /// The next chunk of a chunked body; None at its end.
     pub async fn chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut line = String::new();
-        if self.s.read_line(&mut line).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+        let mut data = Vec::new();
+        Ok(self.chunk_into(&mut data).await?.then_some(data))
+    }
+
+    /// Appends the next chunk of a chunked body to `out`; false at the body's end. (An SSE
+    /// reader takes every event through here, so nothing is allocated per chunk.)
+    pub async fn chunk_into(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let mut line = [0u8; 32];
+        let mut len = 0;
+        // The size line: hex digits, maybe `;extensions`, CRLF.
+        loop {
+            let b = self.s.read_u8().await?;
+            if b == b'\n' {
+                break;
+            }
+            if len == line.len() {
+                return Err(bad("chunk size line too long"));
+            }
+            line[len] = b;
+            len += 1;
         }
-        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+        let text = std::str::from_utf8(&line[..len]).map_err(|_| bad("chunk size"))?;
+        let size = usize::from_str_radix(text.trim().split(';').next().unwrap_or(""), 16)
             .map_err(|_| bad("chunk size"))?;
         if size == 0 {
-            line.clear();
-            self.s.read_line(&mut line).await?;
-            return Ok(None);
+            let mut rest = String::new();
+            self.s.read_line(&mut rest).await?;
+            return Ok(false);
         }
-        let mut data = vec![0; size];
-        self.s.read_exact(&mut data).await?;
+        let start = out.len();
+        out.resize(start + size, 0);
+        self.s.read_exact(&mut out[start..]).await?;
         let mut crlf = [0u8; 2];
         self.s.read_exact(&mut crlf).await?;
-        Ok(Some(data))
+        Ok(true)
     }
 }

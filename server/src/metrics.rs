@@ -66,18 +66,23 @@ impl Histogram {
         slot.max_us.fetch_max(us, Relaxed);
     }
 
-    /// (count, p50, p95, p99, max) in ms over the last minute. Percentiles are bucket upper
-    /// bounds (the max is exact).
-    fn window(&self, epoch: u64) -> (u64, f64, f64, f64, f64) {
+    /// (count, p50, p95, p99, max) in ms over the last minute, of these histograms together
+    /// (one per shard). Percentiles are bucket upper bounds (the max is exact).
+    fn window<'a>(
+        hists: impl Iterator<Item = &'a Histogram>,
+        epoch: u64,
+    ) -> (u64, f64, f64, f64, f64) {
         let mut counts = [0u64; NB];
         let mut max = 0;
-        for slot in &self.slots {
-            let e = slot.epoch.load(Relaxed);
-            if e + (SLOTS as u64) > epoch && e <= epoch {
-                for (i, c) in slot.counts.iter().enumerate() {
-                    counts[i] += c.load(Relaxed);
+        for h in hists {
+            for slot in &h.slots {
+                let e = slot.epoch.load(Relaxed);
+                if e + (SLOTS as u64) > epoch && e <= epoch {
+                    for (i, c) in slot.counts.iter().enumerate() {
+                        counts[i] += c.load(Relaxed);
+                    }
+                    max = max.max(slot.max_us.load(Relaxed));
                 }
-                max = max.max(slot.max_us.load(Relaxed));
             }
         }
         let n: u64 = counts.iter().sum();
@@ -129,18 +134,44 @@ pub enum Age {
     None,
 }
 
+/// Every (transport, feed) cell once. Each thread counts into a shard of its own, so the two
+/// cores never fight over a cache line on the delivery path (every delivery adds to several
+/// counters and a histogram); readouts add the shards up.
+#[repr(align(128))]
+struct Shard {
+    cells: Vec<Cell>,
+}
+
+/// Shards: at least the worker threads of a small machine. Threads beyond share them (still
+/// correct, only contended again).
+const SHARDS: usize = 8;
+
 pub struct Meters {
     start: Instant,
-    cells: Vec<Cell>,
+    shards: Vec<Shard>,
 }
 
 impl Default for Meters {
     fn default() -> Self {
         Meters {
             start: Instant::now(),
-            cells: (0..16).map(|_| Cell::default()).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    cells: (0..16).map(|_| Cell::default()).collect(),
+                })
+                .collect(),
         }
     }
+}
+
+/// This thread's shard number, given out in turn as threads first count something.
+fn shard_index() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
+    }
+    INDEX.with(|i| *i)
 }
 
 fn t_index(t: Transport) -> usize {
@@ -167,8 +198,20 @@ pub fn ws_frame_overhead(len: usize) -> u64 {
 }
 
 impl Meters {
+    /// This thread's cell for (t, f): where counting goes.
     fn cell(&self, t: Transport, f: Feed) -> &Cell {
-        &self.cells[t_index(t) * 4 + f as usize]
+        &self.shards[shard_index()].cells[t_index(t) * 4 + f as usize]
+    }
+
+    /// Every shard's cell for (t, f): what a readout adds up.
+    fn cells(&self, t: Transport, f: Feed) -> impl Iterator<Item = &Cell> + Clone {
+        let i = t_index(t) * 4 + f as usize;
+        self.shards.iter().map(move |s| &s.cells[i])
+    }
+
+    /// The sum of one counter over the shards.
+    fn sum(&self, t: Transport, f: Feed, get: impl Fn(&Cell) -> i64) -> i64 {
+        self.cells(t, f).map(get).sum()
     }
 
     fn epoch(&self) -> u64 {
@@ -263,14 +306,16 @@ impl Meters {
             let mut feeds = serde_json::Map::new();
             let mut total = (0i64, 0u64, 0u64, 0u64, 0u64, 0u64);
             for f in FEEDS {
-                let c = self.cell(t, f);
+                let u = |get: fn(&Cell) -> &AtomicU64| {
+                    self.sum(t, f, |c| get(c).load(Relaxed) as i64) as u64
+                };
                 let (open, requests, empty, delivered, bytes, reconnects) = (
-                    c.open.load(Relaxed),
-                    c.requests.load(Relaxed),
-                    c.empty.load(Relaxed),
-                    c.delivered.load(Relaxed),
-                    c.bytes.load(Relaxed),
-                    c.reconnects.load(Relaxed),
+                    self.sum(t, f, |c| c.open.load(Relaxed)),
+                    u(|c| &c.requests),
+                    u(|c| &c.empty),
+                    u(|c| &c.delivered),
+                    u(|c| &c.bytes),
+                    u(|c| &c.reconnects),
                 );
                 total.0 += open;
                 total.1 += requests;
@@ -278,8 +323,10 @@ impl Meters {
                 total.3 += delivered;
                 total.4 += bytes;
                 total.5 += reconnects;
-                let (n, p50, p95, p99, max) = c.latency.window(epoch);
-                let (cn, c50, c95, c99, cmax) = c.client_latency.window(epoch);
+                let (n, p50, p95, p99, max) =
+                    Histogram::window(self.cells(t, f).map(|c| &c.latency), epoch);
+                let (cn, c50, c95, c99, cmax) =
+                    Histogram::window(self.cells(t, f).map(|c| &c.client_latency), epoch);
                 feeds.insert(
                     f.as_str().into(),
                     serde_json::json!({
@@ -290,11 +337,11 @@ impl Meters {
                         "bytes": bytes,
                         "bytes_per_event": if delivered > 0 { bytes as f64 / delivered as f64 } else { 0.0 },
                         "reconnects": reconnects,
-                        "replayed": c.replayed.load(Relaxed),
+                        "replayed": u(|c| &c.replayed),
                         "latency_ms": {"count": n, "p50": p50, "p95": p95, "p99": p99, "max": max},
                         "client_latency_ms": {"count": cn, "p50": c50, "p95": c95, "p99": c99, "max": cmax},
-                        "client_gaps": c.client_gaps.load(Relaxed),
-                        "client_duplicates": c.client_duplicates.load(Relaxed),
+                        "client_gaps": u(|c| &c.client_gaps),
+                        "client_duplicates": u(|c| &c.client_duplicates),
                     }),
                 );
             }
@@ -353,7 +400,7 @@ impl Meters {
                     let _ = writeln!(
                         out,
                         "{name}{{transport=\"{t}\",feed=\"{f}\"}} {}",
-                        get(self.cell(t, f))
+                        self.sum(t, f, get)
                     );
                 }
             }
@@ -367,22 +414,24 @@ impl Meters {
             let _ = writeln!(out, "# TYPE {name} histogram");
             for t in Transport::ALL {
                 for f in FEEDS {
-                    let h = pick(self.cell(t, f));
+                    let hists = self.cells(t, f).map(pick);
+                    let bucket_total =
+                        |i: usize| -> u64 { hists.clone().map(|h| h.total[i].load(Relaxed)).sum() };
                     let mut acc = 0;
                     for (i, bound) in BUCKETS_US.iter().enumerate() {
-                        acc += h.total[i].load(Relaxed);
+                        acc += bucket_total(i);
                         let le = *bound as f64 / 1e6;
                         let _ = writeln!(
                             out,
                             "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"{le}\"}} {acc}"
                         );
                     }
-                    acc += h.total[NB - 1].load(Relaxed);
+                    acc += bucket_total(NB - 1);
                     let _ = writeln!(
                         out,
                         "{name}_bucket{{transport=\"{t}\",feed=\"{f}\",le=\"+Inf\"}} {acc}"
                     );
-                    let sum = h.sum_us.load(Relaxed) as f64 / 1e6;
+                    let sum = hists.map(|h| h.sum_us.load(Relaxed)).sum::<u64>() as f64 / 1e6;
                     let _ = writeln!(out, "{name}_sum{{transport=\"{t}\",feed=\"{f}\"}} {sum}");
                     let _ = writeln!(out, "{name}_count{{transport=\"{t}\",feed=\"{f}\"}} {acc}");
                 }
@@ -439,14 +488,53 @@ mod tests {
         }
         h.record(40_000, 0);
         h.record(900_000, 0);
-        let (n, p50, p95, p99, max) = h.window(0);
+        let (n, p50, p95, p99, max) = Histogram::window(std::iter::once(&h), 0);
         assert_eq!(n, 100);
         assert_eq!(p50, 0.5);
         assert_eq!(p95, 0.5);
         assert_eq!(p99, 50.0);
         assert_eq!(max, 900.0);
         // A minute later the slot is forgotten.
-        assert_eq!(h.window(SLOTS as u64 + 1).0, 0);
+        assert_eq!(
+            Histogram::window(std::iter::once(&h), SLOTS as u64 + 1).0,
+            0
+        );
+    }
+
+    #[test]
+    fn counts_from_many_threads_add_up_across_shards() {
+        let m = std::sync::Arc::new(Meters::default());
+        let threads: Vec<_> = (0..SHARDS + 3)
+            .map(|i| {
+                let m = std::sync::Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        m.delivered(Transport::Websocket, Feed::Chat, 10, Age::Live(300));
+                    }
+                    // Opened on one thread, closed on another: the gauge still adds up.
+                    let feeds = FeedSet::parse(Some("chat")).unwrap();
+                    if i % 2 == 0 {
+                        m.opened(Transport::Websocket, feeds, false);
+                    } else {
+                        m.closed(Transport::Websocket, feeds);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = (SHARDS + 3) as u64;
+        let s = m.snapshot();
+        let chat = &s["transports"]["websocket"]["feeds"]["chat"];
+        assert_eq!(chat["delivered"], 100 * n);
+        assert_eq!(chat["bytes"], 1000 * n);
+        assert_eq!(chat["latency_ms"]["count"], 100 * n);
+        assert_eq!(chat["open"], (n as i64 + 1) / 2 - (n as i64) / 2);
+        assert!(m.prometheus().contains(&format!(
+            "switchboard_delivery_latency_seconds_count{{transport=\"websocket\",feed=\"chat\"}} {}",
+            100 * n
+        )));
     }
 
     #[test]

@@ -100,9 +100,12 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
                 .with_upgrades();
             tokio::pin!(conn);
+            // Polled only when the token wakes it: an SSE stream or a parked poll lives in
+            // this task, and each of its events would otherwise poll the token (a shared lock).
+            let shutdown = crate::live::gate::Gate::new(token.cancelled_owned());
             tokio::select! {
                 _ = conn.as_mut() => {}
-                _ = token.cancelled() => {
+                _ = shutdown => {
                     // Finish the request in flight (if any), then close.
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
