@@ -50,7 +50,11 @@ say() { printf '\n==> %s\n' "$*"; }
 
 find_python2() {
   if [ -n "${PYTHON2:-}" ]; then echo "$PYTHON2"; return; fi
-  if command -v python2.7 >/dev/null 2>&1; then command -v python2.7; return; fi
+  # A pyenv shim answers `command -v` without being runnable: ask it to run.
+  if command -v python2.7 >/dev/null 2>&1 && python2.7 -c '' >/dev/null 2>&1; then
+    command -v python2.7
+    return
+  fi
   local root
   root="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"
   for p in "$root"/versions/2.7*/bin/python2.7; do
