@@ -234,51 +234,23 @@ impl Pump {
     /// encoding as it is (no copy); several are joined.
     fn batch(&mut self, first: std::sync::Arc<crate::hub::LiveEvent>) -> Bytes {
         self.sent_since_beat = true;
-        let meters = &self.state.meters;
-        let mut out: Option<Vec<u8>> = None;
-        let mut single = Some(first);
-        let mut count = 1;
-        while count < WRITE_BATCH {
+        let (meters, since) = (&self.state.meters, self.live_since_ms);
+        let counted = |ev: &crate::hub::LiveEvent| -> Bytes {
+            let f = ev.sse_frame();
+            meters.delivered(Transport::Sse, ev.feed, f.len() as u64, ev.age_since(since));
+            f.clone()
+        };
+        let head = counted(&first);
+        let mut joined: Option<Vec<u8>> = None;
+        for _ in 1..WRITE_BATCH {
             let Ok(Some(ev)) = self.sub.try_next() else {
                 break;
             };
-            let buf = out.get_or_insert_with(|| {
-                let first = single.take().expect("the first event");
-                let f = first.sse_frame();
-                meters.delivered(
-                    Transport::Sse,
-                    first.feed,
-                    f.len() as u64,
-                    first.age_since(self.live_since_ms),
-                );
-                let mut buf = Vec::with_capacity(f.len() * 4);
-                buf.extend_from_slice(f);
-                buf
-            });
-            let f = ev.sse_frame();
-            meters.delivered(
-                Transport::Sse,
-                ev.feed,
-                f.len() as u64,
-                ev.age_since(self.live_since_ms),
-            );
-            buf.extend_from_slice(f);
-            count += 1;
+            joined
+                .get_or_insert_with(|| head.to_vec())
+                .extend_from_slice(&counted(&ev));
         }
-        let chunk = match (single, out) {
-            (Some(ev), _) => {
-                let f = ev.sse_frame();
-                meters.delivered(
-                    Transport::Sse,
-                    ev.feed,
-                    f.len() as u64,
-                    ev.age_since(self.live_since_ms),
-                );
-                f.clone()
-            }
-            (None, Some(buf)) => Bytes::from(buf),
-            (None, None) => Bytes::new(),
-        };
+        let chunk = joined.map_or(head, Bytes::from);
         // Counted when handed to hyper, which writes it at once unless the client is behind.
         meters.overhead(Transport::Sse, self.feeds, chunk_overhead(chunk.len()));
         chunk
