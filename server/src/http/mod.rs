@@ -122,7 +122,7 @@ pub async fn refuse_cross_origin(
             return ApiError::Forbidden(why.into()).into_response();
         }
     }
-    let parts = if path == "/api/live/poll" {
+    let parts = if path == "/api/live/poll" && is_long_poll(parts.uri.query()) {
         detach(parts)
     } else {
         parts
@@ -130,11 +130,20 @@ pub async fn refuse_cross_origin(
     next.run(Request::from_parts(parts, body)).await
 }
 
+/// A poll that may be held (`wait` other than 0); short polls answer at once and skip
+/// [`detach`]. A malformed `wait` is refused later by the handler either way.
+fn is_long_poll(query: Option<&str>) -> bool {
+    query.unwrap_or("").split('&').any(|kv| {
+        kv.strip_prefix("wait=")
+            .is_some_and(|w| !w.trim().is_empty() && w.trim() != "0")
+    })
+}
+
 /// The request's header values and URI as copies of their own. Parsed requests share hyper's
-/// 8 KiB read buffer, and a request held open (a parked long poll, whose cookie the session
-/// layer keeps for the answer) would keep that buffer alive while hyper reads into a second
-/// one. With copies, hyper reuses its buffer and a parked long poll costs a few hundred bytes
-/// of headers instead of the buffer.
+/// 8 KiB read buffer; a held request (a parked long poll, whose cookie the session layer keeps
+/// for the answer) kept that buffer alive beside the second one hyper allocates for its next
+/// read. With copies, the first buffer is freed once the request has passed through: 4 KiB
+/// less resident per parked poll (docs/BENCHMARKS.md).
 fn detach(mut parts: axum::http::request::Parts) -> axum::http::request::Parts {
     let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
     for (name, value) in parts.headers.iter() {
