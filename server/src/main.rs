@@ -4,25 +4,15 @@ use clap::Parser;
 use server::config::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
-/// glibc raises its mmap threshold after large blocks are freed, so Argon2's 19 MiB blocks
-/// end up in per-thread heaps it never returns (hundreds of MiB after a burst of sign-ins). A
-/// fixed threshold keeps large blocks mapped on their own and gives them back when freed.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_malloc() {
-    // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        // Setting the mmap threshold also pins the trim threshold at 128 KiB, which would hand
-        // the heap top back to the OS (and fault it in again) all the time under load.
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_malloc() {}
+/// mimalloc instead of glibc's allocator: every request and delivery allocates and frees many
+/// small blocks, often on another thread than the one that made them; with glibc that was ~17%
+/// of the server's CPU in a long-poll fan-out, part of it waiting on arena locks
+/// (docs/BENCHMARKS.md). It also returns Argon2's 19 MiB blocks to the OS once freed, which
+/// glibc needed an `mallopt` for.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    tune_malloc();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
