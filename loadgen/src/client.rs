@@ -163,7 +163,7 @@ fn number_after(text: &str, key: &str) -> Option<i64> {
 
 /// The objects of a poll answer's `events` array, as slices of `text`, and the text after the
 /// array (where `cursor` and `eph` are). None if `text` is not shaped like a poll answer.
-pub fn poll_events(text: &str) -> Option<(Vec<&str>, &str)> {
+fn poll_events(text: &str) -> Option<(Vec<&str>, &str)> {
     let open = text.find("\"events\":[")? + "\"events\":[".len();
     let bytes = text.as_bytes();
     let mut events = Vec::new();

@@ -144,13 +144,13 @@ pub async fn idle(t: Target, transport: Transport, n: usize) -> Result<IdleRepor
             Some(())
         }));
     }
-    let first = opened_up_to(&opened, half).await;
+    let first = opened_up_to(&opened, &tasks, half).await;
     // Long polls go out right after their opening poll; give them and the server a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_half_kib = t.rss_kib();
     let opened_half = opened.load(Relaxed) as usize;
     let _ = go_on.send(true);
-    let second = opened_up_to(&opened, n).await;
+    let second = opened_up_to(&opened, &tasks, n).await;
     let took = first + second;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after_kib = t.rss_kib();
@@ -171,11 +171,20 @@ pub async fn idle(t: Target, transport: Transport, n: usize) -> Result<IdleRepor
     })
 }
 
-/// Waits until `want` connections are open (or two minutes pass: some failed); how long it took.
-async fn opened_up_to(opened: &AtomicU64, want: usize) -> Duration {
+/// Waits until the first `want` connections are open or have failed (a task that ended before
+/// the stop failed to open), at most two minutes; how long it took.
+async fn opened_up_to<T>(
+    opened: &AtomicU64,
+    tasks: &[tokio::task::JoinHandle<T>],
+    want: usize,
+) -> Duration {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(120);
-    while opened.load(Relaxed) < want as u64 && Instant::now() < deadline {
+    let settled = || {
+        let failed = tasks[..want].iter().filter(|t| t.is_finished()).count();
+        opened.load(Relaxed) as usize + failed >= want
+    };
+    while !settled() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     start.elapsed()
