@@ -11,9 +11,14 @@ test('sign out everywhere ends the other device\'s session and its live page', a
 
   await laptop.click('[data-testid="open-settings"]');
   await laptop.click(id(T.signOutEverywhere));
-  await laptop.waitForURL((u) => u.pathname === '/login');
+  // Polled rather than waitForURL: the laptop can be sent to /login twice (by the button and by
+  // its own live connection closing as signed out), and waitForURL failed once in CI with
+  // ERR_ABORTED, the first navigation cut off. Reads retry while a navigation replaces the page.
+  const path = (p: typeof laptop) => new URL(p.url()).pathname;
+  await expect.poll(() => path(laptop)).toBe('/login');
   // The phone did nothing: its WebSocket was closed with 4001 and the app went to sign-in.
-  await phone.waitForURL((u) => u.pathname === '/login');
-  expect(await phone.evaluate(async () => (await fetch('/api/me')).status)).toBe(401);
-  expect(await laptop.evaluate(async () => (await fetch('/api/me')).status)).toBe(401);
+  await expect.poll(() => path(phone)).toBe('/login');
+  const me = (p: typeof laptop) => p.evaluate(async () => (await fetch('/api/me')).status);
+  await expect.poll(() => me(phone)).toBe(401);
+  await expect.poll(() => me(laptop)).toBe(401);
 });
