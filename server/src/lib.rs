@@ -69,8 +69,16 @@ pub async fn run(
         .build();
     let token = CancellationToken::new();
     let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
-    let sessions =
-        sessions::Sessions::new(db.clone(), Duration::from_secs(config.session_max_secs)).await?;
+    let idle = Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
+        config.session_idle_secs.min(i64::MAX as u64) as i64,
+    ));
+    let sessions = sessions::Sessions::new(
+        db.clone(),
+        Duration::from_secs(config.session_max_secs),
+        session_store.clone(),
+        idle,
+    )
+    .await?;
     let state = AppState::new(Inner {
         writer,
         limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
@@ -118,24 +126,24 @@ pub async fn run(
     let pruner = tokio::spawn(prune_events(state.clone()));
 
     let sessions = SessionManagerLayer::new(session_store)
-        .with_name("switchboard_session")
+        .with_name(sessions::COOKIE)
         .with_secure(state.config.secure_cookies)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::seconds(
-                state.config.session_idle_secs.min(i64::MAX as u64) as i64,
-            ),
-        ));
+        .with_expiry(idle);
 
     // The origin check runs before the session is loaded; security headers go on everything.
-    let app = router(state.clone())
-        .layer(sessions)
+    // The layers wrap the router once (`Router::layer` would wrap, box and clone them per
+    // route and request). The live routes come first and skip them: see `http::live_router`.
+    let full = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn(security::headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::refuse_cross_origin,
         ))
-        .layer(middleware::from_fn(security::headers));
+        .layer(sessions)
+        .service(router(state.clone()));
+    let app = http::live_router(&state).fallback_service(full);
     tracing::info!(%addr, "listening");
     serve::serve(
         listener,

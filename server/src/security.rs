@@ -4,7 +4,7 @@
 
 use app::CspNonce;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -52,6 +52,20 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
     if let Some(v) = policy {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    common_headers(h);
+    res
+}
+
+/// The headers of a response that is not a page (the live routes set them with this).
+pub fn other_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(OTHER_POLICY),
+    );
+    common_headers(h);
+}
+
+fn common_headers(h: &mut HeaderMap) {
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -61,5 +75,4 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    res
 }

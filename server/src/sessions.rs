@@ -31,6 +31,8 @@ use tower_sessions::Session;
 pub const USER_KEY: &str = "user_id";
 /// The session key holding [`SignIn`].
 pub const SIGN_IN_KEY: &str = "sign_in";
+/// The session cookie's name.
+pub const COOKIE: &str = "switchboard_session";
 
 /// How long a user's session generation is trusted from memory. A "sign out everywhere" on this
 /// server updates it at once; one made on another server over the same database shows within
@@ -139,6 +141,10 @@ impl SessionStore for SessionBackend {
 pub struct Sessions {
     db: Db,
     max_age: Duration,
+    /// The store the session layer uses, for requests served without the layer (the live
+    /// routes, see [`Sessions::request_session`]).
+    backend: std::sync::Arc<SessionBackend>,
+    idle: tower_sessions::Expiry,
     generations: Mutex<HashMap<String, (Instant, i64)>>,
     watches: Mutex<Watches>,
     /// The other servers of a cluster, told of every sign-out.
@@ -157,7 +163,12 @@ struct UserWatch {
 }
 
 impl Sessions {
-    pub async fn new(db: Db, max_age: Duration) -> anyhow::Result<Sessions> {
+    pub async fn new(
+        db: Db,
+        max_age: Duration,
+        backend: SessionBackend,
+        idle: tower_sessions::Expiry,
+    ) -> anyhow::Result<Sessions> {
         match &db {
             Db::Sqlite(pool) => {
                 sqlx::query(
@@ -190,6 +201,8 @@ impl Sessions {
         Ok(Sessions {
             db,
             max_age,
+            backend: std::sync::Arc::new(backend),
+            idle,
             generations: Mutex::new(HashMap::new()),
             watches: Mutex::new(Watches {
                 by_user: HashMap::new(),
@@ -248,6 +261,39 @@ impl Sessions {
         };
         session.insert(SIGN_IN_KEY, &sign_in).await?;
         Ok(())
+    }
+
+    /// The request's session: the session layer's, or on routes served without the layer (the
+    /// live routes) one read from the cookie here, over the same store. Kept in the request's
+    /// extensions, so a second extractor reuses the record loaded by the first.
+    pub fn request_session(&self, parts: &mut Parts) -> Session {
+        if let Some(session) = parts.extensions.get::<Session>() {
+            return session.clone();
+        }
+        let id = parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == COOKIE)
+            .and_then(|(_, value)| value.trim_matches('"').parse::<Id>().ok());
+        let session = Session::new(id, std::sync::Arc::clone(&self.backend), Some(self.idle));
+        parts.extensions.insert(session.clone());
+        session
+    }
+
+    /// [`Sessions::check`] of the request's session, once per request: a second extractor gets
+    /// the first one's answer.
+    pub async fn check_request(&self, parts: &mut Parts) -> ApiResult<Option<(String, SignIn)>> {
+        if let Some(Checked(done)) = parts.extensions.get::<Checked>() {
+            return Ok(done.clone());
+        }
+        let session = self.request_session(parts);
+        let checked = self.check(&session).await?;
+        parts.extensions.insert(Checked(checked.clone()));
+        Ok(checked)
     }
 
     /// The signed-in user's id and sign-in, or None. A session past its absolute age, from an
@@ -380,6 +426,10 @@ impl Watches {
     }
 }
 
+/// A request's [`Sessions::check`] answer, kept for its other extractors.
+#[derive(Clone)]
+struct Checked(Option<(String, SignIn)>);
+
 /// Held by a live connection: completes [`SessionWatch::revoked`] when its session is signed
 /// out (here or by "sign out everywhere"). The extractor answers 401 when nobody is signed in.
 pub struct SessionWatch {
@@ -407,12 +457,9 @@ impl FromRequestParts<AppState> for SessionWatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, m)| ApiError::Internal(anyhow::anyhow!("session layer missing: {m}")))?;
         let (user_id, sign_in) = state
             .sessions
-            .check(&session)
+            .check_request(parts)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         let mut rx = state.sessions.watch(&user_id);

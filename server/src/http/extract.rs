@@ -10,7 +10,6 @@ use axum::Json;
 use protocol::User;
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use tower_sessions::Session;
 
 pub use crate::sessions::USER_KEY;
 
@@ -31,11 +30,8 @@ impl FromRequestParts<AppState> for CurrentUser {
 
 /// The signed-in user, if any.
 pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<User>, ApiError> {
-    let session = Session::from_request_parts(parts, state)
-        .await
-        .map_err(|(_, msg)| ApiError::Internal(anyhow::anyhow!("session layer missing: {msg}")))?;
     // Timeouts and "sign out everywhere" are checked here, on every request.
-    let Some((id, _)) = state.sessions.check(&session).await? else {
+    let Some((id, _)) = state.sessions.check_request(parts).await? else {
         return Ok(None);
     };
     if let Some(user) = state.users.get(&id) {

@@ -68,14 +68,44 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
             "/admin/transports",
             get(api::admin_switches).put(api::admin_set_switches),
         )
-        .route("/live/ws", get(crate::live::ws::upgrade))
-        .route("/live/sse", get(crate::live::sse::stream))
-        .route("/live/poll", get(crate::live::poll::poll))
         .route("/live/stats", post(api::client_stats))
         .route("/time", get(api::server_time))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
+}
+
+/// The live routes (socket, event stream, poll), served before the rest and without its layers:
+/// a poll is a full request per delivery, and a parked long poll holds whatever wraps it. Here
+/// one small guard does what they need of those layers (the origin check and the security
+/// headers), and the extractors read the session from the cookie themselves
+/// (`Sessions::request_session`), so a poll skips the cookie jar and the session layer, and a
+/// parked one holds its handler's state only. Everything else falls through to `fallback`.
+pub fn live_router(state: &AppState) -> Router {
+    Router::new()
+        .route("/api/live/ws", get(crate::live::ws::upgrade))
+        .route("/api/live/sse", get(crate::live::sse::stream))
+        .route("/api/live/poll", get(crate::live::poll::poll))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            live_guard,
+        ))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+}
+
+/// The origin check and the security headers of the live routes (see [`live_router`]).
+async fn live_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if let Err(why) = extract::check_origin(&parts, &state.config.allowed_origins, true) {
+        tracing::info!(path = %parts.uri.path(), origin = ?parts.headers.get("origin"), "refused by the origin policy");
+        let mut res = ApiError::Forbidden(why.into()).into_response();
+        crate::security::other_headers(res.headers_mut());
+        return res;
+    }
+    let mut res = next.run(Request::from_parts(parts, body)).await;
+    crate::security::other_headers(res.headers_mut());
+    res
 }
 
 async fn api_not_found() -> ApiError {
@@ -122,43 +152,5 @@ pub async fn refuse_cross_origin(
             return ApiError::Forbidden(why.into()).into_response();
         }
     }
-    let parts = if path == "/api/live/poll" && is_long_poll(parts.uri.query()) {
-        detach(parts)
-    } else {
-        parts
-    };
     next.run(Request::from_parts(parts, body)).await
-}
-
-/// A poll that may be held (`wait` other than 0); short polls answer at once and skip
-/// [`detach`]. A malformed `wait` is refused later by the handler either way.
-fn is_long_poll(query: Option<&str>) -> bool {
-    query.unwrap_or("").split('&').any(|kv| {
-        kv.strip_prefix("wait=")
-            .is_some_and(|w| !w.trim().is_empty() && w.trim() != "0")
-    })
-}
-
-/// The request's header values and URI as copies of their own. Parsed requests share hyper's
-/// 8 KiB read buffer; a held request (a parked long poll, whose cookie the session layer keeps
-/// for the answer) kept that buffer alive beside the second one hyper allocates for its next
-/// read. With copies, the first buffer is freed once the request has passed through: 4 KiB
-/// less resident per parked poll (docs/BENCHMARKS.md).
-fn detach(mut parts: axum::http::request::Parts) -> axum::http::request::Parts {
-    let mut headers = axum::http::HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in parts.headers.iter() {
-        if let Ok(copy) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(name.clone(), copy);
-        }
-    }
-    parts.headers = headers;
-    if let Ok(uri) = axum::http::Uri::try_from(parts.uri.to_string()) {
-        parts.uri = uri;
-    }
-    if let Some(original) = parts.extensions.get::<OriginalUri>() {
-        if let Ok(uri) = axum::http::Uri::try_from(original.0.to_string()) {
-            parts.extensions.insert(OriginalUri(uri));
-        }
-    }
-    parts
 }

@@ -58,6 +58,9 @@ pub async fn poll(
 ) -> ApiResult<Response> {
     let q = super::params::poll_params(uri.query())?;
     let request_bytes = crate::metrics::header_bytes(&headers) + uri.to_string().len() as u64 + 16;
+    // Nothing of the request is kept past here: its headers share hyper's read buffer, which
+    // a parked poll would otherwise keep alive beside the one hyper reads its next request into.
+    drop((uri, headers));
     // A poll carrying `eph` continues a poll loop: everything it brings was committed since the
     // loop's previous answer, and its age is the delivery latency polling gives (the interval
     // shows up here). A loop's first poll may start from an old cursor (a page's render point):

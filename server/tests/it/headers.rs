@@ -85,3 +85,68 @@ async fn api_and_static_responses_load_nothing() {
         );
     }
 }
+
+/// The live routes are served ahead of the other layers (see `http::live_router`): their
+/// answers, refusals included, carry the same headers, and they read the session cookie
+/// themselves: a signed-in poll is answered, a signed-out or forged cookie gets 401, and a
+/// cross-site one 403.
+#[tokio::test]
+async fn live_routes_carry_the_headers_and_read_the_session_themselves() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let anon = app.client();
+    let forged = app.client_with({
+        let mut h = crate::common::same_origin(&app.origin());
+        h.insert(
+            "cookie",
+            "other=1; switchboard_session=AAAAAAAAAAAAAAAAAAAAAA"
+                .parse()
+                .expect("cookie"),
+        );
+        h
+    });
+    let cross = app.client_with(crate::common::same_origin("http://evil.example"));
+    let poll = "/api/live/poll?feeds=chat&wait=0";
+    for (client, path, status) in [
+        (&alice, poll, StatusCode::OK),
+        (&alice, "/api/live/poll?wait=x", StatusCode::BAD_REQUEST),
+        (&anon, poll, StatusCode::UNAUTHORIZED),
+        (&forged, poll, StatusCode::UNAUTHORIZED),
+        (&cross, poll, StatusCode::FORBIDDEN),
+        (&anon, "/api/live/sse", StatusCode::UNAUTHORIZED),
+    ] {
+        let r = client
+            .http
+            .get(client.url(path))
+            .send()
+            .await
+            .expect("poll");
+        assert_eq!(r.status(), status, "{path}");
+        common_headers(&r, path);
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+        let body: serde_json::Value = r.json().await.expect("json");
+        if status == StatusCode::OK {
+            assert!(body["cursor"].is_i64(), "{body}");
+        } else {
+            assert!(body["error"]["code"].is_string(), "{path}: {body}");
+        }
+    }
+
+    // Signed out, a copy of the same cookie is refused by the live routes at once.
+    let cookie = alice.session_cookie().expect("cookie");
+    let copy = app.client();
+    reqwest::cookie::CookieStore::set_cookies(
+        &*copy.jar,
+        &mut [reqwest::header::HeaderValue::from_str(&cookie).expect("cookie")].iter(),
+        &copy.base.parse().expect("url"),
+    );
+    assert_eq!(copy.get(poll).await.0, StatusCode::OK, "the copy works");
+    let (status, _) = alice.post_empty("/api/auth/logout").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(copy.get(poll).await.0, StatusCode::UNAUTHORIZED);
+}
