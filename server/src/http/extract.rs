@@ -142,8 +142,12 @@ pub type Refusal = &'static str;
 /// everything, so a request with neither is not from a browser page: it may write (API clients,
 /// curl), but when `live` (a WebSocket or SSE stream, a poll) it must say where it comes from,
 /// because those are the requests a hostile page could otherwise ride with the user's cookie.
-pub fn check_origin(parts: &Parts, allowed: &[String], live: bool) -> Result<(), Refusal> {
-    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+pub fn check_origin(
+    headers: &axum::http::HeaderMap,
+    allowed: &[String],
+    live: bool,
+) -> Result<(), Refusal> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(origin) = header(header::ORIGIN.as_str()) {
         let origin = origin.trim();
         if origin.eq_ignore_ascii_case("null") {

@@ -6,7 +6,7 @@ pub mod extract;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -96,16 +96,19 @@ pub fn live_router(state: &AppState) -> Router {
 
 /// The origin check and the security headers of the live routes (see [`live_router`]).
 async fn live_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    if let Err(why) = extract::check_origin(&parts, &state.config.allowed_origins, true) {
-        tracing::info!(path = %parts.uri.path(), origin = ?parts.headers.get("origin"), "refused by the origin policy");
-        let mut res = ApiError::Forbidden(why.into()).into_response();
-        crate::security::other_headers(res.headers_mut());
-        return res;
-    }
-    let mut res = next.run(Request::from_parts(parts, body)).await;
+    let mut res = match refused(&state, &req, true) {
+        Some(refusal) => refusal,
+        None => next.run(req).await,
+    };
     crate::security::other_headers(res.headers_mut());
     res
+}
+
+/// The 403 for a request the origin policy refuses (`extract::check_origin`), if it does.
+fn refused(state: &AppState, req: &Request, live: bool) -> Option<Response> {
+    let why = extract::check_origin(req.headers(), &state.config.allowed_origins, live).err()?;
+    tracing::info!(path = %req.uri().path(), origin = ?req.headers().get("origin"), "refused by the origin policy");
+    Some(ApiError::Forbidden(why.into()).into_response())
 }
 
 async fn api_not_found() -> ApiError {
@@ -138,19 +141,13 @@ pub async fn refuse_cross_origin(
     req: Request,
     next: Next,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    // Under a nest, `uri` lacks the prefix; the original keeps it.
-    let path = parts
-        .extensions
-        .get::<OriginalUri>()
-        .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
-    let live = is_live(&path);
-    let write = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    // Layered around the router (not under a nest): the URI is the whole path.
+    let live = is_live(req.uri().path());
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if write || live {
-        if let Err(why) = extract::check_origin(&parts, &state.config.allowed_origins, live) {
-            tracing::info!(%path, origin = ?parts.headers.get("origin"), "refused by the origin policy");
-            return ApiError::Forbidden(why.into()).into_response();
+        if let Some(refusal) = refused(&state, &req, live) {
+            return refusal;
         }
     }
-    next.run(Request::from_parts(parts, body)).await
+    next.run(req).await
 }
