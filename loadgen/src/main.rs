@@ -507,6 +507,7 @@ fn print_fanout(label: &str, r: &scenarios::FanoutReport) {
     );
     println!("  post→receive {}", r.post_to_receive);
     println!("  commit→receive {}", r.commit_to_receive);
+    println!("  post→201 {}", r.post_to_ack);
     let ms = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.0} ms"));
     if r.servers.len() > 1 {
         for (i, s) in r.servers.iter().enumerate() {

@@ -207,6 +207,8 @@ pub struct FanoutReport {
     pub post_to_receive: Summary,
     /// From the stored commit time (ms resolution) to the subscriber's read.
     pub commit_to_receive: Summary,
+    /// From the HTTP post to its `201` (the publisher's wait for the acknowledgement).
+    pub post_to_ack: Summary,
     /// Per server, in the order given (one entry for a single server).
     pub servers: Vec<ServerSplit>,
     /// CPU time of the load generator itself over the same window.
@@ -310,6 +312,9 @@ pub async fn fanout_on(
             ready.fetch_add(1, Relaxed);
             let mut post = Vec::new();
             let mut commit = Vec::new();
+            // Kept here and added to the shared counts once at the end (the shared `received`
+            // is the only atomic touched per read: every subscriber on every core shares it).
+            let (mut mine, mut last_now) = (0u64, 0u64);
             loop {
                 let batch = tokio::select! {
                     biased;
@@ -317,18 +322,24 @@ pub async fn fanout_on(
                     _ = &mut stopped => break,
                 };
                 let now = now_us();
+                let mut seen_here = 0;
                 for ev in &batch {
                     let Some(seen) = scan(ev) else { continue };
                     let Some(sent) = seen.sent_us else { continue };
-                    received.fetch_add(1, Relaxed);
-                    per_server[server].fetch_add(1, Relaxed);
-                    last.fetch_max(now, Relaxed);
+                    seen_here += 1;
                     if post.len() < MAX_SAMPLES {
                         post.push(now.saturating_sub(sent));
                         commit.push(now.saturating_sub(seen.ts_ms as u64 * 1000));
                     }
                 }
+                if seen_here > 0 {
+                    received.fetch_add(seen_here, Relaxed);
+                    mine += seen_here;
+                    last_now = now;
+                }
             }
+            per_server[server].fetch_add(mine, Relaxed);
+            last.fetch_max(last_now, Relaxed);
             anyhow::Ok((server, post, commit))
         }));
     }
@@ -369,6 +380,7 @@ pub async fn fanout_on(
             let mut next = Instant::now()
                 + period.map_or(Duration::ZERO, |per| per.mul_f64(p as f64 / posters as f64));
             let mut seq = p as u64 * 1_000_000_000;
+            let mut acks = Vec::new();
             while Instant::now() < end {
                 if let Some(per) = period {
                     tokio::time::sleep_until(next.into()).await;
@@ -378,9 +390,13 @@ pub async fn fanout_on(
                     }
                 }
                 seq += 1;
+                let posted = Instant::now();
                 match client::post_message(&mut h, &publisher, &room, seq).await {
                     Ok(201) => {
                         sent.fetch_add(1, Relaxed);
+                        if acks.len() < MAX_SAMPLES {
+                            acks.push(posted.elapsed().as_micros() as u64);
+                        }
                     }
                     Ok(_) => {
                         errors.fetch_add(1, Relaxed);
@@ -391,11 +407,12 @@ pub async fn fanout_on(
                     }
                 }
             }
-            anyhow::Ok(())
+            anyhow::Ok(acks)
         }));
     }
+    let mut acks = Vec::new();
     for p in pubs {
-        p.await??;
+        acks.extend(p.await??);
     }
     let sent = sent.load(Relaxed);
     let expected = sent * subs as u64;
@@ -453,6 +470,7 @@ pub async fn fanout_on(
         deliveries_per_s: received as f64 / span_s.max(1e-6),
         post_to_receive: summarize(post),
         commit_to_receive,
+        post_to_ack: summarize(acks),
         servers,
         loadgen_cpu_ms: own_cpu_before.zip(own_cpu_after).map(|(b, a)| a - b),
     })

@@ -48,6 +48,9 @@ pub async fn connect(
     }
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(2))
+        // No ping before handing out a connection: it is a file in this process, not a peer
+        // that may have gone away, and each ping is a round trip to the connection's thread.
+        .test_before_acquire(false)
         .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
@@ -67,11 +70,20 @@ pub fn data_dir(url: &str) -> anyhow::Result<std::path::PathBuf> {
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The group-commit writer's own connection, taken out of the pool on first use. Every
+    /// statement is a round trip to a connection's thread, and a pooled connection adds two
+    /// more per transaction (sqlx pings it on release, from a spawned task); under fan-out load
+    /// each round trip waits for a CPU, so they, not the disk, bound the write rate. Dropped
+    /// after an error, so the next batch starts on a fresh one.
+    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
 }
 
 impl SqliteStore {
     pub fn new(pool: SqlitePool) -> Self {
-        SqliteStore { pool }
+        SqliteStore {
+            pool,
+            writer: Default::default(),
+        }
     }
 
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -202,7 +214,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Appends one event to the log inside the caller's transaction.
 async fn append_event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     feed: Feed,
     kind: &str,
     room_id: Option<&str>,
@@ -238,65 +250,66 @@ fn placeholders(rows: usize, cols: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-/// Stores a batch of messages with a few multi-row statements: the earlier sends of repeated
-/// client ids in one query, each room's seqs in one update, explicit event ids (the transaction
-/// holds SQLite's write lock, so nobody else appends meanwhile), then one insert each for the
-/// events, messages and notifications, and one update of the authors' read positions. Any
-/// error fails the whole batch (the caller then goes one by one).
-async fn send_batch_in_tx(
-    tx: &mut Transaction<'static, Sqlite>,
+/// Stores a batch of messages in two round trips to SQLite's thread (each one, under load, waits
+/// for a CPU, so their number bounds the write rate): `BEGIN IMMEDIATE` with each room's seq
+/// update (the first also reads the next event id), then every insert, the authors' read
+/// positions and `COMMIT`. Event ids are explicit: the transaction holds SQLite's write lock, so
+/// nobody else appends meanwhile. Repeats of a client id within the batch take the first one's
+/// message; a repeat of an earlier send fails the unique (author, client id) index, and so the
+/// batch. On any error the transaction may still be open: the caller rolls back and goes one by
+/// one (where the earlier send is looked up).
+async fn send_batch_on(
+    conn: &mut sqlx::SqliteConnection,
     msgs: &[NewMessage],
 ) -> StoreResult<Vec<SendOutcome>> {
     use std::collections::HashMap;
-    // Earlier sends with the same (author, client id).
-    let mut existing: HashMap<(String, String), Message> = HashMap::new();
-    if !msgs.is_empty() {
-        let pairs = placeholders(msgs.len(), 2);
-        let sql = format!("{MESSAGE_SELECT} WHERE (m.author_id, m.client_id) IN (VALUES {pairs})");
-        let mut q = sqlx::query_as::<_, MessageRow>(&sql);
-        for m in msgs {
-            q = q.bind(&m.author.id).bind(&m.client_id);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let m = row.message();
-            existing.insert((m.author.id.clone(), m.client_id.clone()), m);
-        }
-    }
-    let existing_keys: std::collections::HashSet<(&str, &str)> = existing
-        .keys()
-        .map(|(a, c)| (a.as_str(), c.as_str()))
-        .collect();
-    // Which messages are new (the first of a repeated client id in the batch), per room.
+    // The first of each (author, client id) in the batch is new; rooms in first-seen order.
     let mut fresh: Vec<usize> = Vec::new();
-    let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
-    let mut per_room: HashMap<&str, i64> = HashMap::new();
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut rooms: Vec<(&str, i64)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let key = (m.author.id.as_str(), m.client_id.as_str());
-        if existing_keys.contains(&key) || !seen.insert(key) {
+        if first_of.contains_key(&key) {
             continue;
         }
+        first_of.insert(key, i);
         fresh.push(i);
-        *per_room.entry(m.room_id.as_str()).or_default() += 1;
+        match rooms.iter_mut().find(|(r, _)| *r == m.room_id) {
+            Some((_, n)) => *n += 1,
+            None => rooms.push((m.room_id.as_str(), 1)),
+        }
     }
-    // Seqs: each room moves forward by its count; its messages take the numbers in order.
-    let mut next_seq: HashMap<&str, i64> = HashMap::new();
-    for (room, n) in &per_room {
-        let (last,): (i64,) = sqlx::query_as(
-            "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
-        )
-        .bind(n)
-        .bind(room)
-        .fetch_one(&mut **tx)
-        .await?;
-        next_seq.insert(room, last - n + 1);
+    if fresh.is_empty() {
+        return Ok(Vec::new());
     }
-    // Event ids after everything ever handed out (AUTOINCREMENT never reuses an id).
-    let (mut next_id,): (i64,) = sqlx::query_as(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
-                    COALESCE((SELECT MAX(id) FROM events), 0)) + 1",
-    )
-    .fetch_one(&mut **tx)
-    .await?;
+    // Seqs: each room moves forward by its count; its messages take the numbers in order. Event
+    // ids follow everything ever handed out (AUTOINCREMENT never reuses an id).
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for i in 0..rooms.len() {
+        sql += if i == 0 {
+            "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq,
+                 (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+                             COALESCE((SELECT MAX(id) FROM events), 0)) + 1);"
+        } else {
+            "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq, 0;"
+        };
+    }
+    let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+    for (room, n) in &rooms {
+        q = q.bind(*n).bind(*room);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    if rows.len() != rooms.len() {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "a room of the batch is gone"
+        )));
+    }
+    let mut next_id = rows[0].1;
+    let mut next_seq: HashMap<&str, i64> = rooms
+        .iter()
+        .zip(&rows)
+        .map(|((room, n), (last, _))| (*room, last - n + 1))
+        .collect();
 
     let mut created: HashMap<usize, (Message, Vec<StoredEvent>)> = HashMap::new();
     let mut events: Vec<StoredEvent> = Vec::new();
@@ -354,110 +367,113 @@ async fn send_batch_in_tx(
         created.insert(i, (message, own));
     }
 
-    if !events.is_empty() {
-        let rows = placeholders(events.len(), 7);
-        let sql = format!(
-            "INSERT INTO events (id, feed, kind, room_id, user_id, data, ts) VALUES {rows}"
+    // Every write and the commit in one round trip: the statements run one after the other on
+    // the connection's thread, each taking its share of the arguments in order.
+    let mut sql = format!(
+        "INSERT INTO events (id, feed, kind, room_id, user_id, data, ts) VALUES {};
+         INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
+         VALUES {};",
+        placeholders(events.len(), 7),
+        placeholders(fresh.len(), 8)
+    );
+    if !notes.is_empty() {
+        sql += &format!(
+            "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at)
+             VALUES {};",
+            placeholders(notes.len(), 7)
         );
-        let mut q = sqlx::query(&sql);
-        for e in &events {
-            q = q
-                .bind(e.id)
-                .bind(e.feed.as_str())
-                .bind(&e.kind)
-                .bind(&e.room_id)
-                .bind(&e.user_id)
-                .bind(&e.data)
-                .bind(e.ts);
-        }
-        q.execute(&mut **tx).await?;
-
-        let rows = placeholders(created.len(), 8);
-        let sql = format!(
-            "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
-             VALUES {rows}"
-        );
-        let mut q = sqlx::query(&sql);
-        for &i in &fresh {
-            let (m, _) = &created[&i];
-            q = q
-                .bind(&m.id)
-                .bind(&m.room_id)
-                .bind(m.seq)
-                .bind(&m.author.id)
-                .bind(&m.body)
-                .bind(&m.client_id)
-                .bind(m.created_at)
-                .bind(m.event_id);
-        }
-        q.execute(&mut **tx).await?;
-
-        if !notes.is_empty() {
-            let rows = placeholders(notes.len(), 7);
-            let sql = format!(
-                "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at)
-                 VALUES {rows}"
-            );
-            let mut q = sqlx::query(&sql);
-            for n in &notes {
-                q = q
-                    .bind(&n.id)
-                    .bind(&n.user_id)
-                    .bind(&n.kind)
-                    .bind(&n.title)
-                    .bind(&n.body)
-                    .bind(&n.link)
-                    .bind(n.now);
-            }
-            q.execute(&mut **tx).await?;
-        }
-
-        // What I wrote, I have read.
-        let rows = placeholders(read_to.len(), 3);
-        let sql = format!(
-            "UPDATE members SET read_seq = v.column3 FROM (VALUES {rows}) AS v
-             WHERE members.room_id = v.column1 AND members.user_id = v.column2
-               AND members.read_seq < v.column3"
-        );
-        let mut q = sqlx::query(&sql);
-        for ((room, user), seq) in &read_to {
-            q = q.bind(*room).bind(*user).bind(*seq);
-        }
-        q.execute(&mut **tx).await?;
     }
+    // What I wrote, I have read.
+    sql += &format!(
+        "UPDATE members SET read_seq = v.column3 FROM (VALUES {}) AS v
+         WHERE members.room_id = v.column1 AND members.user_id = v.column2
+           AND members.read_seq < v.column3;
+         COMMIT;",
+        placeholders(read_to.len(), 3)
+    );
+    let mut q = sqlx::query(&sql);
+    for e in &events {
+        q = q
+            .bind(e.id)
+            .bind(e.feed.as_str())
+            .bind(&e.kind)
+            .bind(&e.room_id)
+            .bind(&e.user_id)
+            .bind(&e.data)
+            .bind(e.ts);
+    }
+    for &i in &fresh {
+        let (m, _) = &created[&i];
+        q = q
+            .bind(&m.id)
+            .bind(&m.room_id)
+            .bind(m.seq)
+            .bind(&m.author.id)
+            .bind(&m.body)
+            .bind(&m.client_id)
+            .bind(m.created_at)
+            .bind(m.event_id);
+    }
+    for n in &notes {
+        q = q
+            .bind(&n.id)
+            .bind(&n.user_id)
+            .bind(&n.kind)
+            .bind(&n.title)
+            .bind(&n.body)
+            .bind(&n.link)
+            .bind(n.now);
+    }
+    for ((room, user), seq) in &read_to {
+        q = q.bind(*room).bind(*user).bind(*seq);
+    }
+    q.execute(&mut *conn).await?;
 
-    // Outcomes in the batch's order; a repeat finds the earlier send (stored, or in this batch).
+    // Outcomes in the batch's order; a repeat within the batch gets the first one's message.
     let mut out = Vec::with_capacity(msgs.len());
     for (i, m) in msgs.iter().enumerate() {
-        if let Some((message, events)) = created.remove(&i) {
-            out.push(SendOutcome::Created(message, events));
-            continue;
-        }
-        let key = (m.author.id.clone(), m.client_id.clone());
-        let earlier = match existing.get(&key) {
-            Some(found) => found.clone(),
-            None => fresh
-                .iter()
-                .filter(|&&j| j < i)
-                .find_map(|&j| {
-                    let o = &msgs[j];
-                    (o.author.id == m.author.id && o.client_id == m.client_id).then_some(j)
-                })
-                .map(|j| match &out[j] {
+        match created.remove(&i) {
+            Some((message, events)) => out.push(SendOutcome::Created(message, events)),
+            None => {
+                let first = first_of[&(m.author.id.as_str(), m.client_id.as_str())];
+                let message = match &out[first] {
                     SendOutcome::Created(message, _) | SendOutcome::Existing(message) => {
                         message.clone()
                     }
-                })
-                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("repeat without a first")))?,
-        };
-        out.push(SendOutcome::Existing(earlier));
+                };
+                out.push(SendOutcome::Existing(message));
+            }
+        }
     }
+    Ok(out)
+}
+
+/// One by one, after the batch failed: each message in its own savepoint, so one that fails is
+/// undone alone (and a repeat of an earlier send finds it) and the others still commit in one
+/// transaction.
+async fn send_one_by_one(
+    conn: &mut sqlx::SqliteConnection,
+    msgs: &[NewMessage],
+) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
+    use sqlx::Connection;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut out = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
+        let outcome = send_in_tx(&mut tx, msg).await;
+        if outcome.is_err() {
+            sqlx::query("ROLLBACK TO send").execute(&mut *tx).await?;
+        }
+        sqlx::query("RELEASE send").execute(&mut *tx).await?;
+        out.push(outcome);
+    }
+    tx.commit().await?;
     Ok(out)
 }
 
 /// Stores one message (or finds the earlier one with its client id) inside `tx`.
 async fn send_in_tx(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     msg: &NewMessage,
 ) -> StoreResult<SendOutcome> {
     let existing: Option<MessageRow> = sqlx::query_as(&format!(
@@ -536,7 +552,7 @@ async fn send_in_tx(
 }
 
 async fn room_in_tx(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     room_id: &str,
     user_id: &str,
 ) -> StoreResult<Option<RoomAccess>> {
@@ -557,7 +573,7 @@ async fn room_in_tx(
 /// Records a change of `user`'s membership as an event addressed to that user, carrying the room
 /// as they now see it (so their open clients can update their room list and subscriptions).
 async fn membership_event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     room_id: &str,
     user_id: &str,
     change: &str,
@@ -580,7 +596,7 @@ async fn membership_event(
 }
 
 async fn add_member(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     room_id: &str,
     user_id: &str,
     now: i64,
@@ -683,7 +699,7 @@ fn notification_json(n: &NewNotification) -> StoreResult<String> {
 }
 
 async fn insert_notifications(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     items: &[NewNotification],
 ) -> StoreResult<Vec<StoredEvent>> {
     let mut events = Vec::with_capacity(items.len());
@@ -984,34 +1000,35 @@ impl Store for SqliteStore {
         &self,
         msgs: &[NewMessage],
     ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
-        // Fast path: the whole batch in a handful of statements (each statement is a round trip
-        // to SQLite's thread, and those, not the disk, bound the write rate).
-        let mut tx = self.write().await?;
-        match send_batch_in_tx(&mut tx, msgs).await {
-            Ok(outcomes) => {
-                tx.commit().await?;
-                return Ok(outcomes.into_iter().map(Ok).collect());
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "batch insert failed; sending one by one");
-                tx.rollback().await?;
+        use sqlx::Connection;
+        let mut writer = self.writer.lock().await;
+        let conn = match &mut *writer {
+            Some(conn) => conn,
+            empty => empty.insert(self.pool.acquire().await?.detach()),
+        };
+        let failed = match send_batch_on(conn, msgs).await {
+            Ok(outcomes) => return Ok(outcomes.into_iter().map(Ok).collect()),
+            Err(e) => e,
+        };
+        tracing::debug!(error = %failed, "batch insert failed; sending one by one");
+        // Undo what the batch began. Without a transaction to undo (its BEGIN failed) or with a
+        // connection in doubt, start again on a fresh one: closing rolls back whatever is open.
+        if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+            if let Some(old) = writer.take() {
+                let _ = old.close().await;
             }
         }
-        // Slow path, after a failure: each message in its own savepoint, so one that fails is
-        // undone alone and the others still commit in one transaction.
-        let mut tx = self.write().await?;
-        let mut out = Vec::with_capacity(msgs.len());
-        for msg in msgs {
-            sqlx::query("SAVEPOINT send").execute(&mut *tx).await?;
-            let outcome = send_in_tx(&mut tx, msg).await;
-            if outcome.is_err() {
-                sqlx::query("ROLLBACK TO send").execute(&mut *tx).await?;
+        let conn = match &mut *writer {
+            Some(conn) => conn,
+            empty => empty.insert(self.pool.acquire().await?.detach()),
+        };
+        let result = send_one_by_one(conn, msgs).await;
+        if result.is_err() {
+            if let Some(old) = writer.take() {
+                let _ = old.close().await;
             }
-            sqlx::query("RELEASE send").execute(&mut *tx).await?;
-            out.push(outcome);
         }
-        tx.commit().await?;
-        Ok(out)
+        result
     }
 
     async fn messages(
@@ -1604,8 +1621,9 @@ mod tests {
         assert_eq!(ids, vec![first.id, third.id]);
     }
 
-    /// The fast path: two rooms, a repeated client id inside the batch and one from an earlier
-    /// batch; seqs per room and event ids follow the batch order.
+    /// The fast path: two rooms and a repeated client id inside the batch; seqs per room and
+    /// event ids follow the batch order. Then a batch with a repeat of an earlier send (it fails
+    /// the unique index, rolls back and goes one by one), and a fast one again after it.
     #[tokio::test]
     async fn a_batch_numbers_rooms_and_events_in_order() {
         let dir = tempfile::TempDir::new().unwrap();
@@ -1633,7 +1651,6 @@ mod tests {
             message(&r2.id, &alice, "b"),
             message(&r1.id, &alice, "c"),
             message(&r1.id, &alice, "a"),
-            message(&r1.id, &alice, "old"),
         ];
         let out = store.send_messages(&batch).await.unwrap();
         let created: Vec<Message> = out[..3]
@@ -1668,20 +1685,42 @@ mod tests {
             Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, created[0].id),
             other => panic!("{other:?}"),
         }
-        match &out[4] {
+        assert_eq!(out.len(), 4);
+        // A repeat of an earlier batch's send: found, and the new message beside it is stored
+        // once, right after the last event (the failed attempt left nothing behind).
+        let out = store
+            .send_messages(&[message(&r1.id, &alice, "old"), message(&r2.id, &alice, "d")])
+            .await
+            .unwrap();
+        match &out[0] {
             Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, old.id),
             other => panic!("{other:?}"),
         }
+        let d = match &out[1] {
+            Ok(SendOutcome::Created(m, _)) => m.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((d.seq, d.event_id), (2, created[2].event_id + 1));
+        // And the next batch takes the fast path again on the writer's connection.
+        let out = store
+            .send_messages(&[message(&r1.id, &alice, "e")])
+            .await
+            .unwrap();
+        let e = match &out[0] {
+            Ok(SendOutcome::Created(m, _)) => m.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((e.seq, e.event_id), (4, d.event_id + 1));
         let stored = store.messages(&r1.id, None, 10).await.unwrap();
         assert_eq!(
             stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
-            vec![1, 2, 3]
+            vec![1, 2, 3, 4]
         );
         let rooms = store.rooms_for(&alice.id).await.unwrap();
         assert!(
             rooms.iter().all(|r| r.unread == 0),
             "the author has read what they wrote"
         );
-        assert_eq!(store.head().await.unwrap(), created[2].event_id);
+        assert_eq!(store.head().await.unwrap(), e.event_id);
     }
 }
