@@ -1580,6 +1580,13 @@ mod tests {
         }
     }
 
+    fn new_message(outcome: &StoreResult<SendOutcome>) -> Message {
+        match outcome {
+            Ok(SendOutcome::Created(m, _)) => m.clone(),
+            other => panic!("not created: {other:?}"),
+        }
+    }
+
     /// A message that fails inside a group commit is undone alone: the others in its batch
     /// commit, in order, and a repeated client id in the same batch finds the first.
     #[tokio::test]
@@ -1607,10 +1614,7 @@ mod tests {
             other => panic!("first message not created: {other:?}"),
         };
         assert!(out[1].is_err(), "a message to a missing room fails");
-        let third = match &out[2] {
-            Ok(SendOutcome::Created(m, _)) => m.clone(),
-            other => panic!("third message not created: {other:?}"),
-        };
+        let third = new_message(&out[2]);
         match &out[3] {
             Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, first.id),
             other => panic!("the repeated client id should find the first: {other:?}"),
@@ -1642,10 +1646,7 @@ mod tests {
             .send_messages(&[message(&r1.id, &alice, "old")])
             .await
             .unwrap();
-        let old = match &first[0] {
-            Ok(SendOutcome::Created(m, _)) => m.clone(),
-            other => panic!("{other:?}"),
-        };
+        let old = new_message(&first[0]);
         let batch = [
             message(&r1.id, &alice, "a"),
             message(&r2.id, &alice, "b"),
@@ -1696,20 +1697,14 @@ mod tests {
             Ok(SendOutcome::Existing(m)) => assert_eq!(m.id, old.id),
             other => panic!("{other:?}"),
         }
-        let d = match &out[1] {
-            Ok(SendOutcome::Created(m, _)) => m.clone(),
-            other => panic!("{other:?}"),
-        };
+        let d = new_message(&out[1]);
         assert_eq!((d.seq, d.event_id), (2, created[2].event_id + 1));
         // And the next batch takes the fast path again on the writer's connection.
         let out = store
             .send_messages(&[message(&r1.id, &alice, "e")])
             .await
             .unwrap();
-        let e = match &out[0] {
-            Ok(SendOutcome::Created(m, _)) => m.clone(),
-            other => panic!("{other:?}"),
-        };
+        let e = new_message(&out[0]);
         assert_eq!((e.seq, e.event_id), (4, d.event_id + 1));
         let stored = store.messages(&r1.id, None, 10).await.unwrap();
         assert_eq!(
