@@ -415,14 +415,7 @@ async fn send_batch_on(
             .bind(m.event_id);
     }
     for n in &notes {
-        q = q
-            .bind(&n.id)
-            .bind(&n.user_id)
-            .bind(&n.kind)
-            .bind(&n.title)
-            .bind(&n.body)
-            .bind(&n.link)
-            .bind(n.now);
+        q = bind_notification(q, n);
     }
     for ((room, user), seq) in &read_to {
         q = q.bind(*room).bind(*user).bind(*seq);
@@ -683,7 +676,6 @@ impl NotificationRow {
     }
 }
 
-/// Stores notifications and their events inside the caller's transaction.
 /// A new notification as its event's JSON.
 fn notification_json(n: &NewNotification) -> StoreResult<String> {
     serde_json::to_string(&Notification {
@@ -698,22 +690,33 @@ fn notification_json(n: &NewNotification) -> StoreResult<String> {
     .map_err(|e| StoreError::Other(e.into()))
 }
 
-async fn insert_notifications(
-    tx: &mut Transaction<'_, Sqlite>,
-    items: &[NewNotification],
-) -> StoreResult<Vec<StoredEvent>> {
-    let mut events = Vec::with_capacity(items.len());
-    for n in items {
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&n.id)
+/// Binds a notification's seven columns, in the order both notification inserts name them.
+fn bind_notification<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    n: &'q NewNotification,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(&n.id)
         .bind(&n.user_id)
         .bind(&n.kind)
         .bind(&n.title)
         .bind(&n.body)
         .bind(&n.link)
         .bind(n.now)
+}
+
+/// Stores notifications and their events inside the caller's transaction.
+async fn insert_notifications(
+    tx: &mut Transaction<'_, Sqlite>,
+    items: &[NewNotification],
+) -> StoreResult<Vec<StoredEvent>> {
+    let mut events = Vec::with_capacity(items.len());
+    for n in items {
+        bind_notification(
+            sqlx::query(
+                "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ),
+            n,
+        )
         .execute(&mut **tx)
         .await?;
         let data = notification_json(n)?;
