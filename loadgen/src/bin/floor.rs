@@ -46,6 +46,10 @@ struct Cli {
 const RING: usize = 10_000;
 
 struct Floor {
+    /// `FLOOR_EVENTS=message`: events shaped and sized like Switchboard's message events (the
+    /// stored message with its ids, author, seq and times), to compare transports on equal
+    /// bytes. By default an event carries only what was posted.
+    message_events: bool,
     tx: broadcast::Sender<(i64, Arc<str>)>,
     next_id: AtomicI64,
     ring: Mutex<VecDeque<(i64, Arc<str>)>>,
@@ -70,13 +74,28 @@ impl Floor {
         // One lock orders ids, the ring and the broadcast alike.
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let id = self.next_id.fetch_add(1, Relaxed) + 1;
-        let event: Arc<str> = json!({
-            "id": id, "feed": "chat", "type": "message",
-            "data": {"room_id": room, "body": body["body"], "client_id": body["client_id"]},
-            "ts": now_ms(),
-        })
-        .to_string()
-        .into();
+        let ts = now_ms();
+        let event: Arc<str> = if self.message_events {
+            // Switchboard's message event: its field order (the event id first), uuid-length
+            // ids, the author, the room's seq, the event id and times.
+            let uuid = |n: i64| format!("00000000-0000-4000-8000-{n:012x}");
+            let data = json!({
+                "id": uuid(id), "room_id": room,
+                "author": {"id": uuid(0), "username": "floor-publisher"},
+                "body": body["body"], "client_id": body["client_id"],
+                "created_at": ts, "seq": id, "event_id": id,
+            });
+            format!(r#"{{"id":{id},"feed":"chat","type":"message","data":{data},"ts":{ts}}}"#)
+                .into()
+        } else {
+            json!({
+                "id": id, "feed": "chat", "type": "message",
+                "data": {"room_id": room, "body": body["body"], "client_id": body["client_id"]},
+                "ts": ts,
+            })
+            .to_string()
+            .into()
+        };
         if ring.len() >= RING {
             ring.pop_front();
         }
@@ -276,6 +295,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (tx, _) = broadcast::channel(4096);
     let state: S = Arc::new(Floor {
+        message_events: std::env::var("FLOOR_EVENTS").is_ok_and(|v| v == "message"),
         tx,
         next_id: AtomicI64::new(0),
         ring: Mutex::new(VecDeque::new()),
