@@ -275,10 +275,10 @@ impl Sessions {
             .get_all(axum::http::header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
-            .and_then(|(_, value)| value.trim_matches('"').parse::<Id>().ok());
+            .flat_map(tower_sessions::cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == COOKIE)
+            .and_then(|c| c.value_trimmed().parse::<Id>().ok());
         let session = Session::new(id, std::sync::Arc::clone(&self.backend), Some(self.idle));
         parts.extensions.insert(session.clone());
         session

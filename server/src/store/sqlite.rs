@@ -86,6 +86,17 @@ impl SqliteStore {
         }
     }
 
+    /// The writer's connection, taken out of the pool if it has none.
+    async fn writer_connection<'a>(
+        &self,
+        slot: &'a mut Option<sqlx::SqliteConnection>,
+    ) -> StoreResult<&'a mut sqlx::SqliteConnection> {
+        Ok(match slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.pool.acquire().await?.detach()),
+        })
+    }
+
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
@@ -439,6 +450,15 @@ async fn send_batch_on(
         }
     }
     Ok(out)
+}
+
+/// Closes the writer's connection (rolling back whatever it had open); the next batch takes a
+/// fresh one.
+async fn discard(slot: &mut Option<sqlx::SqliteConnection>) {
+    use sqlx::Connection;
+    if let Some(old) = slot.take() {
+        let _ = old.close().await;
+    }
 }
 
 /// One by one, after the batch failed: each message in its own savepoint, so one that fails is
@@ -1003,12 +1023,8 @@ impl Store for SqliteStore {
         &self,
         msgs: &[NewMessage],
     ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
-        use sqlx::Connection;
         let mut writer = self.writer.lock().await;
-        let conn = match &mut *writer {
-            Some(conn) => conn,
-            empty => empty.insert(self.pool.acquire().await?.detach()),
-        };
+        let conn = self.writer_connection(&mut writer).await?;
         let failed = match send_batch_on(conn, msgs).await {
             Ok(outcomes) => return Ok(outcomes.into_iter().map(Ok).collect()),
             Err(e) => e,
@@ -1017,19 +1033,11 @@ impl Store for SqliteStore {
         // Undo what the batch began. Without a transaction to undo (its BEGIN failed) or with a
         // connection in doubt, start again on a fresh one: closing rolls back whatever is open.
         if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-            if let Some(old) = writer.take() {
-                let _ = old.close().await;
-            }
+            discard(&mut writer).await;
         }
-        let conn = match &mut *writer {
-            Some(conn) => conn,
-            empty => empty.insert(self.pool.acquire().await?.detach()),
-        };
-        let result = send_one_by_one(conn, msgs).await;
+        let result = send_one_by_one(self.writer_connection(&mut writer).await?, msgs).await;
         if result.is_err() {
-            if let Some(old) = writer.take() {
-                let _ = old.close().await;
-            }
+            discard(&mut writer).await;
         }
         result
     }

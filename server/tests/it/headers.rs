@@ -27,12 +27,7 @@ async fn pages_carry_a_csp_whose_nonce_is_on_every_inline_script() {
     alice.signup("alice").await;
     let mut nonces = Vec::new();
     for (client, path) in [(&app.client(), "/login"), (&alice, "/"), (&alice, "/admin")] {
-        let r = client
-            .http
-            .get(client.url(path))
-            .send()
-            .await
-            .expect("page");
+        let r = client.get_response(path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         common_headers(&r, path);
         let csp = r.headers()["content-security-policy"]
@@ -76,7 +71,7 @@ async fn api_and_static_responses_load_nothing() {
     let app = TestApp::spawn().await;
     let c = app.client();
     for path in ["/api/me", "/api/time", "/healthz", "/api/nope"] {
-        let r = c.http.get(c.url(path)).send().await.expect("request");
+        let r = c.get_response(path).await;
         common_headers(&r, path);
         assert_eq!(
             r.headers()["content-security-policy"],
@@ -116,12 +111,7 @@ async fn live_routes_carry_the_headers_and_read_the_session_themselves() {
         (&cross, poll, StatusCode::FORBIDDEN),
         (&anon, "/api/live/sse", StatusCode::UNAUTHORIZED),
     ] {
-        let r = client
-            .http
-            .get(client.url(path))
-            .send()
-            .await
-            .expect("poll");
+        let r = client.get_response(path).await;
         assert_eq!(r.status(), status, "{path}");
         common_headers(&r, path);
         assert_eq!(

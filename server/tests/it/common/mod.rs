@@ -233,8 +233,12 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.http.get(self.url(path)).send().await.expect("request");
-        into_parts(r).await
+        into_parts(self.get_response(path).await).await
+    }
+
+    /// A GET's whole response (headers included).
+    pub async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
