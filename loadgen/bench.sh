@@ -22,8 +22,13 @@ for server in "${servers[@]}"; do
   "$L" --spawn "$S" --repeat "$R" fanout --transport websocket --subs 1000 --rate 100 --secs 10
   "$L" --spawn "$S" --repeat "$R" fanout --transport sse --subs 1000 --rate 100 --secs 10
   "$L" --spawn "$S" --repeat "$R" fanout --transport long_poll --subs 1000 --rate 10 --secs 10
-  "$L" --spawn "$S" --repeat "$R" saturate --transport websocket --subs 1000 --secs 5
-  "$L" --spawn "$S" --repeat "$R" saturate --transport sse --subs 1000 --secs 5
+  # Saturation at rising publisher concurrency: each poster waits for its 201 before the next
+  # post, so throughput at few posters is bounded by the post round trip (Little's law), at
+  # many by the server's delivery cost.
+  for p in 4 16 64; do
+    "$L" --spawn "$S" --repeat "$R" saturate --transport websocket --subs 1000 --secs 5 --posters "$p"
+    "$L" --spawn "$S" --repeat "$R" saturate --transport sse --subs 1000 --secs 5 --posters "$p"
+  done
   "$L" --spawn "$S" --repeat "$R" roundtrip --via ws --n 1000
   "$L" --spawn "$S" --repeat "$R" roundtrip --via http --n 1000
   "$L" --spawn "$S" --repeat "$R" poll --kind short --concurrency 64 --secs 10
