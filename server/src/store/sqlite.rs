@@ -70,31 +70,77 @@ pub fn data_dir(url: &str) -> anyhow::Result<std::path::PathBuf> {
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The group-commit writer's own connection, taken out of the pool on first use. Every
-    /// statement is a round trip to a connection's thread, and a pooled connection adds two
-    /// more per transaction (sqlx pings it on release, from a spawned task); under fan-out load
-    /// each round trip waits for a CPU, so they, not the disk, bound the write rate. Dropped
-    /// after an error, so the next batch starts on a fresh one.
-    writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::SqliteConnection>>>,
+    /// The group-commit writer's own connection, opened on first use (see [`open_writer`]).
+    writer: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+    /// The pool's `synchronous` level, read once: the writer's connection commits alike.
+    synchronous: std::sync::Arc<tokio::sync::OnceCell<i64>>,
+    /// Batches committed since the writer last asked for a checkpoint, and whether one runs.
+    since_checkpoint: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    checkpointing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The writer's connection does not checkpoint on its own (that would sync the disk on the
+/// thread running the batch); after this many batches it has one run on a pooled connection.
+const CHECKPOINT_EVERY: u32 = 64;
 
 impl SqliteStore {
     pub fn new(pool: SqlitePool) -> Self {
         SqliteStore {
             pool,
             writer: Default::default(),
+            synchronous: Default::default(),
+            since_checkpoint: Default::default(),
+            checkpointing: Default::default(),
         }
     }
 
-    /// The writer's connection, taken out of the pool if it has none.
-    async fn writer_connection<'a>(
+    /// One attempt at a batch on the writer's connection (opened if missing), waiting at most
+    /// `patience` for SQLite's write lock. A failed attempt leaves nothing begun.
+    fn attempt(
         &self,
-        slot: &'a mut Option<sqlx::SqliteConnection>,
-    ) -> StoreResult<&'a mut sqlx::SqliteConnection> {
-        Ok(match slot {
+        msgs: &[NewMessage],
+        synchronous: i64,
+        patience: Duration,
+    ) -> StoreResult<Result<Vec<SendOutcome>, BatchError>> {
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = match slot.take() {
             Some(conn) => conn,
-            empty => empty.insert(self.pool.acquire().await?.detach()),
-        })
+            None => open_writer(&self.pool.connect_options(), synchronous)
+                .map_err(|e| StoreError::Other(anyhow::anyhow!("writer connection: {e}")))?,
+        };
+        let result = conn
+            .busy_timeout(patience)
+            .map_err(BatchError::from)
+            .and_then(|()| send_batch_on(&conn, msgs));
+        // Undo what the batch began; a connection that cannot is closed (closing rolls back)
+        // and the next attempt opens a fresh one.
+        if result.is_err() && !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return Ok(result);
+        }
+        *slot = Some(conn);
+        Ok(result)
+    }
+
+    /// Has a passive checkpoint run on a pooled connection every [`CHECKPOINT_EVERY`] batches
+    /// (on that connection's thread; writers go on meanwhile).
+    fn count_batch(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.since_checkpoint.fetch_add(1, Relaxed) + 1 < CHECKPOINT_EVERY
+            || self.checkpointing.swap(true, Relaxed)
+        {
+            return;
+        }
+        self.since_checkpoint.store(0, Relaxed);
+        let (pool, running) = (self.pool.clone(), self.checkpointing.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "checkpoint failed");
+            }
+            running.store(false, Relaxed);
+        });
     }
 
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -261,18 +307,58 @@ fn placeholders(rows: usize, cols: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-/// Stores a batch of messages in two round trips to SQLite's thread (each one, under load, waits
-/// for a CPU, so their number bounds the write rate): `BEGIN IMMEDIATE` with each room's seq
-/// update (the first also reads the next event id), then every insert, the authors' read
+/// Why a batch did not commit. Nothing of it stays begun either way.
+#[derive(Debug)]
+enum BatchError {
+    /// SQLite's write lock was taken (by a pooled connection) and the attempt was not to wait.
+    Busy,
+    /// Anything else: the batch goes one by one, where each message gets its own answer.
+    Failed(String),
+}
+
+impl From<rusqlite::Error> for BatchError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) => BatchError::Busy,
+            _ => BatchError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Busy => f.write_str("database is locked"),
+            BatchError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// One multi-row insert: `head` followed by a row of `cols` placeholders per `cols` arguments.
+fn insert_rows(
+    conn: &rusqlite::Connection,
+    head: &str,
+    cols: usize,
+    args: Vec<rusqlite::types::Value>,
+) -> Result<(), BatchError> {
+    let sql = format!("{head} {}", placeholders(args.len() / cols, cols));
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(args))?;
+    Ok(())
+}
+
+/// Stores a batch of messages in one transaction on the writer's own connection, called on the
+/// writer's thread without any round trip to another thread (see [`open_writer`]): `BEGIN
+/// IMMEDIATE`, each room's seq update, the next event id, every insert, the authors' read
 /// positions and `COMMIT`. Event ids are explicit: the transaction holds SQLite's write lock, so
 /// nobody else appends meanwhile. Repeats of a client id within the batch take the first one's
 /// message; a repeat of an earlier send fails the unique (author, client id) index, and so the
 /// batch. On any error the transaction may still be open: the caller rolls back and goes one by
 /// one (where the earlier send is looked up).
-async fn send_batch_on(
-    conn: &mut sqlx::SqliteConnection,
+fn send_batch_on(
+    conn: &rusqlite::Connection,
     msgs: &[NewMessage],
-) -> StoreResult<Vec<SendOutcome>> {
+) -> Result<Vec<SendOutcome>, BatchError> {
     use std::collections::HashMap;
     // The first of each (author, client id) in the batch is new; rooms in first-seen order.
     let mut fresh: Vec<usize> = Vec::new();
@@ -295,31 +381,27 @@ async fn send_batch_on(
     }
     // Seqs: each room moves forward by its count; its messages take the numbers in order. Event
     // ids follow everything ever handed out (AUTOINCREMENT never reuses an id).
-    let mut sql = String::from("BEGIN IMMEDIATE;");
-    for i in 0..rooms.len() {
-        sql += if i == 0 {
-            "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq,
-                 (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
-                             COALESCE((SELECT MAX(id) FROM events), 0)) + 1);"
-        } else {
-            "UPDATE rooms SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq, 0;"
-        };
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut last_seqs = Vec::with_capacity(rooms.len());
+    {
+        let mut bump = conn.prepare_cached(
+            "UPDATE rooms SET last_seq = last_seq + ?1 WHERE id = ?2 RETURNING last_seq",
+        )?;
+        for (room, n) in &rooms {
+            last_seqs.push(bump.query_row(rusqlite::params![n, room], |r| r.get::<_, i64>(0))?);
+        }
     }
-    let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
-    for (room, n) in &rooms {
-        q = q.bind(*n).bind(*room);
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    if rows.len() != rooms.len() {
-        return Err(StoreError::Other(anyhow::anyhow!(
-            "a room of the batch is gone"
-        )));
-    }
-    let mut next_id = rows[0].1;
+    // Ids follow everything ever handed out (AUTOINCREMENT never reuses an id).
+    let mut next_id: i64 = conn
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+                    COALESCE((SELECT MAX(id) FROM events), 0)) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
     let mut next_seq: HashMap<&str, i64> = rooms
         .iter()
-        .zip(&rows)
-        .map(|((room, n), (last, _))| (*room, last - n + 1))
+        .zip(&last_seqs)
+        .map(|((room, n), last)| (*room, last - n + 1))
         .collect();
 
     let mut created: HashMap<usize, (Message, Vec<StoredEvent>)> = HashMap::new();
@@ -345,7 +427,8 @@ async fn send_batch_on(
             seq,
             event_id: next_id,
         };
-        let data = serde_json::to_string(&message).map_err(|e| StoreError::Other(e.into()))?;
+        let data =
+            serde_json::to_string(&message).map_err(|e| BatchError::Failed(e.to_string()))?;
         let mut own = vec![StoredEvent {
             id: next_id,
             feed: Feed::Chat,
@@ -357,7 +440,7 @@ async fn send_batch_on(
         }];
         next_id += 1;
         for n in &m.notify {
-            let data = notification_json(n)?;
+            let data = notification_json(n).map_err(|e| BatchError::Failed(e.to_string()))?;
             own.push(StoredEvent {
                 id: next_id,
                 feed: Feed::Notifications,
@@ -378,60 +461,79 @@ async fn send_batch_on(
         created.insert(i, (message, own));
     }
 
-    // Every write and the commit in one round trip: the statements run one after the other on
-    // the connection's thread, each taking its share of the arguments in order.
-    let mut sql = format!(
-        "INSERT INTO events (id, feed, kind, room_id, user_id, data, ts) VALUES {};
-         INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
-         VALUES {};",
-        placeholders(events.len(), 7),
-        placeholders(fresh.len(), 8)
-    );
-    if !notes.is_empty() {
-        sql += &format!(
-            "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at)
-             VALUES {};",
-            placeholders(notes.len(), 7)
-        );
-    }
-    // What I wrote, I have read.
-    sql += &format!(
-        "UPDATE members SET read_seq = v.column3 FROM (VALUES {}) AS v
-         WHERE members.room_id = v.column1 AND members.user_id = v.column2
-           AND members.read_seq < v.column3;
-         COMMIT;",
-        placeholders(read_to.len(), 3)
-    );
-    let mut q = sqlx::query(&sql);
+    // The inserts, each one multi-row statement (prepared once per batch shape), then COMMIT.
+    use rusqlite::types::Value;
+    let text = |s: &str| Value::Text(s.to_string());
+    let opt = |s: &Option<String>| s.as_deref().map_or(Value::Null, text);
+    let mut args: Vec<Value> = Vec::with_capacity(events.len() * 7);
     for e in &events {
-        q = q
-            .bind(e.id)
-            .bind(e.feed.as_str())
-            .bind(&e.kind)
-            .bind(&e.room_id)
-            .bind(&e.user_id)
-            .bind(&e.data)
-            .bind(e.ts);
+        args.extend([
+            Value::Integer(e.id),
+            text(e.feed.as_str()),
+            text(&e.kind),
+            opt(&e.room_id),
+            opt(&e.user_id),
+            text(&e.data),
+            Value::Integer(e.ts),
+        ]);
     }
+    insert_rows(
+        conn,
+        "INSERT INTO events (id, feed, kind, room_id, user_id, data, ts) VALUES",
+        7,
+        args,
+    )?;
+    let mut args: Vec<Value> = Vec::with_capacity(fresh.len() * 8);
     for &i in &fresh {
         let (m, _) = &created[&i];
-        q = q
-            .bind(&m.id)
-            .bind(&m.room_id)
-            .bind(m.seq)
-            .bind(&m.author.id)
-            .bind(&m.body)
-            .bind(&m.client_id)
-            .bind(m.created_at)
-            .bind(m.event_id);
+        args.extend([
+            text(&m.id),
+            text(&m.room_id),
+            Value::Integer(m.seq),
+            text(&m.author.id),
+            text(&m.body),
+            text(&m.client_id),
+            Value::Integer(m.created_at),
+            Value::Integer(m.event_id),
+        ]);
     }
-    for n in &notes {
-        q = bind_notification(q, n);
+    insert_rows(
+        conn,
+        "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
+         VALUES",
+        8,
+        args,
+    )?;
+    if !notes.is_empty() {
+        let mut args: Vec<Value> = Vec::with_capacity(notes.len() * 7);
+        for n in &notes {
+            args.extend([
+                text(&n.id),
+                text(&n.user_id),
+                text(&n.kind),
+                text(&n.title),
+                text(&n.body),
+                text(&n.link),
+                Value::Integer(n.now),
+            ]);
+        }
+        insert_rows(
+            conn,
+            "INSERT INTO notifications (id, user_id, kind, title, body, link, created_at) VALUES",
+            7,
+            args,
+        )?;
     }
-    for ((room, user), seq) in &read_to {
-        q = q.bind(*room).bind(*user).bind(*seq);
+    // What I wrote, I have read.
+    {
+        let mut read = conn.prepare_cached(
+            "UPDATE members SET read_seq = ?3 WHERE room_id = ?1 AND user_id = ?2 AND read_seq < ?3",
+        )?;
+        for ((room, user), seq) in &read_to {
+            read.execute(rusqlite::params![room, user, seq])?;
+        }
     }
-    q.execute(&mut *conn).await?;
+    conn.execute_batch("COMMIT")?;
 
     // Outcomes in the batch's order; a repeat within the batch gets the first one's message.
     let mut out = Vec::with_capacity(msgs.len());
@@ -452,12 +554,39 @@ async fn send_batch_on(
     Ok(out)
 }
 
-/// Closes the writer's connection (rolling back whatever it had open); the next batch takes a
-/// fresh one.
-async fn discard(slot: &mut Option<sqlx::SqliteConnection>) {
-    use sqlx::Connection;
-    if let Some(old) = slot.take() {
-        let _ = old.close().await;
+/// Opens the writer's connection: the pool's file (or shared in-memory database) through the
+/// same SQLite library, with the pool's settings. WAL is the file's own mode, set by the pool.
+///
+/// Why a connection of its own, used without sqlx: every statement sqlx runs is a round trip to
+/// that connection's thread, and under fan-out load each round trip waits for a CPU behind the
+/// deliveries. A batch took two (down from nine), yet with the store replaced by nothing the
+/// 4-poster SSE saturation doubled: those waits, not SQLite's work (well under a millisecond),
+/// were the posting round trip. Here the writer runs the whole transaction where it is.
+fn open_writer(
+    options: &SqliteConnectOptions,
+    synchronous: i64,
+) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags as F;
+    let name = options.get_filename();
+    let mut flags = F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_URI | F::SQLITE_OPEN_NO_MUTEX;
+    if name.to_string_lossy().starts_with("file:sqlx-in-memory-") {
+        flags |= F::SQLITE_OPEN_MEMORY | F::SQLITE_OPEN_SHARED_CACHE;
+    }
+    let conn = rusqlite::Connection::open_with_flags(name, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
+
+/// Runs `f` here, on this thread. On a multi-threaded runtime the worker first hands its other
+/// tasks to another thread, as `f` may wait: for the write lock, or for the disk (a WAL sync
+/// under `synchronous=FULL`, a checkpoint).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -1023,23 +1152,37 @@ impl Store for SqliteStore {
         &self,
         msgs: &[NewMessage],
     ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
-        let mut writer = self.writer.lock().await;
-        let conn = self.writer_connection(&mut writer).await?;
-        let failed = match send_batch_on(conn, msgs).await {
-            Ok(outcomes) => return Ok(outcomes.into_iter().map(Ok).collect()),
-            Err(e) => e,
+        let synchronous = *self
+            .synchronous
+            .get_or_try_init(|| async {
+                sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                    .fetch_one(&self.pool)
+                    .await
+            })
+            .await?;
+        // Right here on this worker when nothing can make it wait: in WAL mode below FULL a
+        // commit does not sync, and the write lock is only tried. Otherwise (the lock is taken,
+        // or every commit syncs) the worker hands its other tasks on first.
+        let first = if synchronous < 2 {
+            self.attempt(msgs, synchronous, Duration::ZERO)?
+        } else {
+            Err(BatchError::Busy)
         };
-        tracing::debug!(error = %failed, "batch insert failed; sending one by one");
-        // Undo what the batch began. Without a transaction to undo (its BEGIN failed) or with a
-        // connection in doubt, start again on a fresh one: closing rolls back whatever is open.
-        if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-            discard(&mut writer).await;
+        let result = match first {
+            Err(BatchError::Busy) => blocking(|| self.attempt(msgs, synchronous, BUSY_TIMEOUT))?,
+            other => other,
+        };
+        match result {
+            Ok(outcomes) => {
+                self.count_batch();
+                Ok(outcomes.into_iter().map(Ok).collect())
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "batch insert failed; sending one by one");
+                let mut conn = self.pool.acquire().await?;
+                send_one_by_one(&mut conn, msgs).await
+            }
         }
-        let result = send_one_by_one(self.writer_connection(&mut writer).await?, msgs).await;
-        if result.is_err() {
-            discard(&mut writer).await;
-        }
-        result
     }
 
     async fn messages(
@@ -1728,5 +1871,56 @@ mod tests {
             "the author has read what they wrote"
         );
         assert_eq!(store.head().await.unwrap(), e.event_id);
+    }
+
+    /// The writer's own connection commits as the pool does (`synchronous=FULL` here), and a
+    /// batch that finds SQLite's write lock taken by a pooled connection waits for it instead of
+    /// failing (on a multi-threaded runtime, as the server runs).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_commits_like_the_pool_and_waits_for_the_lock() {
+        use sqlx::Connection;
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::new(connect(&url, 3, Synchronous::Full).await.unwrap());
+        let alice = store.create_user("u1", "alice", "x", 1).await.unwrap();
+        let (room, _) = store
+            .create_room("r1", &alice, "r", false, 1)
+            .await
+            .unwrap();
+        let first = new_message(
+            &store
+                .send_messages(&[message(&room.id, &alice, "a")])
+                .await
+                .unwrap()[0],
+        );
+        let level: i64 = {
+            let slot = store.writer.lock().unwrap();
+            let conn = slot.as_ref().expect("the writer's connection is open");
+            conn.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(level, 2, "FULL, as the pool");
+
+        // A pooled connection holds the write lock while the batch starts.
+        let mut holder = store.pool.acquire().await.unwrap();
+        let mut tx = holder.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("UPDATE rooms SET name = 'renamed' WHERE id = ?")
+            .bind(&room.id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let sending = tokio::spawn({
+            let (store, msg) = (store.clone(), message(&room.id, &alice, "b"));
+            async move { store.send_messages(&[msg]).await }
+        });
+        tx.commit().await.unwrap();
+        let out = sending.await.unwrap().unwrap();
+        let second = new_message(&out[0]);
+        assert_eq!(
+            (second.seq, second.event_id),
+            (first.seq + 1, first.event_id + 1)
+        );
+        let stored = store.messages(&room.id, None, 10).await.unwrap();
+        assert_eq!(stored.len(), 2);
     }
 }
