@@ -77,7 +77,9 @@ impl Activity {
                     self.unread.update(|u| *u += 1);
                     if document().hidden() {
                         desktop_notification(&note);
-                    } else {
+                    } else if !about_open_room(&note) {
+                        // (A mention in the room on screen is seen where it lands; opening the
+                        // room reads it.)
                         self.toast(note);
                     }
                 }
@@ -175,6 +177,14 @@ impl Default for Activity {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Whether `note` points into the room this tab shows (its link is `/rooms/{id}#…`).
+fn about_open_room(note: &Notification) -> bool {
+    let Ok(path) = window().location().pathname() else {
+        return false;
+    };
+    path.starts_with("/rooms/") && note.link.split('#').next() == Some(path.as_str())
 }
 
 fn desktop_notification(note: &Notification) {

@@ -106,7 +106,7 @@ pub fn AdminPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api::post::<_, Value>("/api/admin/announcements", &body).await {
                 Ok(v) => {
-                    chat.notify(format!("Announced to {} people.", v["recipients"]));
+                    chat.notify_ok(format!("Announced to {} people.", v["recipients"]));
                     title.set(String::new());
                     text.set(String::new());
                     reload();

@@ -97,6 +97,21 @@ pub struct Typist {
 }
 
 /// The chat screen's state, shared through context. All fields are signals (Copy).
+/// How long a success notice shows.
+const NOTICE_OK_MS: u64 = 4_000;
+
+thread_local! {
+    static NOTICE_IDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The line under the header: an error until its cause is gone, or a passing success.
+#[derive(Debug, Clone, PartialEq)]
+struct Notice {
+    id: u64,
+    text: String,
+    ok: bool,
+}
+
 #[derive(Clone, Copy)]
 pub struct Chat {
     me: StoredValue<User>,
@@ -105,7 +120,7 @@ pub struct Chat {
     current: Memo<Option<String>>,
     pub(crate) live: LiveUi,
     typing: RwSignal<Vec<Typist>>,
-    notice: RwSignal<Option<String>>,
+    notice: RwSignal<Option<Notice>>,
     rooms_loaded: RwSignal<bool>,
     /// Minutes from UTC for displayed times: 0 (UTC) as rendered on the server, the browser's
     /// own once hydrated.
@@ -203,8 +218,46 @@ impl Chat {
         self.live.settings
     }
 
+    /// Shows an error notice. It stays until its cause is gone: the user dismisses it, another
+    /// room or page opens, the connection comes back, or a later action succeeds.
     pub(crate) fn notify(&self, text: impl Into<String>) {
-        self.notice.set(Some(text.into()));
+        self.show_notice(text.into(), false);
+    }
+
+    /// Shows a success notice ("Invited bob."), which goes away by itself.
+    pub(crate) fn notify_ok(&self, text: impl Into<String>) {
+        let id = self.show_notice(text.into(), true);
+        let notice = self.notice;
+        set_timeout(
+            move || {
+                let _ = notice.try_update(|n| {
+                    if n.as_ref().is_some_and(|n| n.id == id) {
+                        *n = None;
+                    }
+                });
+            },
+            std::time::Duration::from_millis(NOTICE_OK_MS),
+        );
+    }
+
+    fn show_notice(&self, text: String, ok: bool) -> u64 {
+        let id = NOTICE_IDS.with(|n| {
+            let id = n.get() + 1;
+            n.set(id);
+            id
+        });
+        self.notice.set(Some(Notice { id, text, ok }));
+        id
+    }
+
+    /// Clears an error notice (its cause is gone); a success notice runs its course.
+    fn clear_error_notice(&self) {
+        if self
+            .notice
+            .with_untracked(|n| n.as_ref().is_some_and(|n| !n.ok))
+        {
+            self.notice.set(None);
+        }
     }
 
     async fn load_rooms(self) {
@@ -253,7 +306,7 @@ impl Chat {
                     log.has_older = full;
                     log.loaded = true;
                 });
-                self.mark_read(&room_id);
+                self.mark_read(&room_id, true);
             }
             Err(e) if e.status == 403 || e.status == 404 => {
                 self.logs.update(|logs| {
@@ -298,8 +351,10 @@ impl Chat {
         }
     }
 
-    /// Records that I have read a room up to its newest message.
-    fn mark_read(&self, room_id: &str) {
+    /// Records that I have read a room up to its newest message. Opening a room always tells the
+    /// server (which then reads the room's mentions and DMs in the bell too); a message arriving
+    /// while I look only when there is something new to record.
+    fn mark_read(&self, room_id: &str, opened: bool) {
         let Some(last) = self
             .logs
             .with_untracked(|l| l.get(room_id).and_then(|log| log.last_confirmed().cloned()))
@@ -318,7 +373,7 @@ impl Chat {
                 r.unread = 0;
             }
         });
-        if !had_unread && last.author.id == self.me.with_value(|m| m.id.clone()) {
+        if !opened && !had_unread && last.author.id == self.me.with_value(|m| m.id.clone()) {
             return;
         }
         let url = format!("/api/rooms/{room_id}/read");
@@ -399,6 +454,11 @@ impl Chat {
 
     /// Applies one live event.
     fn apply(self, ev: Event) {
+        if ev.feed == Feed::Notifications && ev.kind == kind::READ {
+            // Notifications read (here, in another tab, or by opening a room): the server's
+            // unread counts of the rooms may have moved with them.
+            leptos::task::spawn_local(self.load_rooms());
+        }
         if self.activity.apply(&ev) {
             return;
         }
@@ -437,7 +497,7 @@ impl Chat {
                     let viewing = self.current.get_untracked().as_deref() == Some(room_id.as_str())
                         && page_visible();
                     if viewing {
-                        self.mark_read(&room_id);
+                        self.mark_read(&room_id, false);
                     } else {
                         self.rooms.update(|rs| {
                             if let Some(r) = rs.iter_mut().find(|r| r.id == room_id) {
@@ -502,6 +562,15 @@ impl Chat {
                     leptos::task::spawn_local(self.load_room(room_id));
                 }
             }
+            kind::ROOM_CREATED => {
+                // Someone's new public room. Mine (or one I already hold) stays as it is: this
+                // payload is the room as a non-member sees it.
+                if let Ok(room) = serde_json::from_value::<Room>(ev.data) {
+                    if self.room_untracked(&room.id).is_none() {
+                        self.upsert_room(room);
+                    }
+                }
+            }
             kind::TYPING => {
                 let room_id = ev
                     .data
@@ -529,6 +598,12 @@ impl Chat {
                 });
             }
             kind::HELLO => {
+                // Back in touch with the server: what failed for want of it is moot.
+                self.clear_error_notice();
+                // A new connection starts out online on the server: say so again if this tab is
+                // idle or hidden.
+                self.idle_sent.set_value(false);
+                self.check_idle();
                 // First connection, or a reconnect: the cursor covers the gap, but the room list
                 // (unread counts) is cheap to refresh and catches anything outside the feed.
                 leptos::task::spawn_local(self.load_rooms());
@@ -699,6 +774,28 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
             live::start(&CHOOSABLE_FEEDS, cursor, chat.live, move |ev| {
                 chat.apply(ev)
             });
+            // Input in this tab keeps me online; the tab going hidden (or five quiet minutes)
+            // makes me idle, and coming back is told at once, not at the next tick.
+            chat.last_input.set_value(now());
+            let seen = move || {
+                chat.last_input.set_value(now());
+                chat.check_idle();
+            };
+            let inputs = [
+                window_event_listener(leptos::ev::keydown, move |_| seen()),
+                window_event_listener(leptos::ev::pointerdown, move |_| seen()),
+                window_event_listener(leptos::ev::pointermove, move |_| seen()),
+                window_event_listener(leptos::ev::wheel, move |_| seen()),
+                window_event_listener(leptos::ev::touchstart, move |_| seen()),
+                window_event_listener(leptos::ev::focus, move |_| seen()),
+                // Fired at the document; it bubbles to the window.
+                window_event_listener(leptos::ev::visibilitychange, move |_| {
+                    if !document().hidden() {
+                        chat.last_input.set_value(now());
+                    }
+                    chat.check_idle();
+                }),
+            ];
             let typing = chat.typing;
             let clock = chat.activity.clock;
             let expiry = set_interval_with_handle(
@@ -716,9 +813,17 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                 if let Ok(handle) = expiry {
                     handle.clear();
                 }
+                for handle in inputs {
+                    handle.remove();
+                }
                 live::stop();
             });
         }
+    });
+    // Another room or page: an error about the last one no longer applies.
+    Effect::new(move |_| {
+        location.pathname.track();
+        chat.clear_error_notice();
     });
     // Opening a room loads it (once) and marks it read.
     Effect::new(move |_| {
@@ -727,7 +832,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                 .logs
                 .with_untracked(|l| l.get(&room).is_some_and(|r| r.loaded));
             if loaded {
-                chat.mark_read(&room);
+                chat.mark_read(&room, true);
             } else {
                 leptos::task::spawn_local(chat.load_room(room));
             }
@@ -1153,9 +1258,14 @@ fn TransportSettingsPanel(open: RwSignal<bool>) -> impl IntoView {
 fn Notice() -> impl IntoView {
     let chat = expect_context::<Chat>();
     view! {
-        <Show when=move || chat.notice.get().is_some()>
-            <div class="notice" role="alert">
-                <span>{move || chat.notice.get().unwrap_or_default()}</span>
+        <Show when=move || chat.notice.with(Option::is_some)>
+            <div
+                class="notice"
+                class:ok=move || chat.notice.with(|n| n.as_ref().is_some_and(|n| n.ok))
+                role=move || if chat.notice.with(|n| n.as_ref().is_some_and(|n| n.ok)) { "status" } else { "alert" }
+                data-testid=testid::NOTICE
+            >
+                <span>{move || chat.notice.with(|n| n.as_ref().map(|n| n.text.clone()).unwrap_or_default())}</span>
                 <button class="link" on:click=move |_| chat.notice.set(None) aria-label="Dismiss">"×"</button>
             </div>
         </Show>
@@ -1418,7 +1528,7 @@ fn RoomView(room_id: String) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api::post::<_, ()>(&format!("/api/rooms/{id}/invite"), &body).await {
                 Ok(()) => {
-                    chat.notify(format!("Invited {}.", body.username.trim()));
+                    chat.notify_ok(format!("Invited {}.", body.username.trim()));
                     invitee.set(String::new());
                 }
                 Err(e) => chat.notify(e.message),

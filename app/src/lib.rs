@@ -96,6 +96,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[derive(Clone, Copy)]
 pub struct Me(pub Resource<Option<User>>);
 
+/// The pages that need a session (the chat screen's routes below). The server reads this to
+/// send signed-out visitors to the sign-in page and to render these pages signed in: keep it
+/// beside the routes, so a new page cannot be forgotten there.
+pub fn is_signed_in_page(path: &str) -> bool {
+    matches!(path, "/" | "/jobs" | "/admin" | "/race")
+        || path
+            .strip_prefix("/rooms/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// The pages for signed-out visitors; the signed-in are sent on to the app.
+pub fn is_sign_in_page(path: &str) -> bool {
+    matches!(path, "/login" | "/signup")
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -134,7 +149,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage />
                 <Route path=path!("/signup") view=auth::SignupPage />
                 // One chat screen for "/" and "/rooms/:id": moving between rooms keeps its state
-                // and its live connection.
+                // and its live connection. Its paths are `is_signed_in_page`'s.
                 <ParentRoute path=path!("") view=chat::ChatPage ssr=SsrMode::Async>
                     <Route path=path!("") view=|| () />
                     <Route path=path!("rooms/:id") view=|| () />
@@ -158,5 +173,28 @@ fn NotFound() -> impl IntoView {
                 <p><a href="/">"Back to Switchboard"</a></p>
             </div>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chat_route_needs_a_session() {
+        for path in ["/", "/jobs", "/admin", "/race", "/rooms/abc"] {
+            assert!(is_signed_in_page(path), "{path}");
+        }
+        for path in [
+            "/login",
+            "/signup",
+            "/rooms/",
+            "/rooms/a/b",
+            "/pkg/x.js",
+            "/nope",
+        ] {
+            assert!(!is_signed_in_page(path), "{path}");
+        }
+        assert!(is_sign_in_page("/login") && is_sign_in_page("/signup"));
     }
 }

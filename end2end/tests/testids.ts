@@ -23,6 +23,7 @@ export const T = {
   signOut: 'sign-out',
   signOutEverywhere: 'sign-out-everywhere',
   typing: 'typing',
+  notice: 'notice',
 } as const;
 
 export const id = (name: string) => `[data-testid="${name}"]`;

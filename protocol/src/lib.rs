@@ -288,6 +288,9 @@ pub mod kind {
     pub const ERROR: &str = "error";
     /// The cursor is older than the log the server keeps: reload state over REST.
     pub const RESYNC: &str = "resync";
+    /// A public room was created (chat feed, to every signed-in user; data = the Room as a
+    /// non-member sees it: `is_member` false, `unread` 0).
+    pub const ROOM_CREATED: &str = "room_created";
     /// Someone is typing (ephemeral).
     pub const TYPING: &str = "typing";
     /// A notification for me (notifications feed; data = Notification).

@@ -245,7 +245,8 @@ pub async fn mark_read(
         .message_seq(&room.id, &message_id)
         .await?
         .ok_or(ApiError::NotFound("message"))?;
-    Ok(state.store.mark_read(&room.id, &me.id, seq).await?)
+    state.store.mark_read(&room.id, &me.id, seq).await?;
+    notifications::read_room(state, me, &room.id).await
 }
 
 /// Tells the room's members that `me` is typing: an ephemeral event, never stored.

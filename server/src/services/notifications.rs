@@ -181,13 +181,73 @@ pub async fn list(
     })
 }
 
+/// Kinds that stand for unread messages of a room: reading the room reads them, and reading
+/// them (all at once) reads their rooms. One truth for unread: the room's read position.
+const ROOM_KINDS: [&str; 2] = ["mention", "dm"];
+/// At most this many unread notifications are matched to rooms at once (newest first).
+const ROOM_NOTES_SCAN: u32 = 500;
+
+/// The room a message's notification points at: its link is `/rooms/{id}` or `/rooms/{id}#m-…`
+/// (as [`for_message`] writes it).
+pub fn room_of(link: &str) -> Option<&str> {
+    let rest = link.strip_prefix("/rooms/")?;
+    let id = rest.split(['#', '/', '?']).next()?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// My unread mention and DM notifications, as (notification id, room id).
+async fn unread_room_notes(state: &AppState, me: &User) -> ApiResult<Vec<(String, String)>> {
+    let (notes, _) = state
+        .store
+        .notifications(&me.id, true, None, ROOM_NOTES_SCAN)
+        .await?
+        .unwrap_or_default();
+    Ok(notes
+        .into_iter()
+        .filter(|n| ROOM_KINDS.contains(&n.kind.as_str()))
+        .filter_map(|n| Some((n.id.clone(), room_of(&n.link)?.to_string())))
+        .collect())
+}
+
+/// I read `room_id`: its mention and DM notifications are read too (their `read` event tells
+/// my other tabs). Nothing is written when there are none.
+pub async fn read_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+    let ids: Vec<String> = unread_room_notes(state, me)
+        .await?
+        .into_iter()
+        .filter(|(_, room)| room == room_id)
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    mark_read(state, me, Some(ids), false).await
+}
+
 /// Marks some (or all) of my notifications read. An id that is not mine: 404, nothing changes.
+/// All of them read also reads the rooms their mentions and DMs are in, so the room badges
+/// agree with the bell.
 pub async fn mark_read(
     state: &AppState,
     me: &User,
     ids: Option<Vec<String>>,
     all: bool,
 ) -> ApiResult<()> {
+    let rooms: std::collections::BTreeSet<String> = if all {
+        unread_room_notes(state, me)
+            .await?
+            .into_iter()
+            .map(|(_, room)| room)
+            .collect()
+    } else {
+        Default::default()
+    };
+    for room in rooms {
+        // Up to the room's newest message; a room I left is not mine to mark (no change).
+        if let Some(last) = state.store.messages(&room, None, 1).await?.pop() {
+            state.store.mark_read(&room, &me.id, last.seq).await?;
+        }
+    }
     let which = match (ids, all) {
         (_, true) => ReadSelection::All,
         (Some(ids), false) if !ids.is_empty() && ids.len() <= 500 => ReadSelection::Ids(
@@ -217,4 +277,18 @@ pub async fn mark_read(
         .await?
         .then_some(())
         .ok_or(ApiError::NotFound("notification"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_of;
+
+    #[test]
+    fn a_notification_link_names_its_room() {
+        assert_eq!(room_of("/rooms/r1#m-m1"), Some("r1"));
+        assert_eq!(room_of("/rooms/r1"), Some("r1"));
+        assert_eq!(room_of("/rooms/"), None);
+        assert_eq!(room_of("/jobs#j1"), None);
+        assert_eq!(room_of("/"), None);
+    }
 }

@@ -56,6 +56,18 @@ impl EventRow {
     }
 }
 
+/// The payload of a `room_created` event: the room as someone who is not (yet) a member sees
+/// it. Every signed-in user gets the same bytes; the creator's own clients already hold the room
+/// as a member from its `membership` event.
+pub fn room_created_data(room: &Room) -> StoreResult<String> {
+    let seen = Room {
+        is_member: false,
+        unread: 0,
+        ..room.clone()
+    };
+    serde_json::to_string(&seen).map_err(|e| StoreError::Other(e.into()))
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub user: User,

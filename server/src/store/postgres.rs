@@ -24,8 +24,8 @@
 //! reads the row, which survives pruning of the log.
 
 use super::{
-    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome,
-    Store, StoreError, StoreResult, StoredEvent, UserRecord,
+    room_created_data, EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
+    SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
@@ -849,8 +849,24 @@ impl Store for PgStore {
             .await?
             .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room vanished")))?
             .room;
+        let mut events = vec![ev];
+        if !private {
+            // To everyone (no room, no user): "Other rooms" grows live everywhere.
+            events.push(
+                append_event(
+                    &mut tx,
+                    Feed::Chat,
+                    kind::ROOM_CREATED,
+                    None,
+                    None,
+                    room_created_data(&room)?,
+                    now,
+                )
+                .await?,
+            );
+        }
         tx.commit().await?;
-        Ok((room, vec![ev]))
+        Ok((room, events))
     }
 
     async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>> {

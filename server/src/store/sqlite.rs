@@ -3,8 +3,8 @@
 //! upgrade; the hub already serialises event-producing writes, so the log commits in id order.
 
 use super::{
-    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome,
-    Store, StoreError, StoreResult, StoredEvent, UserRecord,
+    room_created_data, EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
+    SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
@@ -988,8 +988,24 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room vanished")))?
             .room;
+        let mut events = vec![ev];
+        if !private {
+            // To everyone (no room, no user): "Other rooms" grows live everywhere.
+            events.push(
+                append_event(
+                    &mut tx,
+                    Feed::Chat,
+                    kind::ROOM_CREATED,
+                    None,
+                    None,
+                    room_created_data(&room)?,
+                    now,
+                )
+                .await?,
+            );
+        }
         tx.commit().await?;
-        Ok((room, vec![ev]))
+        Ok((room, events))
     }
 
     async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>> {

@@ -215,3 +215,94 @@ async fn marking_read_and_privacy() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The unread count of `room` in `c`'s room list.
+async fn room_unread(c: &Client, room: &str) -> i64 {
+    let (_, rooms) = c.get("/api/rooms").await;
+    rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == room)
+        .expect("listed")["unread"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reading_a_room_reads_its_mentions_and_dms_and_mark_all_read_reads_their_rooms() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let room = alice.create_room("general", false).await;
+    let other = alice.create_room("other", false).await;
+    for r in [&room, &other] {
+        bob.post_empty(&format!("/api/rooms/{r}/join")).await;
+    }
+    let (_, dm) = alice.post("/api/dms", json!({"username": "bob"})).await;
+    let dm = dm["id"].as_str().unwrap().to_string();
+
+    // A mention in each room and a DM: three unread notifications, three room badges.
+    let (_, m1) = alice.send(&room, "@bob look", "m1").await;
+    alice.send(&other, "@bob and here", "m2").await;
+    alice.send(&dm, "psst", "d1").await;
+    assert_eq!(list(&bob).await["unread"], 3);
+
+    // Opening the room (its read position) reads its mention, and only that; a `read` event
+    // tells bob's other clients.
+    let (_, first) = bob.get("/api/live/poll?feeds=notifications&wait=0").await;
+    let cursor = first["cursor"].as_i64().unwrap();
+    let (status, _) = bob
+        .post(
+            &format!("/api/rooms/{room}/read"),
+            json!({"message_id": m1["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = list(&bob).await;
+    assert_eq!(after["unread"], 2, "{after}");
+    assert!(after["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["read"]
+            == (n["link"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("/rooms/{room}")))));
+    let (_, events) = bob
+        .get(&format!(
+            "/api/live/poll?feeds=notifications&cursor={cursor}&wait=0"
+        ))
+        .await;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "read"),
+        "{events}"
+    );
+    // Reading it again with nothing unread writes nothing.
+    let (_, before) = bob.get("/api/live/poll?feeds=notifications&wait=0").await;
+    bob.post(
+        &format!("/api/rooms/{room}/read"),
+        json!({"message_id": m1["id"]}),
+    )
+    .await;
+    let (_, again) = bob.get("/api/live/poll?feeds=notifications&wait=0").await;
+    assert_eq!(before["cursor"], again["cursor"]);
+
+    // Mark all read: the bell and the badges of the rooms they were in agree.
+    assert_eq!(room_unread(&bob, &other).await, 1);
+    assert_eq!(room_unread(&bob, &dm).await, 1);
+    let (status, _) = bob
+        .post("/api/notifications/read", json!({"all": true}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(list(&bob).await["unread"], 0);
+    assert_eq!(room_unread(&bob, &other).await, 0);
+    assert_eq!(room_unread(&bob, &dm).await, 0);
+}

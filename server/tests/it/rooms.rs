@@ -228,3 +228,44 @@ async fn a_poll_sees_a_room_from_the_moment_of_joining_and_not_after_leaving() {
         .await;
     assert!(messages(&c).is_empty(), "left: {c}");
 }
+
+#[tokio::test]
+async fn a_new_public_room_reaches_everyone_live_on_every_transport() {
+    use crate::common::{Live, TRANSPORTS};
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    for transport in TRANSPORTS {
+        let (_, first) = bob.get("/api/live/poll?feeds=chat&wait=0").await;
+        let before = first["cursor"].as_i64().expect("cursor");
+        let mut live = Live::open(&bob, transport, "chat", Some(before)).await;
+        // A private room is nobody else's business; the public one reaches bob, who is no
+        // member of either.
+        alice
+            .create_room(&format!("secret-{transport}"), true)
+            .await;
+        let open = alice.create_room(&format!("open-{transport}"), false).await;
+        let ev = live.next_stored().await.expect("an event");
+        assert_eq!(ev.kind, "room_created", "{transport}: {ev:?}");
+        assert_eq!(ev.data["id"], open.as_str(), "{transport}");
+        assert_eq!(ev.data["name"], format!("open-{transport}"));
+        assert_eq!(ev.data["is_member"], false);
+        assert_eq!(ev.data["private"], false);
+        // It is in the log: a client resuming from before it gets it too.
+        let mut resumed = Live::open(&bob, transport, "chat", Some(before)).await;
+        let again = resumed.next_stored().await.expect("replayed");
+        assert_eq!((again.kind.as_str(), again.id), ("room_created", ev.id));
+    }
+    // The creator's own feed holds the membership (as a member) and the announcement.
+    let (_, mine) = alice.get("/api/live/poll?feeds=chat&cursor=0&wait=0").await;
+    let kinds: Vec<&str> = mine["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "room_created").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| **k == "membership").count(), 8);
+}
