@@ -435,7 +435,7 @@ pub fn check_password(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Trims a message body and checks its length; returns the body to store.
+/// Trims a message body and checks its length and characters; returns the body to store.
 pub fn check_body(raw: &str) -> Result<&str, BodyError> {
     let body = raw.trim();
     if body.is_empty() {
@@ -444,13 +444,91 @@ pub fn check_body(raw: &str) -> Result<&str, BodyError> {
     if body.chars().count() > MAX_BODY_CHARS {
         return Err(BodyError::TooLong);
     }
-    Ok(body)
+    match check_text(body) {
+        Ok(()) => Ok(body),
+        Err(TextError::Invisible) => Err(BodyError::Empty),
+        Err(_) => Err(BodyError::Control),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
+    /// Nothing a reader would see: empty, white space or zero-width characters only.
     Empty,
     TooLong,
+    /// A control character other than newline and tab.
+    Control,
+}
+
+/// What is wrong with the characters of a text (see [`check_text`] and [`check_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextError {
+    /// A control character (for a name, newline and tab count as ones).
+    Control,
+    /// Only white space and zero-width characters: it would show as nothing.
+    Invisible,
+    /// A bidirectional override or isolate, which can make a name read as another one.
+    Bidi,
+}
+
+impl TextError {
+    /// Words for a person, about a `what` ("Messages", "Room names").
+    pub fn message(self, what: &str) -> String {
+        match self {
+            TextError::Control => format!("{what} cannot contain control characters."),
+            TextError::Invisible => format!("{what} need some visible text."),
+            TextError::Bidi => format!("{what} cannot contain text-direction controls."),
+        }
+    }
+}
+
+/// A character that shows as nothing: white space, zero-width spaces and joiners, the word
+/// joiner, the byte-order mark, the soft hyphen.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}' | '\u{00AD}'
+        )
+}
+
+/// Bidirectional embeddings, overrides, isolates and marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
+}
+
+/// Checks multi-line text people write (message bodies, announcements): no control characters
+/// but newline and tab (NUL among them, which PostgreSQL's text cannot hold, so both databases
+/// treat text alike), and something visible.
+pub fn check_text(text: &str) -> Result<(), TextError> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(TextError::Control);
+    }
+    if text.chars().all(is_invisible) {
+        return Err(TextError::Invisible);
+    }
+    Ok(())
+}
+
+/// Checks a one-line name or title (room names, display names, announcement titles): no control
+/// characters at all, no text-direction controls, and something visible.
+pub fn check_name(name: &str) -> Result<(), TextError> {
+    if name.chars().any(char::is_control) {
+        return Err(TextError::Control);
+    }
+    if name.chars().any(is_bidi_control) {
+        return Err(TextError::Bidi);
+    }
+    if name.chars().all(is_invisible) {
+        return Err(TextError::Invisible);
+    }
+    Ok(())
 }
 
 /// The usernames a body mentions (`@name`), case-folded, deduplicated, in order.
@@ -502,6 +580,24 @@ mod tests {
     fn bodies_are_trimmed_and_bounded() {
         assert_eq!(check_body("  hi \n").unwrap(), "hi");
         assert_eq!(check_body(" \n "), Err(BodyError::Empty));
+        assert_eq!(
+            check_body("\u{200B}\u{FEFF} \u{2060}"),
+            Err(BodyError::Empty)
+        );
+        assert_eq!(check_body("a\0b"), Err(BodyError::Control));
+        assert_eq!(check_body("a\rb"), Err(BodyError::Control));
+        assert_eq!(check_body("a\u{7}b"), Err(BodyError::Control));
+        assert_eq!(check_body("line\n\tindented").unwrap(), "line\n\tindented");
+        assert_eq!(
+            check_body("zero\u{200B}width").unwrap(),
+            "zero\u{200B}width"
+        );
+        assert_eq!(check_name("lobby"), Ok(()));
+        assert_eq!(check_name("two\nlines"), Err(TextError::Control));
+        assert_eq!(check_name("evil\u{202E}gnp.exe"), Err(TextError::Bidi));
+        assert_eq!(check_name("\u{2066}x"), Err(TextError::Bidi));
+        assert_eq!(check_name("\u{200B}"), Err(TextError::Invisible));
+        assert_eq!(check_name("שלום"), Ok(()));
         assert!(check_body(&"é".repeat(MAX_BODY_CHARS)).is_ok());
         assert_eq!(
             check_body(&"x".repeat(MAX_BODY_CHARS + 1)),

@@ -31,12 +31,8 @@ pub async fn create_room(
             "Room names are at most 80 characters.",
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::bad(
-            "invalid_name",
-            "Room names cannot contain control characters.",
-        ));
-    }
+    protocol::check_name(name)
+        .map_err(|e| ApiError::bad("invalid_name", e.message("Room names")))?;
     let (store, me, name, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
     state
         .hub
@@ -206,6 +202,10 @@ pub async fn send(
     let body = check_body(body).map_err(|e| match e {
         BodyError::Empty => ApiError::bad("invalid_body", "A message cannot be empty."),
         BodyError::TooLong => ApiError::TooLarge("Messages are at most 4000 characters.".into()),
+        BodyError::Control => ApiError::bad(
+            "invalid_body",
+            "Messages cannot contain control characters other than new lines and tabs.",
+        ),
     })?;
     let client_id = client_id.trim();
     if client_id.is_empty()

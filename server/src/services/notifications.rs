@@ -129,6 +129,12 @@ pub async fn announce(state: &AppState, admin: &User, title: &str, body: &str) -
             "Announcements are at most 2000 characters.".into(),
         ));
     }
+    protocol::check_name(title).map_err(|e| ApiError::bad("invalid_title", e.message("Titles")))?;
+    // An empty body is allowed (the title says it all); what there is must be text.
+    if !body.is_empty() {
+        protocol::check_text(body)
+            .map_err(|e| ApiError::bad("invalid_body", e.message("Announcements")))?;
+    }
     let now = now_ms();
     let items: Vec<NewNotification> = state
         .store

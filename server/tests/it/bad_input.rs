@@ -1266,3 +1266,85 @@ async fn websocket_protocol_violations_close_with_a_clear_code() {
         Some(1009)
     );
 }
+
+/// Text is treated alike on SQLite and PostgreSQL (whose text cannot hold NUL): control
+/// characters other than newline and tab, bodies of zero-width characters only, and
+/// text-direction controls in names are 400 with the route's code on every way in, never a 500.
+#[tokio::test]
+async fn control_characters_and_invisible_text_are_400_on_every_way_in() {
+    let app = TestApp::spawn().await;
+    let (root, _, room) = admin_with_room(&app).await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+    let (_, dm) = root.post("/api/dms", json!({"username": "bob"})).await;
+    let dm = dm["id"].as_str().unwrap().to_string();
+    let bodies = [
+        ("NUL", "a\u{0}b"),
+        ("NUL in a mention", "hey @bob \u{0}"),
+        ("bell", "ding\u{7}"),
+        ("carriage return", "one\rtwo"),
+        ("escape", "\u{1b}[31mred"),
+        ("C1 control", "a\u{85}b"),
+        ("zero-width only", "\u{200B}\u{200C}\u{FEFF}"),
+    ];
+    for (what, body) in bodies {
+        for target in [&room, &dm] {
+            let (status, err) = root.send(target, body, &format!("c-{what}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {err}");
+            assert_eq!(err["error"]["code"], "invalid_body", "{what}");
+        }
+        let (status, err) = root
+            .post(
+                "/api/admin/announcements",
+                json!({"title": "Notice", "body": body}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "announcement {what}: {err}"
+        );
+    }
+    let mut ws = root.ws("?feeds=chat").await;
+    ws.hello().await;
+    ws.send_json(json!({"type": "send", "room_id": room, "body": "a\u{0}b", "client_id": "w1"}))
+        .await;
+    let err = ws.next_of("error").await;
+    assert_eq!(err.data["code"], "invalid_body", "{err:?}");
+    for (what, title) in [
+        ("NUL", "a\u{0}"),
+        ("newline", "a\nb"),
+        ("override", "x\u{202E}y"),
+    ] {
+        let (status, err) = root
+            .post(
+                "/api/admin/announcements",
+                json!({"title": title, "body": "b"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "title {what}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_title");
+    }
+    for (what, name) in [
+        ("NUL", "lob\u{0}by"),
+        ("right-to-left override", "evil\u{202E}gnp.exe"),
+        ("isolate", "\u{2067}room"),
+        ("zero-width only", "\u{200B}\u{2060}"),
+    ] {
+        let (status, err) = root
+            .post("/api/rooms", json!({"name": name, "private": false}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "room name {what}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_name");
+    }
+    // Nothing of it was stored; newline, tab and text in any script still are.
+    let (_, page) = root.get(&format!("/api/rooms/{room}/messages")).await;
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(0));
+    let (status, _) = root.send(&room, "line\n\tindented שלום 👋", "good").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = root
+        .post("/api/rooms", json!({"name": "שלום עולם", "private": false}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
