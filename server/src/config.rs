@@ -129,6 +129,14 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Host names this server answers to (besides IP addresses and `localhost`, which it always
+    /// does), against DNS rebinding: a request whose `Host` is any other name is refused.
+    /// `name` allows any port, `name:port` that port; `*` allows every host (do that only behind
+    /// a proxy that checks the host itself). Hosts of `--allowed-origins` are allowed too.
+    /// Comma-separated.
+    #[arg(long, env = "SWITCHBOARD_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// Short-poll interval clients use, in milliseconds (an admin can change it at run time).
     #[arg(long, env = "SWITCHBOARD_SHORT_POLL_MS", default_value_t = 2000)]
     pub short_poll_ms: u32,
@@ -212,6 +220,7 @@ impl Config {
             session_idle_secs: 30 * 86_400,
             session_max_secs: 90 * 86_400,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             short_poll_ms: 2000,
             long_poll_secs: 25,
             event_retention_hours: 168,

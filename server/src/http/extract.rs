@@ -135,6 +135,56 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// Why a request was refused by the origin policy (the 403's message).
 pub type Refusal = &'static str;
 
+/// The host policy, against DNS rebinding (see docs/SECURITY.md): a rebinding attack reaches the
+/// server under the attacker's own domain name, so a request is served only when its `Host` is
+/// an IP address, `localhost`, a name in `allowed_hosts` (`name` for any port, `name:port` for
+/// one), the host of one of `allowed_origins`, or anything when `allowed_hosts` holds `*`.
+pub fn check_host(
+    headers: &axum::http::HeaderMap,
+    allowed_hosts: &[String],
+    allowed_origins: &[String],
+) -> bool {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    let name = split_port(&host);
+    if name == "localhost" || is_ip_literal(name) {
+        return true;
+    }
+    let matches = |entry: &str| {
+        let entry = entry.trim().to_ascii_lowercase();
+        entry == "*" || entry == host || (!entry.contains(':') && entry == name)
+    };
+    allowed_hosts.iter().any(|h| matches(h))
+        || allowed_origins.iter().any(|o| {
+            let o = o.trim().trim_end_matches('/');
+            o.split_once("://").is_some_and(|(_, h)| matches(h))
+        })
+}
+
+/// The host part of `host[:port]` (an IPv6 literal keeps its brackets).
+fn split_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host, |(name, _)| name)
+}
+
+fn is_ip_literal(name: &str) -> bool {
+    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => name.parse::<Ipv4Addr>().is_ok(),
+    }
+}
+
 /// The origin policy (see docs/SECURITY.md). A request is from "this site" when its `Origin` is
 /// the server's own (scheme-less compare with `Host`) or one of `allowed`; without `Origin`,
 /// when `Sec-Fetch-Site` is `same-origin` or `none` (a typed URL or bookmark). Browsers send
@@ -172,5 +222,61 @@ pub fn check_origin(
         Some(_) => Err("Cross-origin requests are refused."),
         None if live => Err("Live connections must carry an Origin header."),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::check_host;
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn with_host(h: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(header::HOST, HeaderValue::from_str(h).unwrap());
+        m
+    }
+
+    #[test]
+    fn only_addresses_localhost_and_named_hosts_pass() {
+        let none: [String; 0] = [];
+        for ok in [
+            "127.0.0.1:3000",
+            "10.0.0.7",
+            "[::1]:3000",
+            "[::1]",
+            "localhost:3000",
+            "LOCALHOST",
+        ] {
+            assert!(check_host(&with_host(ok), &none, &none), "{ok}");
+        }
+        for bad in [
+            "evil.example:3000",
+            "evil.example",
+            "127.0.0.1.nip.io:3000",
+            "localhost.evil.example",
+            "[::1",
+        ] {
+            assert!(!check_host(&with_host(bad), &none, &none), "{bad}");
+        }
+        assert!(!check_host(&HeaderMap::new(), &none, &none), "no Host");
+        let hosts = [
+            "chat.example.com".to_string(),
+            "other.example:8443".to_string(),
+        ];
+        assert!(check_host(&with_host("chat.example.com"), &hosts, &none));
+        assert!(check_host(
+            &with_host("Chat.Example.com:443"),
+            &hosts,
+            &none
+        ));
+        assert!(check_host(&with_host("other.example:8443"), &hosts, &none));
+        assert!(!check_host(&with_host("other.example:9000"), &hosts, &none));
+        let origins = ["https://app.example.org".to_string()];
+        assert!(check_host(&with_host("app.example.org"), &none, &origins));
+        assert!(check_host(
+            &with_host("anything.example"),
+            &["*".to_string()],
+            &none
+        ));
     }
 }

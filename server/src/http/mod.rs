@@ -96,12 +96,35 @@ pub fn live_router(state: &AppState) -> Router {
 
 /// The origin check and the security headers of the live routes (see [`live_router`]).
 async fn live_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = match refused(&state, &req, true) {
+    let mut res = match misdirected(&state, &req).or_else(|| refused(&state, &req, true)) {
         Some(refusal) => refusal,
         None => next.run(req).await,
     };
     crate::security::other_headers(res.headers_mut());
     res
+}
+
+/// The 400 for a request to a host name this server does not answer to
+/// (`extract::check_host`), if it is one. `/healthz` answers any host: a load balancer's health
+/// check may name the server by its service name, and the answer tells nothing.
+fn misdirected(state: &AppState, req: &Request) -> Option<Response> {
+    if req.uri().path() == "/healthz"
+        || extract::check_host(
+            req.headers(),
+            &state.config.allowed_hosts,
+            &state.config.allowed_origins,
+        )
+    {
+        return None;
+    }
+    tracing::info!(path = %req.uri().path(), host = ?req.headers().get("host"), "refused by the host policy");
+    Some(
+        ApiError::bad(
+            "invalid_host",
+            "This server does not answer to that host name.",
+        )
+        .into_response(),
+    )
 }
 
 /// The 403 for a request the origin policy refuses (`extract::check_origin`), if it does.
@@ -133,7 +156,8 @@ fn is_live(path: &str) -> bool {
     path.starts_with("/api/live/") || path == "/api/admin/metrics/live"
 }
 
-/// Refuses state-changing requests and live connections from pages of other origins (CSRF and
+/// Refuses requests to host names this server does not answer to (DNS rebinding), and
+/// state-changing requests and live connections from pages of other origins (CSRF and
 /// cross-site WebSocket hijacking); safe reads pass. Layered over the whole router, so it covers
 /// every route that takes a write: the API, the sign-in forms, and any Leptos server function.
 pub async fn refuse_cross_origin(
@@ -141,6 +165,9 @@ pub async fn refuse_cross_origin(
     req: Request,
     next: Next,
 ) -> Response {
+    if let Some(refusal) = misdirected(&state, &req) {
+        return refusal;
+    }
     // Layered around the router (not under a nest): the URI is the whole path.
     let live = is_live(req.uri().path());
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

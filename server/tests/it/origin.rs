@@ -222,3 +222,73 @@ async fn writes_from_other_origins_are_refused_everywhere() {
     let (status, body) = plain.send(&room, "from a script", "c1").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// A request as a DNS-rebinding page sends it: raw, with its own `Host`, the session cookie if
+/// given. Returns the status line's code and the body.
+async fn with_host(app: &TestApp, host: &str, target: &str, cookie: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let cookie = cookie
+        .map(|c| format!("cookie: {c}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!("GET {target} HTTP/1.1\r\nhost: {host}\r\n{cookie}connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let code = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test]
+async fn only_this_servers_host_names_are_answered() {
+    let app = TestApp::spawn_configured(|c| {
+        c.allowed_hosts = vec!["chat.example.com".into()];
+        c.allowed_origins = vec![PARTNER.into()];
+    })
+    .await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let cookie = alice.session_cookie().expect("signed in");
+    let port = app.addr.port();
+    // A rebinding attacker's name, with the victim's cookie: refused everywhere, before anything
+    // is read or opened.
+    for target in [
+        "/api/me",
+        "/",
+        "/login",
+        "/api/live/poll?feeds=chat&wait=0",
+        "/api/live/sse?feeds=chat",
+        "/pkg/switchboard.css",
+    ] {
+        let (code, body) =
+            with_host(&app, &format!("evil.example:{port}"), target, Some(&cookie)).await;
+        assert_eq!(code, 400, "{target}: {body}");
+        let err: Value = serde_json::from_str(&body).expect("JSON error");
+        assert_eq!(err["error"]["code"], "invalid_host", "{target}");
+    }
+    let (code, _) = with_host(&app, "evil.example", "/api/me", None).await;
+    assert_eq!(code, 400);
+    // Its own address, localhost, the configured name (any port) and the partner's host pass.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "chat.example.com".into(),
+        "Chat.Example.com:8443".into(),
+        "partner.example".into(),
+    ] {
+        let (code, body) = with_host(&app, &host, "/api/me", Some(&cookie)).await;
+        assert_eq!(code, 200, "{host}: {body}");
+    }
+    // A health check may use any name.
+    let (code, _) = with_host(&app, "switchboard-1:3000", "/healthz", None).await;
+    assert_eq!(code, 200);
+}
