@@ -102,9 +102,16 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_IP", default_value_t = 20)]
     pub login_per_ip_per_minute: u32,
 
-    /// Login attempts allowed per username per minute.
+    /// Failed sign-ins per username per minute before that name is guarded: then an address
+    /// that failed a sign-in within the minute is refused (429), and one with no recent
+    /// failures is checked after `--login-slowdown-ms` (so a stranger cannot lock the owner out).
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_USER", default_value_t = 10)]
     pub login_per_user_per_minute: u32,
+
+    /// The wait before a sign-in to a guarded username (see `--login-per-user-per-minute`) from
+    /// an address with no recent failures is checked, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_LOGIN_SLOWDOWN_MS", default_value_t = 1000)]
+    pub login_slowdown_ms: u64,
 
     /// Accounts created per client IP per minute (0: no limit).
     #[arg(long, env = "SWITCHBOARD_SIGNUP_PER_IP", default_value_t = 30)]
@@ -215,6 +222,7 @@ impl Config {
             db_pool: 4,
             login_per_ip_per_minute: 1000,
             login_per_user_per_minute: 1000,
+            login_slowdown_ms: 50,
             signup_per_ip_per_minute: 1000,
             sends_per_user_per_minute: 100_000,
             session_idle_secs: 30 * 86_400,

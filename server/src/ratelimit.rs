@@ -47,6 +47,29 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// How many times `key` was counted in its current window (0 when it has none).
+    pub fn count(&self, key: &str) -> u32 {
+        let hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        hits.get(key)
+            .filter(|(start, _)| start.elapsed() < self.window)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Seconds until `key`'s window resets (at least 1).
+    pub fn retry_after(&self, key: &str) -> u64 {
+        let hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        hits.get(key).map_or(1, |(start, _)| {
+            self.window.saturating_sub(start.elapsed()).as_secs().max(1)
+        })
+    }
+
+    /// Counts one event for `key`, with no limit (failures, watched by [`RateLimiter::count`]).
+    pub fn record(&self, key: &str) {
+        let _ = self.check(key, u32::MAX);
+    }
+}
+
 /// One chat message sent by `user_id`, over HTTP or the WebSocket: 429 `rate_limited` past
 /// `--sends-per-user-per-minute`.
 pub fn message_send(state: &crate::state::AppState, user_id: &str) -> crate::error::ApiResult<()> {
@@ -79,6 +102,17 @@ mod tests {
         for _ in 0..100 {
             assert!(rl.check("a", 0).is_ok());
         }
+    }
+
+    #[test]
+    fn counts_and_records_without_a_limit() {
+        let rl = RateLimiter::new(Duration::from_secs(60));
+        assert_eq!(rl.count("a"), 0);
+        rl.record("a");
+        rl.record("a");
+        assert_eq!(rl.count("a"), 2);
+        assert_eq!(rl.count("b"), 0);
+        assert!((1..=60).contains(&rl.retry_after("a")));
     }
 
     #[test]

@@ -45,10 +45,17 @@ pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResul
         .map_err(ApiError::RateLimited)?;
     // A name that cannot exist still costs a hash below, so timing does not tell names apart.
     let username = normalize_username(&creds.username).unwrap_or_default();
-    state
-        .limiter
-        .check(&format!("user:{username}"), cfg.login_per_user_per_minute)
-        .map_err(ApiError::RateLimited)?;
+    // Guessing one person's password from many addresses: past the limit of failures the name
+    // is guarded. Addresses that failed lately wait out the minute; a clean one (the owner,
+    // most likely) is still checked, after a pause, so nobody can lock the owner out.
+    let (user_key, ip_key) = (format!("fail-user:{username}"), format!("fail-ip:{ip}"));
+    let limit = cfg.login_per_user_per_minute;
+    if limit > 0 && state.limiter.count(&user_key) >= limit {
+        if state.limiter.count(&ip_key) > 0 {
+            return Err(ApiError::RateLimited(state.limiter.retry_after(&ip_key)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(cfg.login_slowdown_ms)).await;
+    }
     let record = if username.is_empty() {
         None
     } else {
@@ -61,7 +68,11 @@ pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResul
     let ok = verify_password(creds.password, hash).await?;
     match record {
         Some(r) if ok => Ok(r.user),
-        _ => Err(ApiError::BadCredentials),
+        _ => {
+            state.limiter.record(&user_key);
+            state.limiter.record(&ip_key);
+            Err(ApiError::BadCredentials)
+        }
     }
 }
 

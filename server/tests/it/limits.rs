@@ -68,10 +68,11 @@ async fn sign_ins_are_limited_per_user_and_ip() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        attempt("alice", PASSWORD).await.unwrap().status(),
-        StatusCode::OK
+        attempt("alice", "wrong again").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
     );
-    // Per user: even the right password is refused now, without checking it.
+    // Per user: two failures guard the name; from an address that failed, even the right
+    // password is refused now, without checking it.
     let r = attempt("alice", PASSWORD).await.unwrap();
     assert_limited(&r, "alice's third");
     assert_eq!(json_of(r).await["error"]["code"], "rate_limited");
@@ -182,4 +183,52 @@ async fn an_oversized_socket_message_closes_with_1009() {
     }
     let (_, history) = alice.get(&format!("/api/rooms/{room}/messages")).await;
     assert_eq!(history["messages"], json!([]));
+}
+
+/// A client whose connections come from `ip` (any 127.x address reaches the server on Linux).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn strangers_guessing_from_many_addresses_cannot_lock_the_owner_out() {
+    let app = TestApp::spawn_configured(|c| {
+        c.login_per_user_per_minute = 3;
+        c.login_per_ip_per_minute = 5;
+        c.login_slowdown_ms = 20;
+    })
+    .await;
+    app.client().signup("olive").await;
+    let login = |c: reqwest::Client, password: &'static str| {
+        let url = app.url("/api/auth/login");
+        async move {
+            c.post(url)
+                .json(&json!({"username": "olive", "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Ten wrong guesses from ten other addresses: the first three fail plainly, the rest are
+    // checked too (each from an address with no failures yet) and fail.
+    for i in 2..12 {
+        let r = login(client_from(&format!("127.0.0.{i}")), "guess guess").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess from .{i}");
+    }
+    // A guesser's address that failed is refused while the name is guarded, right password or
+    // not.
+    let r = login(client_from("127.0.0.5"), PASSWORD).await;
+    assert_limited(&r, "a failed address");
+    // The owner, from an address of their own, gets in.
+    let r = login(client_from("127.0.0.50"), PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "the owner is not locked out");
+    // A fresh address with a wrong password is still only a failure (and that address is then
+    // refused as well).
+    let r = login(client_from("127.0.0.51"), "guess again").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = login(client_from("127.0.0.51"), PASSWORD).await;
+    assert_limited(&r, "now a failed address");
 }
