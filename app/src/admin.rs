@@ -118,7 +118,7 @@ pub fn AdminPage() -> impl IntoView {
     view! {
         <section class="admin-page" aria-labelledby="admin-title" data-testid="admin-page">
             <header class="room-head">
-                <h2 id="admin-title">"Admin console"</h2>
+                <h1 id="admin-title">"Admin console"</h1>
             </header>
             <div class="jobs-body">
                 <h3>
@@ -191,7 +191,7 @@ pub fn AdminPage() -> impl IntoView {
                 <ul class="audit" data-testid="audit-log">
                     {move || audit.get().into_iter().map(|e| view! {
                         <li>
-                            <time>{crate::time::clock(e["at"].as_i64().unwrap_or(0), 0)}" UTC"</time>
+                            <time datetime=crate::time::iso(e["at"].as_i64().unwrap_or(0))>{crate::time::clock(e["at"].as_i64().unwrap_or(0), 0)}" UTC"</time>
                             " " <strong>{e["actor"]["username"].as_str().unwrap_or_default().to_string()}</strong>
                             " " {e["action"].as_str().unwrap_or_default().replace('_', " ")}
                             " " <code>{e["detail"].to_string()}</code>

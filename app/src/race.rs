@@ -85,7 +85,7 @@ pub fn RacePage() -> impl IntoView {
     view! {
         <section class="race-page" aria-labelledby="race-title" data-testid="race-page">
             <header class="room-head">
-                <h2 id="race-title">"Race lanes"</h2>
+                <h1 id="race-title">"Race lanes"</h1>
             </header>
             <div class="jobs-body">
                 <p class="muted">

@@ -23,6 +23,8 @@ export const T = {
   signOut: 'sign-out',
   signOutEverywhere: 'sign-out-everywhere',
   typing: 'typing',
+  skipLink: 'skip-link',
+  closeSettings: 'close-settings',
 } as const;
 
 export const id = (name: string) => `[data-testid="${name}"]`;
