@@ -160,4 +160,26 @@ test('room, jobs, race and admin pages have no serious accessibility violations,
   await expect(page.locator('[data-testid="audit-log"] li').first()).toBeVisible();
   await expectIsoTimes(page);
   await axe(page, 'admin');
+
+  // How the pages look, desktop and phone, light and dark.
+  // Loaded straight from their address (a reload of /race used to say "You are signed out").
+  const pages = [
+    ['room', new URL(roomUrl).pathname, id(T.roomTitle)],
+    ['jobs', '/jobs', '[data-testid="jobs-page"]'],
+    ['race', '/race', '[data-testid="race-page"]'],
+    ['admin', '/admin', '[data-testid="admin-page"]'],
+  ];
+  for (const [name, path, shown] of pages) {
+    for (const size of [{ n: 'desktop', width: 1280, height: 800 }, { n: 'phone', width: 390, height: 844 }]) {
+      await page.setViewportSize({ width: size.width, height: size.height });
+      for (const scheme of SCHEMES) {
+        await page.emulateMedia({ colorScheme: scheme });
+        await page.goto(path);
+        await hydrated(page);
+        await expect(page.locator(shown)).toBeVisible();
+        await expect(page.locator('h1')).toHaveCount(1);
+        await shot(page, `a11y-${name}-${size.n}-${scheme}.png`);
+      }
+    }
+  }
 });

@@ -50,8 +50,11 @@ impl PageData for Pages {
 pub async fn prepare(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let app_page =
-        path == "/" || path == "/jobs" || path == "/admin" || path.starts_with("/rooms/");
+    let app_page = path == "/"
+        || path == "/jobs"
+        || path == "/admin"
+        || path == "/race"
+        || path.starts_with("/rooms/");
     let auth_page = path == "/login" || path == "/signup";
     // Static files and unknown paths need no session lookup.
     let user = if app_page || auth_page {
