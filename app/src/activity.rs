@@ -278,12 +278,12 @@ fn NotificationPanel() -> impl IntoView {
     };
     view! {
         <section class="panel notes" role="dialog" aria-label="Notifications" tabindex="-1" node_ref=panel data-testid="notification-panel">
-            <header>
+            <div class="panel-head">
                 <h2>"Notifications"</h2>
                 <button class="link" on:click=move |_| act.mark_read(None) data-testid="mark-all-read">
                     "Mark all read"
                 </button>
-            </header>
+            </div>
             <div class="panel-transport">
                 "via " <TransportPicker feed=Feed::Notifications />
             </div>

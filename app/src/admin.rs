@@ -121,14 +121,14 @@ pub fn AdminPage() -> impl IntoView {
                 <h1 id="admin-title">"Admin console"</h1>
             </header>
             <div class="jobs-body">
-                <h3>
+                <h2>
                     "Live comparison (last minute) "
                     <span class="muted small" data-testid="metrics-feed-state">{move || match feed_state.get() {
                         "live" => "· pushed every second over SSE",
                         "polling" => "· live feed unavailable, polling every second",
                         _ => "· connecting…",
                     }}</span>
-                </h3>
+                </h2>
                 <MetricsTable metrics />
                 <div class="charts">
                     <RateChart history />
@@ -136,10 +136,10 @@ pub fn AdminPage() -> impl IntoView {
                     <CostChart metrics />
                 </div>
                 <ServerHealth metrics />
-                <h3>"Transports for everyone"</h3>
+                <h2>"Transports for everyone"</h2>
                 <GlobalSwitches />
                 <PollSettings />
-                <h3>"Users"</h3>
+                <h2>"Users"</h2>
                 <table class="grid" data-testid="admin-users">
                     <thead>
                         <tr>
@@ -179,7 +179,7 @@ pub fn AdminPage() -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
-                <h3>"Announcement"</h3>
+                <h2>"Announcement"</h2>
                 <form class="side-form" on:submit=announce>
                     <input type="text" placeholder="Title" aria-label="Announcement title" maxlength="120"
                         prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) />
@@ -187,7 +187,7 @@ pub fn AdminPage() -> impl IntoView {
                         prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
                     <button type="submit" class="primary">"Send to everyone"</button>
                 </form>
-                <h3>"Audit log"</h3>
+                <h2>"Audit log"</h2>
                 <ul class="audit" data-testid="audit-log">
                     {move || audit.get().into_iter().map(|e| view! {
                         <li>

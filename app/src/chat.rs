@@ -1179,10 +1179,10 @@ fn TransportSettingsPanel(
     view! {
         <Show when=move || open.get()>
             <section class="settings" role="dialog" aria-labelledby="settings-title" tabindex="-1" node_ref=panel data-testid="transport-settings">
-                <header>
+                <div class="panel-head">
                     <h2 id="settings-title">"Live transports"</h2>
                     <button class="link" on:click=move |_| { open.set(false); focus_opener(); } aria-label="Close settings" data-testid=testid::CLOSE_SETTINGS>"×"</button>
-                </header>
+                </div>
                 <p class="muted">
                     "Each feed rides one transport. Switching is live: the new connection starts from the last event you saw, so nothing is lost or shown twice."
                 </p>
