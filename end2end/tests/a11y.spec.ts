@@ -119,6 +119,16 @@ test('room, jobs, race and admin pages have no serious accessibility violations,
   await page.keyboard.type('typed after the skip link');
   await expect(page.locator(id(T.composer))).toHaveValue('typed after the skip link');
   await page.fill(id(T.composer), '');
+  // Without a composer (the jobs page) it skips to the page's content.
+  await page.goto('/jobs');
+  await hydrated(page);
+  await page.keyboard.press('Tab');
+  await expect(page.locator(id(T.skipLink))).toBeFocused();
+  await expect(page.locator(id(T.skipLink))).toHaveText('Skip to content');
+  await page.keyboard.press('Enter');
+  await expect(page.locator('main#main')).toBeFocused();
+  await page.goto(roomUrl);
+  await hydrated(page);
 
   // The panels the header and the room header open.
   await page.click('[data-testid="open-settings"]');
@@ -178,6 +188,9 @@ test('room, jobs, race and admin pages have no serious accessibility violations,
         await hydrated(page);
         await expect(page.locator(shown)).toBeVisible();
         await expect(page.locator('h1')).toHaveCount(1);
+        // The page scrolls inside, never as a whole.
+        const h = await page.evaluate(() => [document.documentElement.scrollHeight, window.innerHeight]);
+        expect(h[0], `${name} ${size.n}: document height`).toBeLessThanOrEqual(h[1]);
         await shot(page, `a11y-${name}-${size.n}-${scheme}.png`);
       }
     }
