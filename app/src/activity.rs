@@ -216,10 +216,25 @@ pub fn Bell() -> impl IntoView {
             format!("Notifications, {n} unread")
         }
     };
+    // Escape or a press outside closes the panel; focus goes back to the bell.
+    let wrap = NodeRef::<leptos::html::Div>::new();
+    let bell = NodeRef::<leptos::html::Button>::new();
+    crate::dismiss::dismiss_on_escape_or_outside(
+        move || act.panel_open.get_untracked(),
+        move || act.panel_open.set(false),
+        move || {
+            wrap.get_untracked()
+                .map(web_sys::Element::from)
+                .into_iter()
+                .collect()
+        },
+        move || bell.get_untracked().map(web_sys::HtmlElement::from),
+    );
     view! {
-        <div class="bell-wrap">
+        <div class="bell-wrap" node_ref=wrap>
             <button
                 class="bell"
+                node_ref=bell
                 aria-label=label
                 aria-expanded=move || act.panel_open.get().to_string()
                 on:click=move |_| act.panel_open.update(|o| *o = !*o)
@@ -245,6 +260,13 @@ fn NotificationPanel() -> impl IntoView {
     let act = chat.activity;
     let navigate = use_navigate();
     let desktop_state = RwSignal::new(String::new());
+    // Opened: focus moves into the panel.
+    let panel = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move |_| {
+        if let Some(el) = panel.get() {
+            let _ = el.focus();
+        }
+    });
     let enable_desktop = move |_| {
         // Asked only from this click, as browsers expect.
         if let Ok(promise) = web_sys::Notification::request_permission() {
@@ -265,13 +287,13 @@ fn NotificationPanel() -> impl IntoView {
         }
     };
     view! {
-        <section class="panel notes" aria-label="Notifications" data-testid="notification-panel">
-            <header>
+        <section class="panel notes" role="dialog" aria-label="Notifications" tabindex="-1" node_ref=panel data-testid="notification-panel">
+            <div class="panel-head">
                 <h2>"Notifications"</h2>
                 <button class="link" on:click=move |_| act.mark_read(None) data-testid="mark-all-read">
                     "Mark all read"
                 </button>
-            </header>
+            </div>
             <div class="panel-transport">
                 "via " <TransportPicker feed=Feed::Notifications />
             </div>
@@ -391,7 +413,7 @@ pub fn JobsPage() -> impl IntoView {
     view! {
         <section class="jobs-page" aria-labelledby="jobs-title" data-testid="jobs-page">
             <header class="room-head">
-                <h2 id="jobs-title">"Jobs"</h2>
+                <h1 id="jobs-title">"Jobs"</h1>
                 <div class="room-actions">
                     <span class="via">"progress via " <TransportPicker feed=Feed::Jobs bare=true /></span>
                 </div>

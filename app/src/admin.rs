@@ -118,17 +118,17 @@ pub fn AdminPage() -> impl IntoView {
     view! {
         <section class="admin-page" aria-labelledby="admin-title" data-testid="admin-page">
             <header class="room-head">
-                <h2 id="admin-title">"Admin console"</h2>
+                <h1 id="admin-title">"Admin console"</h1>
             </header>
             <div class="jobs-body">
-                <h3>
+                <h2>
                     "Live comparison (last minute) "
                     <span class="muted small" data-testid="metrics-feed-state">{move || match feed_state.get() {
                         "live" => "· pushed every second over SSE",
                         "polling" => "· live feed unavailable, polling every second",
                         _ => "· connecting…",
                     }}</span>
-                </h3>
+                </h2>
                 <MetricsTable metrics />
                 <div class="charts">
                     <RateChart history />
@@ -136,10 +136,10 @@ pub fn AdminPage() -> impl IntoView {
                     <CostChart metrics />
                 </div>
                 <ServerHealth metrics />
-                <h3>"Transports for everyone"</h3>
+                <h2>"Transports for everyone"</h2>
                 <GlobalSwitches />
                 <PollSettings />
-                <h3>"Users"</h3>
+                <h2>"Users"</h2>
                 <table class="grid" data-testid="admin-users">
                     <thead>
                         <tr>
@@ -179,7 +179,7 @@ pub fn AdminPage() -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
-                <h3>"Announcement"</h3>
+                <h2>"Announcement"</h2>
                 <form class="side-form" on:submit=announce>
                     <input type="text" placeholder="Title" aria-label="Announcement title" maxlength="120"
                         prop:value=move || title.get() on:input=move |ev| title.set(event_target_value(&ev)) />
@@ -187,11 +187,11 @@ pub fn AdminPage() -> impl IntoView {
                         prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))></textarea>
                     <button type="submit" class="primary">"Send to everyone"</button>
                 </form>
-                <h3>"Audit log"</h3>
+                <h2>"Audit log"</h2>
                 <ul class="audit" data-testid="audit-log">
                     {move || audit.get().into_iter().map(|e| view! {
                         <li>
-                            <time>{crate::time::clock(e["at"].as_i64().unwrap_or(0), 0)}" UTC"</time>
+                            <time datetime=crate::time::iso(e["at"].as_i64().unwrap_or(0))>{crate::time::clock(e["at"].as_i64().unwrap_or(0), 0)}" UTC"</time>
                             " " <strong>{e["actor"]["username"].as_str().unwrap_or_default().to_string()}</strong>
                             " " {e["action"].as_str().unwrap_or_default().replace('_', " ")}
                             " " <code>{e["detail"].to_string()}</code>

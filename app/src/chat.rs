@@ -713,7 +713,7 @@ pub fn ChatPage() -> impl IntoView {
                     None => view! {
                         <main class="centered">
                             <div class="card">
-                                <p>"You are signed out."</p>
+                                <h1>"You are signed out."</h1>
                                 <p><a href="/login">"Sign in"</a></p>
                             </div>
                         </main>
@@ -841,6 +841,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
 
     let username = user.username.clone();
     let settings_open = RwSignal::new(false);
+    let settings_opener = NodeRef::<leptos::html::Button>::new();
     let is_admin = user.is_admin;
     let sign_out = move |_| {
         leptos::task::spawn_local(async move {
@@ -855,6 +856,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
             if unread > 0 { format!("({unread}) Switchboard") } else { "Switchboard".to_string() }
         } />
         <div class="app" class:room-open=move || current.get().is_some() || on_jobs.get() || on_admin.get() || on_race.get()>
+            <SkipLink />
             <header class="topbar">
                 <a class="brand" href="/" on:click=nav_click("/".into())>"Switchboard"</a>
                 <ConnectionBanner />
@@ -867,7 +869,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                             (live.len(), live.first().map(|j| j.progress))
                         });
                         (running > 0).then(|| view! {
-                            <span class="badge running" aria-label=format!("{running} running")>{running}</span>
+                            <span class="badge running">{running}<span class="sr-only">" running"</span></span>
                             <progress class="tray" max="1" value=newest.unwrap_or(0.0) aria-label="Newest running job"></progress>
                         })
                     }}
@@ -884,6 +886,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                 </span>
                 <button
                     class="link"
+                    node_ref=settings_opener
                     on:click=move |_| settings_open.update(|o| *o = !*o)
                     aria-expanded=move || settings_open.get().to_string()
                     data-testid="open-settings"
@@ -893,14 +896,14 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                 <button class="link" on:click=sign_out data-testid=testid::SIGN_OUT>"Sign out"</button>
             </header>
             <Notice />
-            <TransportSettingsPanel open=settings_open />
+            <TransportSettingsPanel open=settings_open opener=settings_opener />
             <div class="layout">
                 <aside class="sidebar" aria-label="Rooms">
                     <RoomList />
                     <NewRoomForm />
                     <DmForm />
                 </aside>
-                <main class="room">
+                <main class="room" id="main" tabindex="-1">
                     {move || match current.get() {
                         Some(id) => view! { <RoomView room_id=id /> }.into_any(),
                         None if on_jobs.get() => view! { <crate::activity::JobsPage /> }.into_any(),
@@ -908,7 +911,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
                         None if on_admin.get() && is_admin => view! { <crate::admin::AdminPage /> }.into_any(),
                         None => view! {
                             <div class="empty">
-                                <h2>"Welcome to Switchboard"</h2>
+                                <h1>"Welcome to Switchboard"</h1>
                                 <p>"Pick a room on the left, create one, or message someone."</p>
                             </div>
                         }
@@ -1144,9 +1147,43 @@ pub fn FeedReadout(
 pub fn Inspector(feed: Feed) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let stats = move || chat.live.feed(feed);
+    let details = NodeRef::<leptos::html::Details>::new();
+    let summary = NodeRef::<leptos::html::Summary>::new();
+    let is_open = move || {
+        details
+            .get_untracked()
+            .is_some_and(|d| d.has_attribute("open"))
+    };
+    let close = move || {
+        if let Some(d) = details.get_untracked() {
+            let _ = d.remove_attribute("open");
+        }
+    };
+    crate::dismiss::dismiss_on_escape_or_outside(
+        is_open,
+        close,
+        move || {
+            details
+                .get_untracked()
+                .map(web_sys::Element::from)
+                .into_iter()
+                .collect()
+        },
+        move || summary.get_untracked(),
+    );
+    // Escape inside closes this popover only, not the panel around it.
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" && is_open() {
+            ev.stop_propagation();
+            close();
+            if let Some(s) = summary.get_untracked() {
+                let _ = s.focus();
+            }
+        }
+    };
     view! {
-        <details class="inspector" data-testid=format!("inspector-{}", feed.as_str())>
-            <summary title="How this feed's transport behaves">
+        <details class="inspector" node_ref=details on:keydown=on_keydown data-testid=format!("inspector-{}", feed.as_str())>
+            <summary node_ref=summary title="How this feed's transport behaves">
                 {move || stats().map(|s| view! {
                     <Sparkline values=s.latencies.clone() w=48.0 h=16.0 />
                     <span class="p50">{fmt_latency(s.latency_p50())}</span>
@@ -1202,10 +1239,41 @@ pub fn GlobalSwitches() -> impl IntoView {
     }
 }
 
-/// Settings: every feed's transport picker and readout side by side.
+/// Settings: every feed's transport picker and readout side by side, in a drawer over the right
+/// of the page (the chat keeps its size). Escape, a press outside or × closes it; focus goes back
+/// to the "Transports" button.
 #[component]
-fn TransportSettingsPanel(open: RwSignal<bool>) -> impl IntoView {
+fn TransportSettingsPanel(
+    open: RwSignal<bool>,
+    opener: NodeRef<leptos::html::Button>,
+) -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let panel = NodeRef::<leptos::html::Section>::new();
+    let focus_opener = move || {
+        if let Some(el) = opener.get_untracked() {
+            let _ = el.focus();
+        }
+    };
+    crate::dismiss::dismiss_on_escape_or_outside(
+        move || open.get_untracked(),
+        move || open.set(false),
+        move || {
+            [
+                panel.get_untracked().map(web_sys::Element::from),
+                opener.get_untracked().map(web_sys::Element::from),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        },
+        move || opener.get_untracked().map(web_sys::HtmlElement::from),
+    );
+    // Opened: focus moves into the drawer, so the keyboard is where the eyes are.
+    Effect::new(move |_| {
+        if let Some(el) = panel.get() {
+            let _ = el.focus();
+        }
+    });
     let is_admin = chat.me.with_value(|m| m.is_admin);
     let sign_out_everywhere = move |_| {
         leptos::task::spawn_local(async move {
@@ -1215,11 +1283,11 @@ fn TransportSettingsPanel(open: RwSignal<bool>) -> impl IntoView {
     };
     view! {
         <Show when=move || open.get()>
-            <section class="settings" aria-labelledby="settings-title" data-testid="transport-settings">
-                <header>
+            <section class="settings" role="dialog" aria-labelledby="settings-title" tabindex="-1" node_ref=panel data-testid="transport-settings">
+                <div class="panel-head">
                     <h2 id="settings-title">"Live transports"</h2>
-                    <button class="link" on:click=move |_| open.set(false) aria-label="Close settings">"×"</button>
-                </header>
+                    <button class="link" on:click=move |_| { open.set(false); focus_opener(); } aria-label="Close settings" data-testid=testid::CLOSE_SETTINGS>"×"</button>
+                </div>
                 <p class="muted">
                     "Each feed rides one transport. Switching is live: the new connection starts from the last event you saw, so nothing is lost or shown twice."
                 </p>
@@ -1312,6 +1380,34 @@ fn nav_click(target: String) -> impl FnMut(leptos::ev::MouseEvent) + 'static {
     }
 }
 
+/// The first thing Tab reaches: straight to the composer (or the page's content when there is
+/// none), past the header and the room list.
+#[component]
+fn SkipLink() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let label = move || {
+        if chat.current.get().is_some() {
+            "Skip to composer"
+        } else {
+            "Skip to content"
+        }
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        let target = document()
+            .get_element_by_id("composer")
+            .or_else(|| document().get_element_by_id("main"));
+        if let Some(el) =
+            target.and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(e).ok())
+        {
+            let _ = el.focus();
+        }
+    };
+    view! {
+        <a class="skip-link" href=move || if chat.current.get().is_some() { "#composer" } else { "#main" } on:click=on_click data-testid=testid::SKIP_LINK>{label}</a>
+    }
+}
+
 /// A dot with its text equivalent: online, idle or offline.
 #[component]
 fn PresenceDot(user_id: String) -> impl IntoView {
@@ -1365,7 +1461,7 @@ fn RoomLink(room: Room) -> impl IntoView {
                 {(room.private && room.dm_with.is_none()).then(|| view! { <span class="tag" title="Private">"private"</span> })}
                 {(!hint.is_empty()).then(|| view! { <span class="tag">{hint}</span> })}
                 {(unread > 0).then(|| view! {
-                    <span class="badge" aria-label=format!("{unread} unread")>{unread}</span>
+                    <span class="badge">{unread}<span class="sr-only">" unread"</span></span>
                 })}
             </a>
         </li>
@@ -1546,7 +1642,7 @@ fn RoomView(room_id: String) -> impl IntoView {
         <section class="room-view" aria-labelledby="room-title">
             <header class="room-head">
                 <a class="back" href="/" on:click=nav_click("/".into()) aria-label="Back to rooms">"←"</a>
-                <h2 id="room-title" data-testid=testid::ROOM_TITLE>{title}</h2>
+                <h1 id="room-title" data-testid=testid::ROOM_TITLE>{title}</h1>
                 {move || room.get().filter(|r| r.private && r.dm_with.is_none()).map(|_| view! { <span class="tag">"private"</span> })}
                 <div class="room-actions">
                     <span class="via">"via " <TransportPicker feed=Feed::Chat /></span>
@@ -1694,7 +1790,7 @@ fn MessageList(room_id: String) -> impl IntoView {
                     {
                         let me_id = me_id.clone();
                         match row {
-                            Row::Day(d) => view! { <li class="day" role="separator"><span>{d}</span></li> }.into_any(),
+                            Row::Day(d) => view! { <li class="day"><span>{d}</span></li> }.into_any(),
                             Row::Msg(m, header) => view! { <MessageRow m header mine=m_is_mine(&me_id) /> }.into_any(),
                         }
                     }
@@ -1734,7 +1830,7 @@ fn MessageRow(m: UiMessage, header: bool, mine: String) -> impl IntoView {
                 <div class="meta">
                     <PresenceDot user_id=m.msg.author.id.clone() />
                     <span class="author">{m.msg.author.username.clone()}</span>
-                    <time datetime=m.msg.created_at.to_string()>
+                    <time datetime=crate::time::iso(m.msg.created_at)>
                         {move || crate::time::clock(created_at, chat.tz_offset.get())}
                     </time>
                 </div>
@@ -1818,6 +1914,7 @@ fn Composer(room_id: String) -> impl IntoView {
     view! {
         <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); submit(); }>
             <textarea
+                id="composer"
                 rows="2"
                 placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
                 aria-label="Message"

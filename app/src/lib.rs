@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod chat;
+pub mod dismiss;
 pub mod live;
 pub mod race;
 pub mod testid;

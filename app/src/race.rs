@@ -85,7 +85,7 @@ pub fn RacePage() -> impl IntoView {
     view! {
         <section class="race-page" aria-labelledby="race-title" data-testid="race-page">
             <header class="room-head">
-                <h2 id="race-title">"Race lanes"</h2>
+                <h1 id="race-title">"Race lanes"</h1>
             </header>
             <div class="jobs-body">
                 <p class="muted">
@@ -132,7 +132,7 @@ pub fn RacePage() -> impl IntoView {
                 <div class="lanes">
                     {Transport::ALL.into_iter().enumerate().map(|(i, t)| view! { <LaneView ui i t /> }).collect_view()}
                 </div>
-                <h3>"Per lane"</h3>
+                <h2>"Per lane"</h2>
                 <RaceTable ui />
             </div>
         </section>
@@ -144,7 +144,7 @@ fn LaneView(ui: RaceUi, i: usize, t: Transport) -> impl IntoView {
     let lane = move || ui.lanes.with(|l| l.get(i).cloned());
     view! {
         <section class="lane" data-testid=format!("lane-{}", t.as_str()) aria-label=format!("{} lane", t.label())>
-            <h4 class=format!("t-{}", t.as_str())>{t.label()}</h4>
+            <h2 class=format!("t-{}", t.as_str())>{t.label()}</h2>
             {move || lane().map(|l| view! {
                 <p class=state_class(&l.state)>{state_text(&l.state)}</p>
                 <ol class="arrivals" reversed>

@@ -24,3 +24,5 @@ pub const SIGN_OUT: &str = "sign-out";
 pub const SIGN_OUT_EVERYWHERE: &str = "sign-out-everywhere";
 pub const TYPING: &str = "typing";
 pub const NOTICE: &str = "notice";
+pub const SKIP_LINK: &str = "skip-link";
+pub const CLOSE_SETTINGS: &str = "close-settings";

@@ -59,6 +59,19 @@ pub fn clock(ms: i64, offset_minutes: i32) -> String {
     format!("{:02}:{:02}", t / 60, t % 60)
 }
 
+/// ISO 8601 in UTC, for `<time datetime>`: "2026-11-22T01:07:46.000Z".
+pub fn iso(ms: i64) -> String {
+    let (y, m, d) = civil(ms.div_euclid(DAY_MS));
+    let t = ms.rem_euclid(DAY_MS);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t / 3_600_000,
+        t / 60_000 % 60,
+        t / 1000 % 60,
+        t % 1000
+    )
+}
+
 /// "Today", "Yesterday", or "Sun 22 Nov 2026".
 pub fn day_label(ms: i64, now: i64, offset_minutes: i32) -> String {
     let day = local_ms(ms, offset_minutes).div_euclid(DAY_MS);
@@ -104,5 +117,9 @@ mod tests {
         assert_eq!(day_label(T, T + 3 * DAY_MS, 0), "Sun 22 Nov 2026");
         assert_eq!(day_label(0, T, 0), "Thu 1 Jan 1970");
         assert_eq!(day_label(951_782_400_000, T, 0), "Tue 29 Feb 2000");
+        assert_eq!(iso(T), "2026-11-22T01:07:46.000Z");
+        assert_eq!(iso(T + 123), "2026-11-22T01:07:46.123Z");
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(951_868_799_999), "2000-02-29T23:59:59.999Z");
     }
 }

@@ -24,6 +24,8 @@ export const T = {
   signOutEverywhere: 'sign-out-everywhere',
   typing: 'typing',
   notice: 'notice',
+  skipLink: 'skip-link',
+  closeSettings: 'close-settings',
 } as const;
 
 export const id = (name: string) => `[data-testid="${name}"]`;
