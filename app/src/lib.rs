@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod live;
+pub mod outbox;
 pub mod race;
 pub mod testid;
 pub mod time;

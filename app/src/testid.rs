@@ -23,3 +23,7 @@ pub const CONNECTION: &str = "connection";
 pub const SIGN_OUT: &str = "sign-out";
 pub const SIGN_OUT_EVERYWHERE: &str = "sign-out-everywhere";
 pub const TYPING: &str = "typing";
+pub const SEND_STATUS: &str = "send-status";
+pub const SEND_RETRY: &str = "send-retry";
+pub const SEND_DISCARD: &str = "send-discard";
+pub const COMPOSER_OFFLINE: &str = "composer-offline";

@@ -23,6 +23,10 @@ export const T = {
   signOut: 'sign-out',
   signOutEverywhere: 'sign-out-everywhere',
   typing: 'typing',
+  sendStatus: 'send-status',
+  sendRetry: 'send-retry',
+  sendDiscard: 'send-discard',
+  composerOffline: 'composer-offline',
 } as const;
 
 export const id = (name: string) => `[data-testid="${name}"]`;
