@@ -110,6 +110,11 @@ test('a message the server refuses for good says why, with Retry and Discard', a
   await expect(alice.locator(id(T.sendDiscard))).toBeVisible();
   await noRawErrors(alice);
   await alice.screenshot({ path: path.join(SHOTS, 'outbox-refused.png') });
+  await alice.setViewportSize({ width: 390, height: 844 });
+  await alice.emulateMedia({ colorScheme: 'dark' });
+  await alice.screenshot({ path: path.join(SHOTS, 'outbox-refused-narrow-dark.png') });
+  await alice.setViewportSize({ width: 1280, height: 720 });
+  await alice.emulateMedia({ colorScheme: 'light' });
 
   // It stays (a reload keeps it, refused, not sent again by itself) until she decides.
   await alice.reload();
@@ -134,4 +139,41 @@ test('a message the server refuses for good says why, with Retry and Discard', a
   await alice.reload();
   await hydrated(alice);
   await expect(alice.locator(id(T.messageBody))).toHaveText(['one for the road']);
+});
+
+test('a message left in the outbox that the server refuses as too long says so over the WebSocket, and Discard removes it', async ({ browser }) => {
+  const alice = await signIn(browser, `tess${run}`);
+  const room = `toolong-${run}`;
+  await alice.fill(id(T.newRoomName), room);
+  await alice.click(id(T.newRoomSubmit));
+  await expect(alice.locator(id(T.roomTitle))).toHaveText(`# ${room}`);
+  await expect(alice.locator(id(T.connection))).toHaveText('Chat: WebSocket · live');
+  const roomId = new URL(alice.url()).pathname.split('/').pop()!;
+  const me: string = await alice.evaluate(async () => (await (await fetch('/api/me')).json()).id);
+  // Left by an earlier page (this composer would not let it through): over 4000 characters.
+  await alice.evaluate(
+    ([me, roomId]) =>
+      localStorage.setItem(
+        `switchboard.outbox.${me}`,
+        JSON.stringify([{ room_id: roomId, client_id: 'left-over-1', body: 'x'.repeat(4001), created_at: Date.now() }]),
+      ),
+    [me, roomId],
+  );
+  await alice.reload();
+  await hydrated(alice);
+  const status = alice.locator(id(T.sendStatus));
+  await expect(status).toHaveText(/^Not sent: Too long: messages are at most 4000 characters\./);
+  await expect(alice.locator(id(T.connection))).toHaveText('Chat: WebSocket · live');
+  await noRawErrors(alice);
+  // The next message is not held up by the refused one.
+  await say(alice, 'a short one');
+  await expect(alice.locator(id(T.messageBody)).filter({ hasText: 'a short one' })).toHaveCount(1);
+  // Only the refused one still has a status: the short one was sent.
+  await expect(status).toHaveCount(1);
+  // With the keyboard: Discard is a button like any other.
+  await alice.locator(id(T.sendDiscard)).focus();
+  await alice.keyboard.press('Enter');
+  await expect(status).toHaveCount(0);
+  await expect(alice.locator(id(T.messageBody))).toHaveText(['a short one']);
+  expect(await alice.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('switchboard.outbox')))).toEqual([]);
 });
