@@ -86,7 +86,9 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 set +e
-(cd end2end && SWITCHBOARD_URL="http://127.0.0.1:$port" CHROMIUM_PATH="$CHROMIUM" npx playwright test) 2>&1 | tee "$LOG_DIR/e2e.log"
+# SWITCHBOARD_BIN: the outage tests start, stop and restart servers of their own from it.
+(cd end2end && SWITCHBOARD_URL="http://127.0.0.1:$port" CHROMIUM_PATH="$CHROMIUM" \
+  SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" npx playwright test) 2>&1 | tee "$LOG_DIR/e2e.log"
 e2e_status=${PIPESTATUS[0]}
 set -e
 if [ "$e2e_status" != 0 ]; then

@@ -1,5 +1,6 @@
 //! JSON over fetch, for the browser. Errors come back as [`ApiFailure`] with the server's code
-//! and message (status 0: the network failed).
+//! and message (status 0: the network failed). The message is always words for people: what the
+//! browser or a parser said (a `TypeError` and its stack, say) goes to the console only.
 
 use protocol::ErrorBody;
 use serde::de::DeserializeOwned;
@@ -16,11 +17,33 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     fn network(what: impl std::fmt::Debug) -> Self {
+        leptos::logging::warn!("request failed: {what:?}");
         ApiFailure {
             status: 0,
             code: "network".into(),
-            message: format!("Could not reach the server ({what:?})."),
+            message: "Could not reach the server. Check your connection and try again.".into(),
         }
+    }
+
+    /// True when trying again later may work: the network, a timeout, too many requests, or the
+    /// server's side (5xx). Anything else is the server saying no to this request.
+    pub fn is_transient(&self) -> bool {
+        is_transient(self.status)
+    }
+}
+
+/// See [`ApiFailure::is_transient`].
+pub fn is_transient(status: u16) -> bool {
+    matches!(status, 0 | 408 | 429) || status >= 500
+}
+
+/// Words for an answer that carried no error body of ours (a proxy's page, say).
+fn status_words(status: u16) -> String {
+    match status {
+        429 => "Too many requests. Wait a moment and try again.".into(),
+        502..=504 => "The server is not answering right now. Try again in a moment.".into(),
+        s if s >= 500 => "Something went wrong on the server. Try again in a moment.".into(),
+        _ => "The server could not do that.".into(),
     }
 }
 
@@ -88,7 +111,7 @@ async fn request<T: DeserializeOwned>(
             Err(_) => ApiFailure {
                 status,
                 code: "http".into(),
-                message: format!("The server answered {status}."),
+                message: status_words(status),
             },
         });
     }
@@ -97,9 +120,12 @@ async fn request<T: DeserializeOwned>(
     } else {
         &text
     };
-    serde_json::from_str(text).map_err(|e| ApiFailure {
-        status,
-        code: "bad_response".into(),
-        message: format!("Unexpected answer: {e}"),
+    serde_json::from_str(text).map_err(|e| {
+        leptos::logging::warn!("unexpected answer from {url}: {e}");
+        ApiFailure {
+            status,
+            code: "bad_response".into(),
+            message: "The server's answer could not be read. Try reloading the page.".into(),
+        }
     })
 }

@@ -3,7 +3,7 @@
 //! messages, acks, membership changes, typing).
 
 use crate::live::{self, ConnState, LiveUi};
-use crate::{api, testid, Me};
+use crate::{api, outbox, testid, Me};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_navigate};
@@ -19,8 +19,12 @@ const IDLE_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
 const TYPING_SHOW_MS: f64 = 6_000.0;
 /// Least time between two typing notices sent while the user types.
 const TYPING_SEND_EVERY_MS: f64 = 3_000.0;
-/// A send with no ack by then is shown as failed (and can be retried safely: same client id).
+/// A send with no ack by then goes back into line and is sent again (same client id: the server
+/// keeps it once).
 const ACK_TIMEOUT_MS: u64 = 15_000;
+/// After a transient failure (network, 5xx, 429) the outbox is tried again this much later, or
+/// as soon as the chat feed is live again.
+const RETRY_SOON_MS: u64 = 3_000;
 /// Messages from one author closer together than this share one header.
 const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
 /// History page size for "load older".
@@ -29,7 +33,11 @@ const PAGE: u32 = 50;
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendState {
     Sent,
+    /// On its way (or next in line) while the chat feed is live.
     Pending,
+    /// In the outbox while the connection is down: it goes out by itself once it is back.
+    Queued,
+    /// Refused for good, with a short reason for people: Retry or Discard.
     Failed(String),
 }
 
@@ -132,6 +140,13 @@ pub struct Chat {
     /// When this tab last saw input (ms), for idle.
     last_input: StoredValue<f64>,
     idle_sent: StoredValue<bool>,
+    /// Messages written and not yet acknowledged, in the order written (mirrored in
+    /// localStorage, see [`outbox`]).
+    outbox: StoredValue<Vec<outbox::Outgoing>>,
+    /// The outbox entry on its way now (client id, attempt): one at a time, so they arrive in
+    /// the order written.
+    inflight: StoredValue<Option<(String, u32)>>,
+    attempts: StoredValue<u32>,
 }
 
 fn now() -> f64 {
@@ -276,6 +291,15 @@ impl Chat {
         {
             Ok(list) => {
                 let full = list.messages.len() as u32 == PAGE;
+                // Sends of mine the server already has (their ack was lost to an outage or a
+                // reload): shown once, from the page, and out of the outbox.
+                let me = self.me_id();
+                let arrived: Vec<String> = list
+                    .messages
+                    .iter()
+                    .filter(|m| m.author.id == me)
+                    .map(|m| m.client_id.clone())
+                    .collect();
                 self.logs.update(|logs| {
                     let log = logs.entry(room_id.clone()).or_default();
                     // What arrived live while the page was being fetched is newer than the
@@ -290,7 +314,9 @@ impl Chat {
                     let pending: Vec<UiMessage> = log
                         .msgs
                         .iter()
-                        .filter(|m| m.state != SendState::Sent)
+                        .filter(|m| {
+                            m.state != SendState::Sent && !arrived.contains(&m.msg.client_id)
+                        })
                         .cloned()
                         .collect();
                     log.msgs = list
@@ -306,6 +332,10 @@ impl Chat {
                     log.has_older = full;
                     log.loaded = true;
                 });
+                for client_id in &arrived {
+                    self.forget_outgoing(client_id);
+                }
+                self.pump();
                 self.mark_read(&room_id, true);
             }
             Err(e) if e.status == 403 || e.status == 404 => {
@@ -385,71 +415,248 @@ impl Chat {
         });
     }
 
-    fn send(self, room_id: String, body: String, retry_of: Option<String>) {
+    fn me_id(&self) -> String {
+        self.me.with_value(|m| m.id.clone())
+    }
+
+    /// Whether the chat feed is live now (not tracked).
+    fn chat_live(&self) -> bool {
+        self.live.stats.with_untracked(|s| {
+            s.get(&Feed::Chat)
+                .is_some_and(|f| f.state == ConnState::Connected)
+        })
+    }
+
+    /// How an unsent message shows: refused, on its way, or waiting for the connection.
+    fn outgoing_state(&self, o: &outbox::Outgoing) -> SendState {
+        match &o.refused {
+            Some(reason) => SendState::Failed(reason.clone()),
+            None if self.chat_live() => SendState::Pending,
+            None => SendState::Queued,
+        }
+    }
+
+    /// Shows an outbox entry at the end of its room (replacing an earlier copy). False when the
+    /// room already has it confirmed: then it is not shown again.
+    fn show_outgoing(&self, o: &outbox::Outgoing) -> bool {
         let me = self.me.get_value();
-        let client_id = retry_of.unwrap_or_else(new_client_id);
-        let optimistic = Message {
-            id: format!("pending:{client_id}"),
-            room_id: room_id.clone(),
+        let state = self.outgoing_state(o);
+        let msg = Message {
+            id: format!("pending:{}", o.client_id),
+            room_id: o.room_id.clone(),
             author: protocol::Author {
                 id: me.id.clone(),
                 username: me.username.clone(),
             },
-            body: body.clone(),
-            client_id: client_id.clone(),
-            created_at: now() as i64,
+            body: o.body.clone(),
+            client_id: o.client_id.clone(),
+            created_at: o.created_at,
             seq: 0,
             event_id: 0,
         };
+        let mut shown = false;
         self.logs.update(|logs| {
-            let log = logs.entry(room_id.clone()).or_default();
-            log.msgs
-                .retain(|m| m.msg.client_id != client_id || m.state == SendState::Sent);
-            log.msgs.push(UiMessage {
-                msg: optimistic,
-                state: SendState::Pending,
+            let log = logs.entry(o.room_id.clone()).or_default();
+            let confirmed = log.msgs.iter().any(|m| {
+                m.state == SendState::Sent
+                    && m.msg.client_id == o.client_id
+                    && m.msg.author.id == me.id
             });
+            if confirmed {
+                return;
+            }
+            log.msgs
+                .retain(|m| m.msg.client_id != o.client_id || m.state == SendState::Sent);
+            log.msgs.push(UiMessage { msg, state });
+            shown = true;
         });
+        shown
+    }
+
+    /// The outbox as the last session left it, shown in its rooms (browser only).
+    fn restore_outbox(self) {
+        let me = self.me_id();
+        let mut kept = Vec::new();
+        for o in outbox::load(&me) {
+            if self.show_outgoing(&o) {
+                kept.push(o);
+            } else {
+                outbox::remove(&me, &o.client_id);
+            }
+        }
+        self.outbox.set_value(kept);
+    }
+
+    /// Re-labels unsent messages after the chat feed came or went.
+    fn refresh_outgoing(&self) {
+        let live = self.chat_live();
+        self.logs.update(|logs| {
+            for m in logs.values_mut().flat_map(|l| l.msgs.iter_mut()) {
+                if matches!(m.state, SendState::Pending | SendState::Queued) {
+                    m.state = if live {
+                        SendState::Pending
+                    } else {
+                        SendState::Queued
+                    };
+                }
+            }
+        });
+    }
+
+    fn set_outgoing_state(&self, client_id: &str, state: SendState) {
+        self.logs.update(|l| {
+            for log in l.values_mut() {
+                log.set_state(client_id, state.clone());
+            }
+        });
+    }
+
+    /// Out of the outbox: the server has it, or the person discarded it.
+    fn forget_outgoing(&self, client_id: &str) {
+        let had = self
+            .outbox
+            .with_value(|q| q.iter().any(|o| o.client_id == client_id));
+        if had {
+            self.outbox
+                .update_value(|q| q.retain(|o| o.client_id != client_id));
+            outbox::remove(&self.me_id(), client_id);
+        }
+        if self
+            .inflight
+            .with_value(|f| f.as_ref().is_some_and(|(c, _)| c == client_id))
+        {
+            self.inflight.set_value(None);
+        }
+    }
+
+    /// A message of mine the server confirmed: shown as sent, out of the outbox, next one goes.
+    fn confirmed(self, msg: Message) {
+        let client_id = msg.client_id.clone();
+        self.logs.update(|l| {
+            l.entry(msg.room_id.clone()).or_default().confirm(msg);
+        });
+        self.forget_outgoing(&client_id);
+        self.pump();
+    }
+
+    /// Puts a message into the outbox (a retry keeps its client id) and sends what is due.
+    fn send(self, room_id: String, body: String, retry_of: Option<String>) {
+        let o = outbox::Outgoing {
+            room_id,
+            client_id: retry_of.unwrap_or_else(new_client_id),
+            body,
+            created_at: now() as i64,
+            refused: None,
+        };
+        self.outbox.update_value(
+            |q| match q.iter_mut().find(|x| x.client_id == o.client_id) {
+                Some(x) => *x = o.clone(),
+                None => q.push(o.clone()),
+            },
+        );
+        outbox::put(&self.me_id(), &o);
+        self.show_outgoing(&o);
+        self.pump();
+    }
+
+    /// Discards a refused message: gone from the room and the outbox.
+    fn discard(self, room_id: &str, client_id: &str) {
+        self.forget_outgoing(client_id);
+        self.logs.update(|l| {
+            if let Some(log) = l.get_mut(room_id) {
+                log.msgs
+                    .retain(|m| m.state == SendState::Sent || m.msg.client_id != client_id);
+            }
+        });
+        self.pump();
+    }
+
+    fn pump_later(self, ms: u64) {
+        set_timeout(move || self.pump(), std::time::Duration::from_millis(ms));
+    }
+
+    /// Sends the oldest outbox entry that was not refused, when the chat feed is live and
+    /// nothing else is on its way: one at a time, so messages arrive in the order written.
+    /// Every answer calls it again.
+    fn pump(self) {
+        let Some(busy) = self.inflight.try_with_value(Option::is_some) else {
+            return; // the chat screen is gone
+        };
+        if busy || !self.chat_live() {
+            return;
+        }
+        let Some(o) = self
+            .outbox
+            .with_value(|q| q.iter().find(|o| o.refused.is_none()).cloned())
+        else {
+            return;
+        };
+        let attempt = self.attempts.get_value() + 1;
+        self.attempts.set_value(attempt);
+        self.inflight
+            .set_value(Some((o.client_id.clone(), attempt)));
+        self.set_outgoing_state(&o.client_id, SendState::Pending);
         let frame = ClientFrame::Send {
-            room_id: room_id.clone(),
-            body: body.clone(),
-            client_id: client_id.clone(),
+            room_id: o.room_id.clone(),
+            body: o.body.clone(),
+            client_id: o.client_id.clone(),
         };
         if live::send(Feed::Chat, &frame) {
-            let (logs, rid, cid) = (self.logs, room_id, client_id);
+            let key = (o.client_id, attempt);
             set_timeout(
                 move || {
-                    logs.try_update(|l| {
-                        if let Some(log) = l.get_mut(&rid) {
-                            log.set_state(
-                                &cid,
-                                SendState::Failed("No answer from the server.".into()),
-                            );
-                        }
-                    });
+                    // No answer: back into line, and sent again (the server keeps it once).
+                    if self.inflight.try_with_value(|f| f.as_ref() == Some(&key)) == Some(true) {
+                        self.inflight.set_value(None);
+                        self.pump();
+                    }
                 },
                 std::time::Duration::from_millis(ACK_TIMEOUT_MS),
             );
         } else {
             // No live socket: the HTTP API is just as idempotent.
-            let url = format!("/api/rooms/{room_id}/messages");
+            let url = format!("/api/rooms/{}/messages", o.room_id);
             let req = protocol::SendMessage {
-                body,
-                client_id: client_id.clone(),
+                body: o.body,
+                client_id: o.client_id.clone(),
             };
             leptos::task::spawn_local(async move {
                 match api::post::<_, Message>(&url, &req).await {
-                    Ok(msg) => self.logs.update(|l| {
-                        l.entry(msg.room_id.clone()).or_default().confirm(msg);
-                    }),
-                    Err(e) => self.logs.update(|l| {
-                        if let Some(log) = l.get_mut(&room_id) {
-                            log.set_state(&client_id, SendState::Failed(e.message));
-                        }
-                    }),
+                    Ok(msg) => self.confirmed(msg),
+                    Err(e) => self.send_failed(&o.client_id, e.status, &e.code),
                 }
             });
         }
+    }
+
+    /// A send that failed: kept in line when trying again later may work, otherwise marked
+    /// refused with a short reason (it then waits for Retry or Discard) and the next one goes.
+    fn send_failed(self, client_id: &str, status: u16, code: &str) {
+        let Some(was_inflight) = self
+            .inflight
+            .try_with_value(|f| f.as_ref().is_some_and(|(c, _)| c == client_id))
+        else {
+            return; // the chat screen is gone
+        };
+        if was_inflight {
+            self.inflight.set_value(None);
+        }
+        // Signed out: the live client takes the person to sign in; it goes after that.
+        if api::is_transient(status) || status == 401 {
+            self.set_outgoing_state(client_id, SendState::Queued);
+            self.pump_later(RETRY_SOON_MS);
+            return;
+        }
+        let reason = refusal_words(status, code);
+        let me = self.me_id();
+        self.outbox.update_value(|q| {
+            if let Some(o) = q.iter_mut().find(|o| o.client_id == client_id) {
+                o.refused = Some(reason.clone());
+                outbox::put(&me, o);
+            }
+        });
+        self.set_outgoing_state(client_id, SendState::Failed(reason));
+        self.pump();
     }
 
     /// Applies one live event.
@@ -468,6 +675,7 @@ impl Chat {
                     return;
                 };
                 let mine = msg.author.id == self.me.with_value(|m| m.id.clone());
+                let client_id = msg.client_id.clone();
                 let room_id = msg.room_id.clone();
                 let author = msg.author.username.clone();
                 let mut is_new = false;
@@ -489,6 +697,11 @@ impl Chat {
                 if gap {
                     self.live.gap(Feed::Chat);
                     leptos::task::spawn_local(self.load_room(room_id.clone()));
+                }
+                if mine {
+                    // Mine, from any tab: out of the outbox, and the next one goes.
+                    self.forget_outgoing(&client_id);
+                    self.pump();
                 }
                 // Sending a message ends its author's typing notice.
                 self.typing
@@ -514,9 +727,7 @@ impl Chat {
                     .cloned()
                     .and_then(|m| serde_json::from_value::<Message>(m).ok())
                 {
-                    self.logs.update(|l| {
-                        l.entry(msg.room_id.clone()).or_default().confirm(msg);
-                    });
+                    self.confirmed(msg);
                 }
             }
             kind::ERROR => {
@@ -526,12 +737,18 @@ impl Chat {
                     .and_then(|m| m.as_str())
                     .unwrap_or("Refused")
                     .to_string();
+                let status = ev
+                    .data
+                    .get("status")
+                    .and_then(|s| s.as_u64())
+                    .unwrap_or(400) as u16;
+                let code = ev
+                    .data
+                    .get("code")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default();
                 match ev.data.get("client_id").and_then(|c| c.as_str()) {
-                    Some(cid) => self.logs.update(|l| {
-                        for log in l.values_mut() {
-                            log.set_state(cid, SendState::Failed(message.clone()));
-                        }
-                    }),
+                    Some(cid) => self.send_failed(cid, status, code),
                     None => self.notify(message),
                 }
             }
@@ -609,6 +826,18 @@ impl Chat {
                 leptos::task::spawn_local(self.load_rooms());
                 leptos::task::spawn_local(self.activity.load());
                 leptos::task::spawn_local(self.load_presence());
+                let carries_chat = ev
+                    .data
+                    .get("feeds")
+                    .and_then(|f| f.as_array())
+                    .is_some_and(|fs| fs.iter().any(|f| f.as_str() == Some(Feed::Chat.as_str())));
+                if carries_chat {
+                    // The chat feed is live again: what was on its way over the old connection
+                    // goes again (same client id, kept once), then the rest in order.
+                    self.inflight.set_value(None);
+                    self.refresh_outgoing();
+                    self.pump();
+                }
                 if let Some(room) = self.current.get_untracked() {
                     let loaded = self
                         .logs
@@ -643,6 +872,9 @@ impl Chat {
             }
             kind::RESYNC => {
                 self.logs.update(|l| l.clear());
+                for o in self.outbox.get_value() {
+                    self.show_outgoing(&o);
+                }
                 leptos::task::spawn_local(self.load_rooms());
                 if let Some(room) = self.current.get_untracked() {
                     leptos::task::spawn_local(self.load_room(room));
@@ -651,6 +883,18 @@ impl Chat {
             _ => {}
         }
     }
+}
+
+/// Why the server refused a message for good, in a few words for people (never its raw text).
+fn refusal_words(status: u16, code: &str) -> String {
+    match (status, code) {
+        (413, _) | (_, "too_large") => "Too long: messages are at most 4000 characters.",
+        (_, "invalid_body") => "A message cannot be empty.",
+        (403, _) => "You are not a member of this room any more.",
+        (404, _) => "This room is gone, or no longer open to you.",
+        _ => "The server did not accept this message.",
+    }
+    .into()
 }
 
 /// The room id in a path like `/rooms/{id}`.
@@ -764,6 +1008,9 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
         presence: RwSignal::new(HashMap::new()),
         last_input: StoredValue::new(0.0),
         idle_sent: StoredValue::new(false),
+        outbox: StoredValue::new(Vec::new()),
+        inflight: StoredValue::new(None),
+        attempts: StoredValue::new(0),
     };
     provide_context(chat);
 
@@ -771,6 +1018,7 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
     Effect::new(move |started: Option<()>| {
         if started.is_none() {
             chat.tz_offset.set(crate::time::browser_offset_minutes());
+            chat.restore_outbox();
             live::start(&CHOOSABLE_FEEDS, cursor, chat.live, move |ev| {
                 chat.apply(ev)
             });
@@ -824,6 +1072,20 @@ fn ChatApp(user: User, initial: crate::Initial) -> impl IntoView {
     Effect::new(move |_| {
         location.pathname.track();
         chat.clear_error_notice();
+    });
+    // Unsent messages say whether they are on their way or waiting for the connection; what
+    // was on its way over a connection that went is sent again once one is back.
+    let chat_live = Memo::new(move |_| {
+        chat.live.stats.with(|s| {
+            s.get(&Feed::Chat)
+                .is_some_and(|f| f.state == ConnState::Connected)
+        })
+    });
+    Effect::new(move |_| {
+        if !chat_live.get() {
+            chat.inflight.set_value(None);
+        }
+        chat.refresh_outgoing();
     });
     // Opening a room loads it (once) and marks it read.
     Effect::new(move |_| {
@@ -965,6 +1227,12 @@ fn ConnectionBanner() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let stats = move || chat.live.feed(Feed::Chat);
     let text = move || match stats() {
+        Some(s) if s.transport != s.preferred => format!(
+            "Chat: {} — using {} for now · {}",
+            s.preferred.label(),
+            s.transport.label(),
+            state_text(&s.state)
+        ),
         Some(s) => format!("Chat: {} · {}", s.transport.label(), state_text(&s.state)),
         None => "Chat: connecting…".to_string(),
     };
@@ -998,6 +1266,13 @@ pub fn TransportPicker(
         })
     };
     let forced = move || settings.with(|s| s.as_ref().and_then(|s| s.overrides.get(feed)));
+    // On a fallback for now (the preferred transport failed here): what is really in use.
+    let for_now = move || {
+        chat.live
+            .feed(feed)
+            .filter(|s| s.transport != s.preferred)
+            .map(|s| s.transport)
+    };
     let on_change = move |ev: leptos::ev::Event| {
         let Ok(t) = event_target_value(&ev).parse::<Transport>() else {
             return;
@@ -1030,6 +1305,11 @@ pub fn TransportPicker(
                     .collect_view()}
             </select>
             {move || forced().map(|t| view! { <span class="tag" title="Set by an administrator">{format!("admin: {}", t.label())}</span> })}
+            {move || for_now().map(|t| view! {
+                <span class="tag for-now" title="The chosen transport failed here; it is tried again by itself" data-testid=format!("transport-{}-in-use", feed.as_str())>
+                    {format!("using {} for now", t.label())}
+                </span>
+            })}
             {(!bare).then(|| view! { <Inspector feed /> })}
         </span>
     }
@@ -1698,6 +1978,7 @@ impl Row {
                 let state = match &m.state {
                     SendState::Sent => "s".to_string(),
                     SendState::Pending => "p".to_string(),
+                    SendState::Queued => "q".to_string(),
                     SendState::Failed(e) => format!("f{e}"),
                 };
                 format!("{}:{}:{}:{}", m.msg.client_id, m.msg.id, state, header)
@@ -1814,6 +2095,7 @@ fn MessageRow(m: UiMessage, header: bool, mine: String) -> impl IntoView {
     let (state_class, failed) = match &m.state {
         SendState::Sent => ("", None),
         SendState::Pending => ("pending", None),
+        SendState::Queued => ("pending queued", None),
         SendState::Failed(e) => ("failed", Some(e.clone())),
     };
     let retry = {
@@ -1823,6 +2105,10 @@ fn MessageRow(m: UiMessage, header: bool, mine: String) -> impl IntoView {
             m.msg.client_id.clone(),
         );
         move |_| chat.send(room_id.clone(), body.clone(), Some(client_id.clone()))
+    };
+    let discard = {
+        let (room_id, client_id) = (m.msg.room_id.clone(), m.msg.client_id.clone());
+        move |_| chat.discard(&room_id, &client_id)
     };
     view! {
         <li class=format!("msg {state_class}") class:mine=is_mine class:mentions-me=mentions_me class:grouped=!header data-testid=testid::MESSAGE data-seq=m.msg.seq>
@@ -1836,11 +2122,14 @@ fn MessageRow(m: UiMessage, header: bool, mine: String) -> impl IntoView {
                 </div>
             })}
             <div class="body" data-testid=testid::MESSAGE_BODY>{m.msg.body.clone()}</div>
-            {(m.state == SendState::Pending).then(|| view! { <span class="status">"Sending…"</span> })}
+            {(m.state == SendState::Pending).then(|| view! { <span class="status" data-testid=testid::SEND_STATUS>"Sending…"</span> })}
+            {(m.state == SendState::Queued).then(|| view! { <span class="status queued" data-testid=testid::SEND_STATUS>"Waiting for connection…"</span> })}
             {failed.map(|e| view! {
-                <span class="status error">
+                <span class="status error" data-testid=testid::SEND_STATUS>
                     "Not sent: " {e} " "
-                    <button class="link" on:click=retry>"Retry"</button>
+                    <button class="link" on:click=retry data-testid=testid::SEND_RETRY>"Retry"</button>
+                    " "
+                    <button class="link" on:click=discard data-testid=testid::SEND_DISCARD>"Discard"</button>
                 </span>
             })}
         </li>
@@ -1871,8 +2160,17 @@ fn TypingLine(room_id: String) -> impl IntoView {
 fn Composer(room_id: String) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let rid = StoredValue::new(room_id);
+    let me_id = StoredValue::new(chat.me_id());
     let text = RwSignal::new(String::new());
     let last_typing = StoredValue::new(0.0f64);
+    // Browser only: what was typed here before a reload comes back.
+    Effect::new(move |_| {
+        if let Some(draft) = outbox::draft(&me_id.get_value(), &rid.get_value()) {
+            if text.get_untracked().is_empty() {
+                text.set(draft);
+            }
+        }
+    });
     let submit = move || {
         let body = text.get_untracked();
         if body.trim().is_empty() {
@@ -1883,6 +2181,7 @@ fn Composer(room_id: String) -> impl IntoView {
             return;
         }
         text.set(String::new());
+        outbox::set_draft(&me_id.get_value(), &rid.get_value(), "");
         last_typing.set_value(0.0);
         chat.send(rid.get_value(), body, None);
     };
@@ -1893,9 +2192,12 @@ fn Composer(room_id: String) -> impl IntoView {
         }
     };
     let on_input = move |ev: leptos::ev::Event| {
-        text.set(event_target_value(&ev));
+        let value = event_target_value(&ev);
+        outbox::set_draft(&me_id.get_value(), &rid.get_value(), &value);
+        text.set(value);
         let t = now();
-        if t - last_typing.get_value() > TYPING_SEND_EVERY_MS {
+        // Offline, nobody would see the notice.
+        if chat.chat_live() && t - last_typing.get_value() > TYPING_SEND_EVERY_MS {
             last_typing.set_value(t);
             let room_id = rid.get_value();
             if !live::send(
@@ -1911,7 +2213,21 @@ fn Composer(room_id: String) -> impl IntoView {
         }
     };
     let over = move || text.with(|t| t.trim().chars().count() > protocol::MAX_BODY_CHARS);
+    let offline = move || {
+        chat.live.feed(Feed::Chat).is_some_and(|s| {
+            matches!(
+                s.state,
+                ConnState::Reconnecting { .. } | ConnState::Offline | ConnState::Stopped(_)
+            )
+        })
+    };
     view! {
+        <Show when=offline>
+            <p class="composer-offline" role="status" data-testid=testid::COMPOSER_OFFLINE>
+                <span class="dot" aria-hidden="true"></span>
+                "You are offline. Messages you send now wait here and go out by themselves when the connection is back."
+            </p>
+        </Show>
         <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); submit(); }>
             <textarea
                 id="composer"

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod chat;
 pub mod dismiss;
 pub mod live;
+pub mod outbox;
 pub mod race;
 pub mod testid;
 pub mod time;

@@ -26,3 +26,7 @@ pub const TYPING: &str = "typing";
 pub const NOTICE: &str = "notice";
 pub const SKIP_LINK: &str = "skip-link";
 pub const CLOSE_SETTINGS: &str = "close-settings";
+pub const SEND_STATUS: &str = "send-status";
+pub const SEND_RETRY: &str = "send-retry";
+pub const SEND_DISCARD: &str = "send-discard";
+pub const COMPOSER_OFFLINE: &str = "composer-offline";

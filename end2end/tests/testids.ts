@@ -26,6 +26,10 @@ export const T = {
   notice: 'notice',
   skipLink: 'skip-link',
   closeSettings: 'close-settings',
+  sendStatus: 'send-status',
+  sendRetry: 'send-retry',
+  sendDiscard: 'send-discard',
+  composerOffline: 'composer-offline',
 } as const;
 
 export const id = (name: string) => `[data-testid="${name}"]`;

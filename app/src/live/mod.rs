@@ -25,10 +25,17 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// First reconnect delay bound; doubles per failed attempt up to [`BACKOFF_MAX_MS`]. Full jitter
-/// (a random delay up to the bound) spreads a crowd of clients after a server restart.
+/// First reconnect delay bound; doubles per failed attempt, at most [`FAST_RETRY_MAX_MS`] for
+/// the first [`FAST_ATTEMPTS`] attempts (a short outage, a restart, ends within about a second
+/// of the server answering), then on up to [`BACKOFF_MAX_MS`]. Full jitter (a random delay up to
+/// the bound) spreads a crowd of clients after a server restart.
 pub const BACKOFF_BASE_MS: f64 = 500.0;
 pub const BACKOFF_MAX_MS: f64 = 30_000.0;
+/// Attempts kept close together: about 12 s of retrying at the fast bound's mean.
+pub const FAST_ATTEMPTS: u32 = 16;
+pub const FAST_RETRY_MAX_MS: f64 = 1_500.0;
+/// How long the check "does the server answer at all?" may take.
+pub const PROBE_TIMEOUT_MS: u32 = 3_000;
 /// A transport that was refused, or opened and died sooner than this, is avoided for a while.
 pub const EARLY_DEATH_MS: f64 = 5_000.0;
 /// How long a transport that failed that way is avoided before it is tried again.
@@ -38,8 +45,36 @@ pub const SWITCH_GRACE_MS: u64 = 10_000;
 
 /// A random delay for reconnect attempt `attempt` (1, 2, …): full jitter under the bound.
 pub fn backoff_ms(attempt: u32) -> u32 {
-    let bound = (BACKOFF_BASE_MS * 2f64.powi(attempt.clamp(1, 16) as i32 - 1)).min(BACKOFF_MAX_MS);
+    let attempt = attempt.max(1);
+    let bound = if attempt <= FAST_ATTEMPTS {
+        (BACKOFF_BASE_MS * 2f64.powi(attempt.min(16) as i32 - 1)).min(FAST_RETRY_MAX_MS)
+    } else {
+        (FAST_RETRY_MAX_MS * 2f64.powi((attempt - FAST_ATTEMPTS).min(16) as i32))
+            .min(BACKOFF_MAX_MS)
+    };
     (js_sys::Math::random() * bound).max(100.0) as u32
+}
+
+/// Whether the server answers plain HTTP now (`GET /healthz`, within [`PROBE_TIMEOUT_MS`]):
+/// tells "the server is away" from "this transport fails here".
+pub(crate) async fn server_answers() -> bool {
+    use wasm_bindgen_futures::JsFuture;
+    let abort = web_sys::AbortController::new().ok();
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    if let Some(a) = &abort {
+        init.set_signal(Some(&a.signal()));
+        let a = a.clone();
+        set_timeout(
+            move || a.abort(),
+            std::time::Duration::from_millis(PROBE_TIMEOUT_MS as u64),
+        );
+    }
+    let url = format!("/healthz?t={}", now() as u64);
+    match JsFuture::from(window().fetch_with_str_and_init(&url, &init)).await {
+        Ok(r) => r.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
+        Err(_) => false,
+    }
 }
 
 /// Counts a failed attempt, reports it, and runs `again` after the backoff delay (the caller's
@@ -83,7 +118,11 @@ pub const SPARK_SAMPLES: usize = 40;
 /// the rest describes the current transport and starts again when the feed moves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedStats {
+    /// The transport carrying the feed now.
     pub transport: Transport,
+    /// The one it should use (the server's effective choice): another `transport` means a
+    /// fallback for now, after the preferred one failed here.
+    pub preferred: Transport,
     pub state: ConnState,
     pub last_id: Option<i64>,
     pub received: u64,
@@ -114,6 +153,7 @@ impl FeedStats {
     fn new(transport: Transport) -> Self {
         FeedStats {
             transport,
+            preferred: transport,
             state: ConnState::Connecting,
             last_id: None,
             received: 0,
@@ -133,6 +173,7 @@ impl FeedStats {
     /// Starts the per-transport figures again (the feed moved to `t`).
     fn moved_to(&mut self, t: Transport) {
         let keep = (
+            self.preferred,
             self.last_id,
             self.received,
             self.gaps,
@@ -141,6 +182,7 @@ impl FeedStats {
         );
         *self = FeedStats::new(t);
         (
+            self.preferred,
             self.last_id,
             self.received,
             self.gaps,
@@ -451,6 +493,12 @@ struct Manager {
     conns: RefCell<Vec<Entry>>,
     /// Transports avoided until the given time (ms) after failing early.
     avoid: RefCell<HashMap<Transport, f64>>,
+    /// A check whether the server answers is under way (see [`server_answers`]).
+    probing: Cell<bool>,
+    /// Early WebSocket failures while the server answered plain HTTP; two mean the WebSocket
+    /// itself fails here (a proxy that drops upgrades, say). A WebSocket that lived past
+    /// [`EARLY_DEATH_MS`], or a server that does not answer, starts the count again.
+    ws_strikes: Cell<u32>,
     stopped: Cell<bool>,
 }
 
@@ -479,6 +527,8 @@ pub fn start(feeds: &[Feed], cursor: Option<i64>, ui: LiveUi, on_event: impl Fn(
         last_id: RefCell::new(last),
         conns: RefCell::new(Vec::new()),
         avoid: RefCell::new(HashMap::new()),
+        probing: Cell::new(false),
+        ws_strikes: Cell::new(0),
         stopped: Cell::new(false),
     });
     MANAGER.with(|slot| *slot.borrow_mut() = Some(m.clone()));
@@ -672,7 +722,7 @@ impl Manager {
                 }
             }
         }
-        // Readouts: each feed shows the transport it is moving to.
+        // Readouts: each feed shows the transport it is moving to, and the one it should use.
         let _ = self.ui.stats.try_update(|s| {
             for (t, fs) in &wanted {
                 for f in fs {
@@ -680,6 +730,7 @@ impl Manager {
                     if entry.transport != *t {
                         entry.moved_to(*t);
                     }
+                    entry.preferred = settings.effective.get(*f);
                 }
             }
         });
@@ -855,10 +906,28 @@ impl Manager {
                     .iter()
                     .find(|e| e.spec.id == conn_id)
                     .map(|e| e.spec.transport);
-                // A WebSocket refused or dying at once (a proxy that drops upgrades, say):
-                // use the next transport for a while, then try again.
+                // A WebSocket refused or dying at once: if the server answers plain HTTP, the
+                // WebSocket fails here (a proxy that drops upgrades, say): use the next transport
+                // for a while, then try again. If the server does not answer, it is away, not
+                // the WebSocket: keep it, retrying quickly, so it is back the moment the server is.
                 if early == Some(true) && transport == Some(Transport::Websocket) && !retiring {
-                    self.fall_back(Transport::Websocket);
+                    self.probe_then_fall_back(conn_id);
+                } else if early == Some(false) && transport == Some(Transport::Websocket) {
+                    self.ws_strikes.set(0);
+                }
+                // A fallback losing the server too: its cause may have been the server going
+                // away rather than the WebSocket. Clear it, so the preferred transport is what
+                // comes back (and is checked again) as soon as the server answers.
+                if transport.is_some_and(|t| t != Transport::Websocket)
+                    && !retiring
+                    && self
+                        .avoid
+                        .borrow_mut()
+                        .remove(&Transport::Websocket)
+                        .is_some()
+                {
+                    self.ws_strikes.set(0);
+                    self.reassign();
                 }
             }
             Report::Disabled => {
@@ -871,6 +940,43 @@ impl Manager {
                 let _ = window().location().set_href("/login");
             }
         }
+    }
+
+    /// After an early WebSocket failure on `conn_id`: asks whether the server answers at all,
+    /// and falls back only when it does and the WebSocket failed twice in a row that way.
+    fn probe_then_fall_back(self: &Rc<Self>, conn_id: u32) {
+        if self.probing.replace(true) {
+            return;
+        }
+        let this = Rc::downgrade(self);
+        leptos::task::spawn_local(async move {
+            let answers = server_answers().await;
+            let Some(m) = this.upgrade() else { return };
+            m.probing.set(false);
+            if m.stopped.get() {
+                return;
+            }
+            if !answers {
+                m.ws_strikes.set(0);
+                return;
+            }
+            let conn = m
+                .conns
+                .borrow()
+                .iter()
+                .find(|e| e.spec.id == conn_id && !e.open && !e.retiring)
+                .map(|e| e.conn.clone());
+            let Some(conn) = conn else { return }; // open again, or gone
+            let strikes = m.ws_strikes.get() + 1;
+            m.ws_strikes.set(strikes);
+            if strikes >= 2 {
+                m.ws_strikes.set(0);
+                m.fall_back(Transport::Websocket);
+            } else {
+                // The server answers: maybe it just came back. Try the WebSocket once more now.
+                conn.kick();
+            }
+        });
     }
 
     fn fall_back(self: &Rc<Self>, t: Transport) {
