@@ -206,8 +206,15 @@ impl Chat {
     /// Idle after [`IDLE_AFTER_MS`] without input or while the tab is hidden; tells the server on
     /// a change.
     fn check_idle(self) {
+        self.report_idle(false);
+    }
+
+    /// Tells the server this tab's status when it changed, or always when `always` (a new
+    /// connection: the server may still hold what an earlier page said, e.g. the idle a page
+    /// reported while it was being unloaded).
+    fn report_idle(self, always: bool) {
         let idle = document().hidden() || now() - self.last_input.get_value() > IDLE_AFTER_MS;
-        if idle == self.idle_sent.get_value() {
+        if idle == self.idle_sent.get_value() && !always {
             return;
         }
         self.idle_sent.set_value(idle);
@@ -817,10 +824,8 @@ impl Chat {
             kind::HELLO => {
                 // Back in touch with the server: what failed for want of it is moot.
                 self.clear_error_notice();
-                // A new connection starts out online on the server: say so again if this tab is
-                // idle or hidden.
-                self.idle_sent.set_value(false);
-                self.check_idle();
+                // A new connection: say where this tab stands.
+                self.report_idle(true);
                 // First connection, or a reconnect: the cursor covers the gap, but the room list
                 // (unread counts) is cheap to refresh and catches anything outside the feed.
                 leptos::task::spawn_local(self.load_rooms());

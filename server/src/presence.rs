@@ -155,8 +155,13 @@ impl Presence {
         announce(hub, user_id, username, best);
     }
 
+    /// A live connection opened: its user is present and, having just connected, active (the
+    /// client says so again, or idle, in its first presence frame).
     pub fn connected(&self, hub: &Hub, user_id: &str, username: &str) {
-        self.change(hub, user_id, username, |e| e.conns += 1);
+        self.change(hub, user_id, username, |e| {
+            e.conns += 1;
+            e.idle = false;
+        });
     }
 
     pub fn disconnected(&self, hub: &Hub, user_id: &str, username: &str) {
