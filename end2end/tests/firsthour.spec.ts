@@ -166,7 +166,7 @@ test('success notices go away by themselves; errors when the room changes', asyn
 test('toasts: never over the composer, none for the room on screen', async ({ browser }) => {
   const tia = `tia${run}`;
   const a = await signIn(browser, tia);
-  const b = await signIn(browser, `tom${run}`);
+  const b = await signIn(browser, `toby${run}`);
   const here = `toast-here-${run}`;
   const there = `toast-there-${run}`;
   await shareRoom(b, a, there);
