@@ -74,6 +74,35 @@ pub fn day_label(ms: i64, now: i64, offset_minutes: i32) -> String {
     }
 }
 
+/// ISO 8601 in UTC with milliseconds, for `<time datetime>`: "2026-11-22T01:07:46.000Z".
+pub fn iso8601(ms: i64) -> String {
+    let (y, m, d) = civil(ms.div_euclid(DAY_MS));
+    let t = ms.rem_euclid(DAY_MS);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t / 3_600_000,
+        t / 60_000 % 60,
+        t / 1000 % 60,
+        t % 1000
+    )
+}
+
+/// How long ago, in words: "just now", "5 min ago", "3 h ago", then the day ("Yesterday",
+/// "Sun 22 Nov 2026").
+pub fn relative(ms: i64, now: i64, offset_minutes: i32) -> String {
+    let s = ((now - ms) / 1000).max(0);
+    match s {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=43_199 => format!("{} h ago", s / 3600),
+        _ => format!(
+            "{} {}",
+            day_label(ms, now, offset_minutes),
+            clock(ms, offset_minutes)
+        ),
+    }
+}
+
 /// Waits `ms` in the browser (a timer, not a busy loop). Browser only.
 pub async fn sleep_ms(ms: u64) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
@@ -104,5 +133,20 @@ mod tests {
         assert_eq!(day_label(T, T + 3 * DAY_MS, 0), "Sun 22 Nov 2026");
         assert_eq!(day_label(0, T, 0), "Thu 1 Jan 1970");
         assert_eq!(day_label(951_782_400_000, T, 0), "Tue 29 Feb 2000");
+    }
+
+    #[test]
+    fn iso_8601_and_relative_times() {
+        assert_eq!(iso8601(T), "2026-11-22T01:07:46.000Z");
+        assert_eq!(iso8601(T + 7), "2026-11-22T01:07:46.007Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso8601(951_782_400_000 + DAY_MS - 1),
+            "2000-02-29T23:59:59.999Z"
+        );
+        assert_eq!(relative(T, T + 5_000, 0), "just now");
+        assert_eq!(relative(T, T + 60_000, 0), "1 min ago");
+        assert_eq!(relative(T, T + 3 * 3_600_000, 0), "3 h ago");
+        assert_eq!(relative(T, T + 3 * DAY_MS, 0), "Sun 22 Nov 2026 01:07");
     }
 }

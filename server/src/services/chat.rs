@@ -37,15 +37,34 @@ pub async fn create_room(
             "Room names cannot contain control characters.",
         ));
     }
-    let (store, me, name, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
+    let (store, me, owned, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
     state
         .hub
         .commit(async move {
-            Ok(store
-                .create_room(&id, &me, &name, private, now_ms())
-                .await?)
+            match store.create_room(&id, &me, &owned, private, now_ms()).await {
+                Err(crate::store::StoreError::Conflict) => Err(ApiError::Conflict(
+                    "room_name_taken",
+                    format!(
+                        "There is already a public room called “{owned}”. Join it, or pick another name."
+                    ),
+                )),
+                other => Ok(other?),
+            }
         })
         .await
+}
+
+/// `me`'s own race room: private, named "race-<username>", created on first use and reused
+/// while nobody else is in it. The race page sends its bursts here, never into a room other
+/// people read. Returns the room and whether it was just created.
+pub async fn race_room(state: &AppState, me: &User) -> ApiResult<(Room, bool)> {
+    let name = format!("race-{}", me.username);
+    if let Some(id) = state.store.own_solo_room(&me.id, &name).await? {
+        if let Some(access) = state.store.room_for(&id, &me.id).await? {
+            return Ok((access.room, false));
+        }
+    }
+    Ok((create_room(state, me, &name, true).await?, true))
 }
 
 /// The room `me` sends to, if `me` is a member: from memory when the hub knows `me` is one and

@@ -236,6 +236,9 @@ pub trait Store: Send + Sync + 'static {
         private: bool,
         now: i64,
     ) -> StoreResult<(Room, Vec<StoredEvent>)>;
+    /// The oldest private room named `name` that `user_id` created and still has to themselves
+    /// (no other member, no invite): where the race page sends its bursts.
+    async fn own_solo_room(&self, user_id: &str, name: &str) -> StoreResult<Option<String>>;
     /// Rooms I belong to, public rooms, and private rooms I am invited to.
     async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>>;
     async fn room_for(&self, room_id: &str, user_id: &str) -> StoreResult<Option<RoomAccess>>;
