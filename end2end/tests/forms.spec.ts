@@ -1,12 +1,8 @@
 // Issue 18, item 10: the forms say what is wrong, next to the field, in the same words with and
 // without JavaScript; the room form starts afresh; leaving a private room asks first.
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
 import { hydrated, signIn, run, shot } from './helpers';
 import { T, id } from './testids';
-
-async function focusedId(page: Page) {
-  return page.evaluate(() => document.activeElement?.id ?? '');
-}
 
 test('empty sign-in fields say what is missing, under the field, which gets the focus', async ({ page }) => {
   await page.goto('/login');
@@ -16,7 +12,7 @@ test('empty sign-in fields say what is missing, under the field, which gets the 
   await expect(userError).toHaveText('Enter your username.');
   await expect(page.locator('#username')).toHaveAttribute('aria-describedby', 'username-error');
   await expect(page.locator('#username')).toHaveAttribute('aria-invalid', 'true');
-  expect(await focusedId(page)).toBe('username');
+  await expect(page.locator('#username')).toBeFocused();
   await expect(page.locator(id(T.authError))).toBeHidden();
 
   await page.fill('#username', `someone${run}`);
@@ -24,14 +20,14 @@ test('empty sign-in fields say what is missing, under the field, which gets the 
   await expect(page.locator(id(T.authPasswordError))).toHaveText('Enter your password.');
   await expect(userError).toBeHidden();
   await expect(page.locator('#password')).toHaveAttribute('aria-describedby', 'password-error');
-  expect(await focusedId(page)).toBe('password');
+  await expect(page.locator('#password')).toBeFocused();
   await shot(page, 'sign-in-missing-password.png');
 
   // A wrong password is about the form as a whole: said above, the focus back on the username.
   await page.fill('#password', 'not the password');
   await page.keyboard.press('Enter');
   await expect(page.locator(id(T.authError))).toHaveText('Wrong username or password.');
-  expect(await focusedId(page)).toBe('username');
+  await expect(page.locator('#username')).toBeFocused();
   await expect(page.locator('#username')).toHaveAttribute('aria-describedby', 'auth-error');
 });
 
@@ -64,25 +60,25 @@ test('the form without JavaScript uses the same words in the same places', async
   await expect(page).toHaveURL(/\/signup\?error=invalid_username$/);
   await expect(page.locator(id(T.authUsernameError))).toHaveText(hydratedWords!);
   await expect(page.locator('#username')).toHaveAttribute('aria-describedby', 'username-error');
-  expect(await focusedId(page)).toBe('username');
+  await expect(page.locator('#username')).toBeFocused();
 
   await page.fill('#username', `ok${run}`);
   await page.fill('#password', 'short');
   await page.click('button[type="submit"]');
   await expect(page).toHaveURL(/\/signup\?error=invalid_password$/);
   await expect(page.locator(id(T.authPasswordError))).toHaveText(hydratedPasswordWords!);
-  expect(await focusedId(page)).toBe('password');
+  await expect(page.locator('#password')).toBeFocused();
 
   await page.goto('/login');
   await page.click('button[type="submit"]');
   await expect(page).toHaveURL(/\/login\?error=username_required$/);
   await expect(page.locator(id(T.authUsernameError))).toHaveText(hydratedEmpty!);
-  expect(await focusedId(page)).toBe('username');
+  await expect(page.locator('#username')).toBeFocused();
   await page.fill('#username', `someone${run}`);
   await page.click('button[type="submit"]');
   await expect(page).toHaveURL(/\/login\?error=password_required$/);
   await expect(page.locator(id(T.authPasswordError))).toHaveText('Enter your password.');
-  expect(await focusedId(page)).toBe('password');
+  await expect(page.locator('#password')).toBeFocused();
   await shot(page, 'sign-in-no-js-missing-password.png');
   await context.close();
 });
@@ -106,9 +102,9 @@ test('the room form starts afresh, and a taken public name is said under the nam
   await page.fill(id(T.newRoomName), publicName.toLowerCase());
   await page.click(id(T.newRoomSubmit));
   const error = page.locator(id(T.newRoomError));
-  await expect(error).toHaveText(`There is already a public room called “${publicName.toLowerCase()}”. Join it, or pick another name.`);
+  await expect(error).toHaveText(`There is already a public room called “${publicName}”. Join it, or pick another name.`);
   await expect(page.locator(id(T.newRoomName))).toHaveAttribute('aria-describedby', 'new-room-error');
-  expect(await focusedId(page)).toBe('new-room');
+  await expect(page.locator('#new-room')).toBeFocused();
   await shot(page, 'room-name-taken.png');
   // Typing again clears it; an empty name is said too.
   await page.fill(id(T.newRoomName), '');

@@ -37,19 +37,14 @@ pub async fn create_room(
             "Room names cannot contain control characters.",
         ));
     }
-    let (store, me, owned, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
+    // A public name another public room has answers 409 `room_name_taken`, naming that room.
+    let (store, me, name, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
     state
         .hub
         .commit(async move {
-            match store.create_room(&id, &me, &owned, private, now_ms()).await {
-                Err(crate::store::StoreError::Conflict) => Err(ApiError::Conflict(
-                    "room_name_taken",
-                    format!(
-                        "There is already a public room called “{owned}”. Join it, or pick another name."
-                    ),
-                )),
-                other => Ok(other?),
-            }
+            Ok(store
+                .create_room(&id, &me, &name, private, now_ms())
+                .await?)
         })
         .await
 }

@@ -129,6 +129,9 @@ pub enum SendOutcome {
 pub enum StoreError {
     #[error("already exists")]
     Conflict,
+    /// A public room of that name exists (its name as it was given).
+    #[error("a public room is called {0}")]
+    RoomNameTaken(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -141,6 +144,10 @@ impl From<StoreError> for crate::error::ApiError {
             StoreError::Conflict => {
                 crate::error::ApiError::Conflict("conflict", "already exists".into())
             }
+            StoreError::RoomNameTaken(name) => crate::error::ApiError::Conflict(
+                "room_name_taken",
+                format!("There is already a public room called “{name}”. Join it, or pick another name."),
+            ),
             StoreError::Db(e) => e.into(),
             StoreError::Other(e) => e.into(),
         }

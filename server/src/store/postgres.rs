@@ -839,14 +839,14 @@ impl Store for PgStore {
                 .bind(name)
                 .execute(&mut *tx)
                 .await?;
-            let taken: Option<(i32,)> = sqlx::query_as(
-                "SELECT 1 FROM rooms WHERE NOT private AND dm_key IS NULL AND lower(name) = lower($1 COLLATE \"C\") LIMIT 1",
+            let taken: Option<(String,)> = sqlx::query_as(
+                "SELECT name FROM rooms WHERE NOT private AND dm_key IS NULL AND lower(name) = lower($1 COLLATE \"C\") LIMIT 1",
             )
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
-            if taken.is_some() {
-                return Err(StoreError::Conflict);
+            if let Some((taken,)) = taken {
+                return Err(StoreError::RoomNameTaken(taken));
             }
         }
         sqlx::query(

@@ -974,14 +974,14 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         // One public room per name, whatever the case (the write lock is held: no race).
         if !private {
-            let taken: Option<(i64,)> = sqlx::query_as(
-                "SELECT 1 FROM rooms WHERE private = 0 AND dm_key IS NULL AND lower(name) = lower(?) LIMIT 1",
+            let taken: Option<(String,)> = sqlx::query_as(
+                "SELECT name FROM rooms WHERE private = 0 AND dm_key IS NULL AND lower(name) = lower(?) LIMIT 1",
             )
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
-            if taken.is_some() {
-                return Err(StoreError::Conflict);
+            if let Some((taken,)) = taken {
+                return Err(StoreError::RoomNameTaken(taken));
             }
         }
         sqlx::query(
