@@ -455,7 +455,11 @@ async fn run_export(
         after = page.last().map_or(after, |m| m.seq);
         job.total = job.total.max(job.done);
         job.updated_at = now_ms();
-        job.message = format!("Exported {} of {} messages", job.done, job.total);
+        job.message = format!(
+            "Exported {} of {}",
+            job.done,
+            protocol::count(job.total, "message", "messages")
+        );
         job = publish(state, job).await?;
     }
     out.write_all(b"]}").await.map_err(io)?;
