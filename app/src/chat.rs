@@ -1265,22 +1265,47 @@ fn RoomLink(room: Room) -> impl IntoView {
     }
 }
 
+/// A one-field form's error: said under the field (which points to it with
+/// `aria-describedby`), and the focus moves to the field.
+#[derive(Clone, Copy)]
+struct FieldError {
+    text: RwSignal<Option<String>>,
+    input: NodeRef<leptos::html::Input>,
+}
+
+impl FieldError {
+    fn new() -> Self {
+        FieldError {
+            text: RwSignal::new(None),
+            input: NodeRef::new(),
+        }
+    }
+
+    fn show(self, text: impl Into<String>) {
+        self.text.set(Some(text.into()));
+        request_animation_frame(move || {
+            if let Some(i) = self.input.get_untracked() {
+                let _ = i.focus();
+            }
+        });
+    }
+
+    fn clear(self) {
+        self.text.set(None);
+    }
+
+    fn is_shown(self) -> bool {
+        self.text.with(Option::is_some)
+    }
+}
+
 #[component]
 fn NewRoomForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let name = RwSignal::new(String::new());
     let private = RwSignal::new(false);
     // What is wrong with the name, said under the field (which gets the focus).
-    let error = RwSignal::new(None::<String>);
-    let input = NodeRef::<leptos::html::Input>::new();
-    let show_error = move |text: String| {
-        error.set(Some(text));
-        request_animation_frame(move || {
-            if let Some(i) = input.get_untracked() {
-                let _ = i.focus();
-            }
-        });
-    };
+    let error = FieldError::new();
     let navigate = use_navigate();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -1289,7 +1314,7 @@ fn NewRoomForm() -> impl IntoView {
             private: private.get_untracked(),
         };
         if body.name.trim().is_empty() {
-            show_error("A room needs a name.".into());
+            error.show("A room needs a name.");
             return;
         }
         let navigate = navigate.clone();
@@ -1299,12 +1324,12 @@ fn NewRoomForm() -> impl IntoView {
                     // The next room starts from the defaults again: public, no name.
                     name.set(String::new());
                     private.set(false);
-                    error.set(None);
+                    error.clear();
                     let id = room.id.clone();
                     chat.upsert_room(room);
                     navigate(&format!("/rooms/{id}"), Default::default());
                 }
-                Err(e) => show_error(e.message),
+                Err(e) => error.show(e.message),
             }
         });
     };
@@ -1320,11 +1345,11 @@ fn NewRoomForm() -> impl IntoView {
                     prop:value=move || name.get()
                     on:input=move |ev| {
                         name.set(event_target_value(&ev));
-                        error.set(None);
+                        error.clear();
                     }
-                    aria-invalid=move || error.with(Option::is_some).then_some("true")
-                    aria-describedby=move || error.with(Option::is_some).then_some("new-room-error")
-                    node_ref=input
+                    aria-invalid=move || error.is_shown().then_some("true")
+                    aria-describedby=move || error.is_shown().then_some("new-room-error")
+                    node_ref=error.input
                     data-testid=testid::NEW_ROOM_NAME
                 />
                 <button type="submit" data-testid=testid::NEW_ROOM_SUBMIT>"Create"</button>
@@ -1333,9 +1358,9 @@ fn NewRoomForm() -> impl IntoView {
                 id="new-room-error"
                 class="field-error"
                 data-testid=testid::NEW_ROOM_ERROR
-                hidden=move || error.with(Option::is_none)
+                hidden=move || !error.is_shown()
             >
-                {move || error.get().unwrap_or_default()}
+                {move || error.text.get().unwrap_or_default()}
             </p>
             <label class="check">
                 <input
@@ -1354,6 +1379,7 @@ fn NewRoomForm() -> impl IntoView {
 fn DmForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let who = RwSignal::new(String::new());
+    let error = FieldError::new();
     let navigate = use_navigate();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -1361,6 +1387,7 @@ fn DmForm() -> impl IntoView {
             username: who.get_untracked(),
         };
         if body.username.trim().is_empty() {
+            error.show("Enter a username.");
             return;
         }
         let navigate = navigate.clone();
@@ -1368,11 +1395,12 @@ fn DmForm() -> impl IntoView {
             match api::post::<_, Room>("/api/dms", &body).await {
                 Ok(room) => {
                     who.set(String::new());
+                    error.clear();
                     let id = room.id.clone();
                     chat.upsert_room(room);
                     navigate(&format!("/rooms/{id}"), Default::default());
                 }
-                Err(e) => chat.notify(e.message),
+                Err(e) => error.show(e.message),
             }
         });
     };
@@ -1386,11 +1414,20 @@ fn DmForm() -> impl IntoView {
                     placeholder="Username"
                     autocapitalize="none"
                     prop:value=move || who.get()
-                    on:input=move |ev| who.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        who.set(event_target_value(&ev));
+                        error.clear();
+                    }
+                    aria-invalid=move || error.is_shown().then_some("true")
+                    aria-describedby=move || error.is_shown().then_some("dm-error")
+                    node_ref=error.input
                     data-testid=testid::DM_USERNAME
                 />
                 <button type="submit" data-testid=testid::DM_SUBMIT>"Open"</button>
             </div>
+            <p id="dm-error" class="field-error" data-testid=testid::DM_ERROR hidden=move || !error.is_shown()>
+                {move || error.text.get().unwrap_or_default()}
+            </p>
         </form>
     }
 }
@@ -1468,12 +1505,14 @@ fn RoomView(room_id: String) -> impl IntoView {
         }
     };
     let invitee = RwSignal::new(String::new());
+    let invite_error = FieldError::new();
     let invite = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = UsernameBody {
             username: invitee.get_untracked(),
         };
         if body.username.trim().is_empty() {
+            invite_error.show("Enter the username to invite.");
             return;
         }
         let id = rid.get_value();
@@ -1482,8 +1521,9 @@ fn RoomView(room_id: String) -> impl IntoView {
                 Ok(()) => {
                     chat.notify(format!("Invited {}.", body.username.trim()));
                     invitee.set(String::new());
+                    invite_error.clear();
                 }
-                Err(e) => chat.notify(e.message),
+                Err(e) => invite_error.show(e.message),
             }
         });
     };
@@ -1510,7 +1550,13 @@ fn RoomView(room_id: String) -> impl IntoView {
                                 aria-label="Username to invite"
                                 autocapitalize="none"
                                 prop:value=move || invitee.get()
-                                on:input=move |ev| invitee.set(event_target_value(&ev))
+                                on:input=move |ev| {
+                                    invitee.set(event_target_value(&ev));
+                                    invite_error.clear();
+                                }
+                                aria-invalid=move || invite_error.is_shown().then_some("true")
+                                aria-describedby=move || invite_error.is_shown().then_some("invite-error")
+                                node_ref=invite_error.input
                                 data-testid=testid::INVITE_USERNAME
                             />
                             <button type="submit" data-testid=testid::INVITE_SUBMIT>"Invite"</button>
@@ -1522,6 +1568,14 @@ fn RoomView(room_id: String) -> impl IntoView {
                     </Show>
                 </div>
             </header>
+            <p
+                id="invite-error"
+                class="field-error bar-error"
+                data-testid=testid::INVITE_ERROR
+                hidden=move || !invite_error.is_shown()
+            >
+                {move || invite_error.text.get().unwrap_or_default()}
+            </p>
             <Show when=move || confirming.get()>
                 <div
                     class="confirm-bar"

@@ -153,3 +153,30 @@ test('leaving a private room asks first, and the keyboard can answer', async ({ 
   await page.waitForURL((u) => u.pathname === '/');
   await expect(page.locator(id(T.leaveConfirm))).toHaveCount(0);
 });
+
+test('the message and invite forms say what is wrong under their field', async ({ browser }) => {
+  const page = await signIn(browser, `ivo${run}`);
+  // Direct message: nothing typed, then nobody by that name.
+  await page.click(id(T.dmSubmit));
+  const dmError = page.locator(id(T.dmError));
+  await expect(dmError).toHaveText('Enter a username.');
+  await expect(page.locator(id(T.dmUsername))).toBeFocused();
+  await page.fill(id(T.dmUsername), `ghost${run}`);
+  await expect(dmError).toBeHidden();
+  await page.keyboard.press('Enter');
+  await expect(dmError).toHaveText(`Nobody is called ghost${run}.`);
+  await expect(page.locator(id(T.dmUsername))).toHaveAttribute('aria-describedby', 'dm-error');
+
+  // Invite, from a room's header.
+  const name = `den-${run}`;
+  await page.fill(id(T.newRoomName), name);
+  await page.click(id(T.newRoomSubmit));
+  await expect(page.locator(id(T.roomTitle))).toContainText(name);
+  await page.fill(id(T.inviteUsername), `ghost${run}`);
+  await page.click(id(T.inviteSubmit));
+  const inviteError = page.locator(id(T.inviteError));
+  await expect(inviteError).toHaveText(`Nobody is called ghost${run}.`);
+  await expect(page.locator(id(T.inviteUsername))).toBeFocused();
+  await expect(page.locator(id(T.inviteUsername))).toHaveAttribute('aria-describedby', 'invite-error');
+  await shot(page, 'invite-nobody.png');
+});

@@ -173,7 +173,7 @@ async fn find_user(state: &AppState, username: &str) -> ApiResult<User> {
         .store
         .user_by_name(&name)
         .await?
-        .ok_or(ApiError::NotFound("user"))?
+        .ok_or_else(|| ApiError::NotFoundSaying(format!("Nobody is called {name}.")))?
         .user)
 }
 

@@ -339,3 +339,23 @@ async fn the_race_room_is_the_users_own_and_nobody_else_receives_its_bursts() {
     assert_eq!(status, StatusCode::CREATED);
     assert_ne!(fresh["id"], race.as_str());
 }
+
+#[tokio::test]
+async fn inviting_or_messaging_nobody_names_who_was_looked_for() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let room = alice.create_room("den", true).await;
+    for (path, body) in [
+        (
+            format!("/api/rooms/{room}/invite"),
+            json!({"username": "Zed"}),
+        ),
+        ("/api/dms".to_string(), json!({"username": "zed"})),
+    ] {
+        let (status, err) = alice.post(&path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {err}");
+        assert_eq!(err["error"]["code"], "not_found");
+        assert_eq!(err["error"]["message"], "Nobody is called zed.");
+    }
+}
