@@ -318,7 +318,19 @@ fn NotificationPanel() -> impl IntoView {
                                     <button class="note" on:click=open>
                                         <span class="note-title">{n.title.clone()}</span>
                                         <span class="note-body">{n.body.clone()}</span>
-                                        <span class="note-kind">{n.kind.replace('_', " ")}</span>
+                                        <span class="note-kind">
+                                            {n.kind.replace('_', " ")} " · "
+                                            <time
+                                                datetime=crate::time::iso(n.created_at)
+                                                title={
+                                                    let off = crate::time::browser_offset_minutes();
+                                                    format!("{} {}", crate::time::day_label(n.created_at, act.clock.get_untracked(), off), crate::time::clock(n.created_at, off))
+                                                }
+                                                data-testid="notification-time"
+                                            >
+                                                {move || crate::time::relative(n.created_at, act.clock.get(), crate::time::browser_offset_minutes())}
+                                            </time>
+                                        </span>
                                     </button>
                                 </li>
                             }
@@ -480,12 +492,22 @@ fn JobRow(job: Job) -> impl IntoView {
         "cancelled" => "Cancelled",
         _ => "Unknown",
     };
-    let unit = if job.kind == "export_room" {
-        "messages"
+    let (one, many) = if job.kind == "export_room" {
+        ("message", "messages")
     } else {
-        "steps"
+        ("step", "steps")
     };
-    let count = format!("{} / {} {unit}", job.done, job.total);
+    let count = format!(
+        "{} / {} {}",
+        job.done,
+        job.total,
+        protocol::plural(job.total, one, many)
+    );
+    // "Export of #lobby" rather than a kind of job.
+    let title = match (job.kind.as_str(), &job.room_name) {
+        ("export_room", Some(room)) => format!("Export of #{room}"),
+        (kind, _) => job_label(kind).to_string(),
+    };
     let updated_at = job.updated_at;
     let finished = job.is_finished();
     let eta = job
@@ -494,7 +516,7 @@ fn JobRow(job: Job) -> impl IntoView {
     view! {
         <li class=format!("job {}", job.state) data-testid="job" data-state=job.state.clone() id=format!("job-{}", job.id)>
             <div class="job-head">
-                <strong>{job_label(&job.kind)}</strong>
+                <strong data-testid="job-title">{title.clone()}</strong>
                 <span class=format!("pill {}", job.state) data-testid="job-state">
                     {move || if cancelling.get() && !finished { "Cancelling…" } else { state_text }}
                 </span>
@@ -502,7 +524,7 @@ fn JobRow(job: Job) -> impl IntoView {
                     {move || format!("updated {}", ago(act.clock.get() - updated_at))}
                 </span>
             </div>
-            <progress max="1" value=job.progress aria-label=format!("{} progress", job_label(&job.kind))></progress>
+            <progress max="1" value=job.progress aria-label=format!("{title} progress")></progress>
             <div class="job-foot">
                 <span data-testid="job-count">{count}</span>
                 {eta.map(|e| view! { <span class="muted">{e}</span> })}

@@ -106,7 +106,10 @@ pub fn AdminPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api::post::<_, Value>("/api/admin/announcements", &body).await {
                 Ok(v) => {
-                    chat.notify_ok(format!("Announced to {} people.", v["recipients"]));
+                    chat.notify_ok(format!(
+                        "Announced to {}.",
+                        protocol::count(v["recipients"].as_i64().unwrap_or(0), "person", "people")
+                    ));
                     title.set(String::new());
                     text.set(String::new());
                     reload();
@@ -189,13 +192,17 @@ pub fn AdminPage() -> impl IntoView {
                 </form>
                 <h2>"Audit log"</h2>
                 <ul class="audit" data-testid="audit-log">
-                    {move || audit.get().into_iter().map(|e| view! {
-                        <li>
-                            <time datetime=crate::time::iso(e["at"].as_i64().unwrap_or(0))>{crate::time::clock(e["at"].as_i64().unwrap_or(0), 0)}" UTC"</time>
-                            " " <strong>{e["actor"]["username"].as_str().unwrap_or_default().to_string()}</strong>
-                            " " {e["action"].as_str().unwrap_or_default().replace('_', " ")}
-                            " " <code>{e["detail"].to_string()}</code>
-                        </li>
+                    {move || audit.get().into_iter().map(|e| {
+                        let at = e["at"].as_i64().unwrap_or(0);
+                        let off = crate::time::browser_offset_minutes();
+                        view! {
+                            <li data-testid="audit-entry">
+                                <time datetime=crate::time::iso(at)>
+                                    {format!("{} {}", crate::time::day_label(at, crate::time::now_ms(), off), crate::time::clock(at, off))}
+                                </time>
+                                " " {e["summary"].as_str().unwrap_or_default().to_string()}
+                            </li>
+                        }
                     }).collect_view()}
                 </ul>
             </div>
@@ -513,13 +520,12 @@ fn ServerHealth(metrics: RwSignal<Value>) -> impl IntoView {
 
 /// "1 message", "2 messages".
 fn plural(count: u64, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else if noun.ends_with("sh") || noun.ends_with('s') {
-        format!("{count} {noun}es")
+    let many = if noun.ends_with("sh") || noun.ends_with('s') {
+        format!("{noun}es")
     } else {
-        format!("{count} {noun}s")
-    }
+        format!("{noun}s")
+    };
+    protocol::count(count.min(i64::MAX as u64) as i64, noun, &many)
 }
 
 #[component]

@@ -175,7 +175,7 @@ impl Chat {
             .with_untracked(|rs| rs.iter().find(|r| r.id == id).cloned())
     }
 
-    fn upsert_room(&self, room: Room) {
+    pub(crate) fn upsert_room(&self, room: Room) {
         self.rooms
             .update(|rs| match rs.iter_mut().find(|r| r.id == room.id) {
                 Some(r) => *r = room,
@@ -1351,7 +1351,10 @@ pub fn Sparkline(
     let label = if n == 0 {
         "no live events yet".to_string()
     } else {
-        format!("last {n} events, up to {max:.1} ms")
+        format!(
+            "last {}, up to {max:.1} ms",
+            protocol::count(n as i64, "event", "events")
+        )
     };
     let title = label.clone();
     view! {
@@ -1414,7 +1417,7 @@ pub fn FeedReadout(
                         <dt>"last id"</dt><dd>{s.last_id.map_or("–".to_string(), |i| format!("#{i}"))}</dd>
                         <dt>"integrity"</dt>
                         <dd data-testid="integrity" class=if faults == 0 { "ok" } else { "bad" }>
-                            {if faults == 0 { "✓ no gaps, no duplicates".to_string() } else { format!("⚠ {} gaps, {} duplicates", s.gaps, s.dup_shown) }}
+                            {if faults == 0 { "✓ no gaps, no duplicates".to_string() } else { format!("⚠ {}, {}", protocol::count(s.gaps as i64, "gap", "gaps"), protocol::count(s.dup_shown as i64, "duplicate", "duplicates")) }}
                             <span class="visually-hidden" data-testid="gaps">{s.gaps}</span>
                         </dd>
                         <dt>"overlap dropped"</dt><dd data-testid="duplicates" title="Events that arrived twice while a switch had two connections open, dropped before the view">{s.duplicates}</dd>
@@ -1753,11 +1756,47 @@ fn RoomLink(room: Room) -> impl IntoView {
     }
 }
 
+/// A one-field form's error: said under the field (which points to it with
+/// `aria-describedby`), and the focus moves to the field.
+#[derive(Clone, Copy)]
+struct FieldError {
+    text: RwSignal<Option<String>>,
+    input: NodeRef<leptos::html::Input>,
+}
+
+impl FieldError {
+    fn new() -> Self {
+        FieldError {
+            text: RwSignal::new(None),
+            input: NodeRef::new(),
+        }
+    }
+
+    fn show(self, text: impl Into<String>) {
+        self.text.set(Some(text.into()));
+        request_animation_frame(move || {
+            if let Some(i) = self.input.get_untracked() {
+                let _ = i.focus();
+            }
+        });
+    }
+
+    fn clear(self) {
+        self.text.set(None);
+    }
+
+    fn is_shown(self) -> bool {
+        self.text.with(Option::is_some)
+    }
+}
+
 #[component]
 fn NewRoomForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let name = RwSignal::new(String::new());
     let private = RwSignal::new(false);
+    // What is wrong with the name, said under the field (which gets the focus).
+    let error = FieldError::new();
     let navigate = use_navigate();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -1766,18 +1805,22 @@ fn NewRoomForm() -> impl IntoView {
             private: private.get_untracked(),
         };
         if body.name.trim().is_empty() {
+            error.show("A room needs a name.");
             return;
         }
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match api::post::<_, Room>("/api/rooms", &body).await {
                 Ok(room) => {
+                    // The next room starts from the defaults again: public, no name.
                     name.set(String::new());
+                    private.set(false);
+                    error.clear();
                     let id = room.id.clone();
                     chat.upsert_room(room);
                     navigate(&format!("/rooms/{id}"), Default::default());
                 }
-                Err(e) => chat.notify(e.message),
+                Err(e) => error.show(e.message),
             }
         });
     };
@@ -1791,11 +1834,25 @@ fn NewRoomForm() -> impl IntoView {
                     placeholder="Room name"
                     maxlength="80"
                     prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        name.set(event_target_value(&ev));
+                        error.clear();
+                    }
+                    aria-invalid=move || error.is_shown().then_some("true")
+                    aria-describedby=move || error.is_shown().then_some("new-room-error")
+                    node_ref=error.input
                     data-testid=testid::NEW_ROOM_NAME
                 />
                 <button type="submit" data-testid=testid::NEW_ROOM_SUBMIT>"Create"</button>
             </div>
+            <p
+                id="new-room-error"
+                class="field-error"
+                data-testid=testid::NEW_ROOM_ERROR
+                hidden=move || !error.is_shown()
+            >
+                {move || error.text.get().unwrap_or_default()}
+            </p>
             <label class="check">
                 <input
                     type="checkbox"
@@ -1813,6 +1870,7 @@ fn NewRoomForm() -> impl IntoView {
 fn DmForm() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let who = RwSignal::new(String::new());
+    let error = FieldError::new();
     let navigate = use_navigate();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -1820,6 +1878,7 @@ fn DmForm() -> impl IntoView {
             username: who.get_untracked(),
         };
         if body.username.trim().is_empty() {
+            error.show("Enter a username.");
             return;
         }
         let navigate = navigate.clone();
@@ -1827,11 +1886,12 @@ fn DmForm() -> impl IntoView {
             match api::post::<_, Room>("/api/dms", &body).await {
                 Ok(room) => {
                     who.set(String::new());
+                    error.clear();
                     let id = room.id.clone();
                     chat.upsert_room(room);
                     navigate(&format!("/rooms/{id}"), Default::default());
                 }
-                Err(e) => chat.notify(e.message),
+                Err(e) => error.show(e.message),
             }
         });
     };
@@ -1845,11 +1905,20 @@ fn DmForm() -> impl IntoView {
                     placeholder="Username"
                     autocapitalize="none"
                     prop:value=move || who.get()
-                    on:input=move |ev| who.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        who.set(event_target_value(&ev));
+                        error.clear();
+                    }
+                    aria-invalid=move || error.is_shown().then_some("true")
+                    aria-describedby=move || error.is_shown().then_some("dm-error")
+                    node_ref=error.input
                     data-testid=testid::DM_USERNAME
                 />
                 <button type="submit" data-testid=testid::DM_SUBMIT>"Open"</button>
             </div>
+            <p id="dm-error" class="field-error" data-testid=testid::DM_ERROR hidden=move || !error.is_shown()>
+                {move || error.text.get().unwrap_or_default()}
+            </p>
         </form>
     }
 }
@@ -1870,13 +1939,43 @@ fn RoomView(room_id: String) -> impl IntoView {
             }
         });
     };
-    let leave = move |_| {
+    let leave_now = move || {
         let id = rid.get_value();
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match api::post_empty(&format!("/api/rooms/{id}/leave")).await {
                 Ok(()) => navigate("/", Default::default()),
                 Err(e) => chat.notify(e.message),
+            }
+        });
+    };
+    // Leaving a private room asks first: coming back takes a new invite.
+    let confirming = RwSignal::new(false);
+    let leave_button = NodeRef::<leptos::html::Button>::new();
+    let stay_button = NodeRef::<leptos::html::Button>::new();
+    let leave = {
+        let leave_now = leave_now.clone();
+        move |_| {
+            if room
+                .get_untracked()
+                .is_some_and(|r| r.private && r.dm_with.is_none())
+            {
+                confirming.set(true);
+                request_animation_frame(move || {
+                    if let Some(b) = stay_button.get_untracked() {
+                        let _ = b.focus();
+                    }
+                });
+            } else {
+                leave_now();
+            }
+        }
+    };
+    let stay = move || {
+        confirming.set(false);
+        request_animation_frame(move || {
+            if let Some(b) = leave_button.get_untracked() {
+                let _ = b.focus();
             }
         });
     };
@@ -1897,12 +1996,14 @@ fn RoomView(room_id: String) -> impl IntoView {
         }
     };
     let invitee = RwSignal::new(String::new());
+    let invite_error = FieldError::new();
     let invite = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = UsernameBody {
             username: invitee.get_untracked(),
         };
         if body.username.trim().is_empty() {
+            invite_error.show("Enter the username to invite.");
             return;
         }
         let id = rid.get_value();
@@ -1911,8 +2012,9 @@ fn RoomView(room_id: String) -> impl IntoView {
                 Ok(()) => {
                     chat.notify_ok(format!("Invited {}.", body.username.trim()));
                     invitee.set(String::new());
+                    invite_error.clear();
                 }
-                Err(e) => chat.notify(e.message),
+                Err(e) => invite_error.show(e.message),
             }
         });
     };
@@ -1939,7 +2041,13 @@ fn RoomView(room_id: String) -> impl IntoView {
                                 aria-label="Username to invite"
                                 autocapitalize="none"
                                 prop:value=move || invitee.get()
-                                on:input=move |ev| invitee.set(event_target_value(&ev))
+                                on:input=move |ev| {
+                                    invitee.set(event_target_value(&ev));
+                                    invite_error.clear();
+                                }
+                                aria-invalid=move || invite_error.is_shown().then_some("true")
+                                aria-describedby=move || invite_error.is_shown().then_some("invite-error")
+                                node_ref=invite_error.input
                                 data-testid=testid::INVITE_USERNAME
                             />
                             <button type="submit" data-testid=testid::INVITE_SUBMIT>"Invite"</button>
@@ -1947,10 +2055,43 @@ fn RoomView(room_id: String) -> impl IntoView {
                     </Show>
                     <Show when=is_member>
                         <button class="link" on:click=export.clone() data-testid="export-room">"Export"</button>
-                        <button class="link" on:click=leave.clone() data-testid=testid::LEAVE_ROOM>"Leave"</button>
+                        <button class="link" on:click=leave.clone() node_ref=leave_button aria-expanded=move || confirming.get().to_string() data-testid=testid::LEAVE_ROOM>"Leave"</button>
                     </Show>
                 </div>
             </header>
+            <p
+                id="invite-error"
+                class="field-error bar-error"
+                data-testid=testid::INVITE_ERROR
+                hidden=move || !invite_error.is_shown()
+            >
+                {move || invite_error.text.get().unwrap_or_default()}
+            </p>
+            <Show when=move || confirming.get()>
+                <div
+                    class="confirm-bar"
+                    role="alertdialog"
+                    aria-labelledby="leave-confirm-text"
+                    data-testid=testid::LEAVE_CONFIRM
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Escape" {
+                            stay();
+                        }
+                    }
+                >
+                    <p id="leave-confirm-text">
+                        {move || format!("Leave #{}? It is private: you will need a new invite to come back.", room.get().map(|r| r.name).unwrap_or_default())}
+                    </p>
+                    <button class="danger" on:click={
+                        let leave_now = leave_now.clone();
+                        move |_| {
+                            confirming.set(false);
+                            leave_now();
+                        }
+                    } data-testid=testid::LEAVE_CONFIRM_YES>"Leave room"</button>
+                    <button on:click=move |_| stay() node_ref=stay_button data-testid=testid::LEAVE_CONFIRM_NO>"Stay"</button>
+                </div>
+            </Show>
             <MessageList room_id=rid.get_value() />
             <TypingLine room_id=rid.get_value() />
             <Show

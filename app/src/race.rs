@@ -23,7 +23,8 @@ pub fn RacePage() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let ui = RaceUi::new();
     let feed = RwSignal::new(Feed::Chat);
-    let room = RwSignal::new(None::<String>);
+    // The user's own private race room, once the first burst has asked for it.
+    let race_room = RwSignal::new(None::<protocol::Room>);
     let restart = RwSignal::new(0u32);
     let ready = Memo::new(move |_| chat.live.settings.with(|s| s.is_some()));
     // Browser only: (re)open the lanes when the feed changes or on "restart".
@@ -41,18 +42,24 @@ pub fn RacePage() -> impl IntoView {
     on_cleanup(|| {
         RACE.with(|r| r.borrow_mut().take());
     });
-    let room_choice = move || {
-        room.get()
-            .or_else(|| chat.rooms.with(|r| r.first().map(|r| r.id.clone())))
-    };
     let sending = RwSignal::new(false);
     let burst = move |_| {
-        let Some(room_id) = room_choice() else {
-            chat.notify("Create or join a room first.");
-            return;
-        };
         sending.set(true);
         leptos::task::spawn_local(async move {
+            // Bursts go to a private room of the user's own, never into a room others read.
+            let room_id = match api::post::<_, protocol::Room>("/api/race/room", &()).await {
+                Ok(room) => {
+                    let id = room.id.clone();
+                    let _ = race_room.try_set(Some(room.clone()));
+                    chat.upsert_room(room);
+                    id
+                }
+                Err(e) => {
+                    chat.notify(e.message);
+                    let _ = sending.try_set(false);
+                    return;
+                }
+            };
             for i in 1..=BURST {
                 let body = serde_json::json!({
                     "body": format!("race {i}/{BURST}"),
@@ -111,17 +118,12 @@ pub fn RacePage() -> impl IntoView {
                             <button class="primary" on:click=demo data-testid="race-demo">"Run a demo job (20 steps × 200 ms)"</button>
                         }
                     >
-                        <label>
-                            "Room "
-                            <select aria-label="Room to send to" data-testid="race-room"
-                                on:change=move |ev| room.set(Some(event_target_value(&ev)))>
-                                {move || chat.rooms.get().into_iter().map(|r| {
-                                    let id = r.id.clone();
-                                    let selected = room_choice().as_deref() == Some(id.as_str());
-                                    view! { <option value=id selected=selected>{r.name.clone()}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
+                        <p class="muted" data-testid="race-room">
+                            {move || match race_room.get() {
+                                Some(r) => format!("Bursts go to #{}, a private room of your own: nobody else sees them.", r.name),
+                                None => "Bursts go to a private room of your own (made on the first burst): nobody else sees them.".to_string(),
+                            }}
+                        </p>
                         <button class="primary" on:click=burst disabled=move || sending.get() data-testid="race-burst">
                             {format!("Send {BURST} messages, {BURST_GAP_MS} ms apart")}
                         </button>

@@ -2,17 +2,25 @@
 
 pub const AUTH_FORM: &str = "auth-form";
 pub const AUTH_ERROR: &str = "auth-error";
+pub const AUTH_USERNAME_ERROR: &str = "auth-username-error";
+pub const AUTH_PASSWORD_ERROR: &str = "auth-password-error";
 pub const ROOM_LIST: &str = "room-list";
 pub const NEW_ROOM_NAME: &str = "new-room-name";
 pub const NEW_ROOM_PRIVATE: &str = "new-room-private";
 pub const NEW_ROOM_SUBMIT: &str = "new-room-submit";
+pub const NEW_ROOM_ERROR: &str = "new-room-error";
 pub const DM_USERNAME: &str = "dm-username";
 pub const DM_SUBMIT: &str = "dm-submit";
+pub const DM_ERROR: &str = "dm-error";
 pub const ROOM_TITLE: &str = "room-title";
 pub const JOIN_ROOM: &str = "join-room";
 pub const LEAVE_ROOM: &str = "leave-room";
+pub const LEAVE_CONFIRM: &str = "leave-confirm";
+pub const LEAVE_CONFIRM_YES: &str = "leave-confirm-yes";
+pub const LEAVE_CONFIRM_NO: &str = "leave-confirm-no";
 pub const INVITE_USERNAME: &str = "invite-username";
 pub const INVITE_SUBMIT: &str = "invite-submit";
+pub const INVITE_ERROR: &str = "invite-error";
 pub const MESSAGES: &str = "messages";
 pub const MESSAGE: &str = "message";
 pub const MESSAGE_BODY: &str = "message-body";

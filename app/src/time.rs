@@ -87,6 +87,22 @@ pub fn day_label(ms: i64, now: i64, offset_minutes: i32) -> String {
     }
 }
 
+/// How long ago, in words: "just now", "5 min ago", "3 h ago", then the day ("Yesterday",
+/// "Sun 22 Nov 2026").
+pub fn relative(ms: i64, now: i64, offset_minutes: i32) -> String {
+    let s = ((now - ms) / 1000).max(0);
+    match s {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=43_199 => format!("{} h ago", s / 3600),
+        _ => format!(
+            "{} {}",
+            day_label(ms, now, offset_minutes),
+            clock(ms, offset_minutes)
+        ),
+    }
+}
+
 /// Waits `ms` in the browser (a timer, not a busy loop). Browser only.
 pub async fn sleep_ms(ms: u64) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
@@ -121,5 +137,13 @@ mod tests {
         assert_eq!(iso(T + 123), "2026-11-22T01:07:46.123Z");
         assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso(951_868_799_999), "2000-02-29T23:59:59.999Z");
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(T, T + 5_000, 0), "just now");
+        assert_eq!(relative(T, T + 60_000, 0), "1 min ago");
+        assert_eq!(relative(T, T + 3 * 3_600_000, 0), "3 h ago");
+        assert_eq!(relative(T, T + 3 * DAY_MS, 0), "Sun 22 Nov 2026 01:07");
     }
 }

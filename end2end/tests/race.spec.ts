@@ -28,8 +28,9 @@ test('race lanes: one burst arrives in all four lanes with identical ids', async
   for (const t of TRANSPORTS) {
     await expect(page.locator(`[data-testid="lane-${t}"] p`)).toHaveText('live');
   }
-  await page.selectOption('[data-testid="race-room"]', { label: room });
   await page.click('[data-testid="race-burst"]');
+  // The burst goes to a private room of Rhea's own, not to a room other people read.
+  await expect(page.locator('[data-testid="race-room"]')).toContainText(`#race-rhea${run}, a private room of your own`);
 
   // Every lane gets the whole burst, in order, with the same ids.
   const ids: Record<string, string[]> = {};

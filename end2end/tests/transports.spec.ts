@@ -86,7 +86,7 @@ test('the admin console overrides a user transport and their open page switches'
   await expect(admin.locator('[data-testid="metrics-table"] tbody tr')).toHaveCount(4);
   await expect(admin.locator('[data-testid="m-websocket-open"]')).toHaveText(/^[1-9]\d*$/);
   await expect(admin.locator('[data-testid="m-long_poll-requests"]')).toHaveText(/^[1-9]\d*$/);
-  await expect(admin.locator('[data-testid="audit-log"]')).toContainText('transport override');
+  await expect(admin.locator('[data-testid="audit-log"]')).toContainText(`e2eadmin set val${run}'s chat transport to long polling`);
   await admin.screenshot({ path: path.join(SHOTS, 'admin-console.png'), fullPage: true });
 
   await row.locator('[data-testid="override-chat"]').selectOption('');

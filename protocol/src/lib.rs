@@ -102,6 +102,9 @@ pub struct Job {
     /// The job's room (exports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_id: Option<String>,
+    /// The room's name when the job started (exports), so the job can say what it exports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_name: Option<String>,
 }
 
 impl Job {
@@ -423,6 +426,21 @@ pub fn normalize_username(raw: &str) -> Result<String, &'static str> {
     Ok(name)
 }
 
+/// `one` for exactly one, else `many`: "1 person", "2 people", "0 people".
+pub fn plural<'a>(n: i64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// A count with its noun: `count(1, "message", "messages")` is "1 message".
+pub fn count(n: impl Into<i64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", plural(n, one, many))
+}
+
 /// Checks a password's length (characters, not bytes).
 pub fn check_password(password: &str) -> Result<(), &'static str> {
     let len = password.chars().count();
@@ -557,6 +575,16 @@ pub fn mentions(body: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_singular_for_one_only() {
+        assert_eq!(count(1, "person", "people"), "1 person");
+        assert_eq!(count(0, "person", "people"), "0 people");
+        assert_eq!(count(2, "message", "messages"), "2 messages");
+        assert_eq!(count(-1, "step", "steps"), "-1 steps");
+        assert_eq!(count(1u32, "connection", "connections"), "1 connection");
+        assert_eq!(plural(11, "reconnect", "reconnects"), "reconnects");
+    }
 
     #[test]
     fn usernames_are_folded_and_checked() {

@@ -152,6 +152,20 @@ pub async fn create_room(
     Ok((StatusCode::CREATED, Json(room)))
 }
 
+/// The caller's own private race room (created on first use).
+pub async fn race_room(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+) -> ApiResult<impl IntoResponse> {
+    let (room, created) = chat::race_room(&state, &me).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(room)))
+}
+
 pub async fn join_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,

@@ -39,6 +39,7 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route("/rooms/{room_id}/read", post(api::mark_read))
         .route("/rooms/{room_id}/typing", post(api::typing))
         .route("/dms", post(api::dm))
+        .route("/race/room", post(api::race_room))
         .route("/admin/users", get(api::admin_users))
         .route("/admin/users/{user_id}", put(api::admin_set_user))
         .route("/admin/announcements", post(api::announce))

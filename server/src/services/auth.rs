@@ -15,6 +15,7 @@ pub async fn signup(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResu
             state.config.signup_per_ip_per_minute,
         )
         .map_err(ApiError::RateLimited)?;
+    require_fields(&creds)?;
     let username =
         normalize_username(&creds.username).map_err(|m| ApiError::bad("invalid_username", m))?;
     check_password(&creds.password).map_err(|m| ApiError::bad("invalid_password", m))?;
@@ -43,6 +44,8 @@ pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResul
         .limiter
         .check(&format!("ip:{ip}"), cfg.login_per_ip_per_minute)
         .map_err(ApiError::RateLimited)?;
+    // Nothing typed is said as such (it tells nothing about any account).
+    require_fields(&creds)?;
     // A name that cannot exist still costs a hash below, so timing does not tell names apart.
     let username = normalize_username(&creds.username).unwrap_or_default();
     // Guessing one person's password from many addresses: past the limit of failures the name
@@ -74,6 +77,17 @@ pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResul
             Err(ApiError::BadCredentials)
         }
     }
+}
+
+/// An empty username or password is named: the form says which field is missing.
+fn require_fields(creds: &Credentials) -> ApiResult<()> {
+    if creds.username.trim().is_empty() {
+        return Err(ApiError::bad("username_required", "Enter your username."));
+    }
+    if creds.password.is_empty() {
+        return Err(ApiError::bad("password_required", "Enter your password."));
+    }
+    Ok(())
 }
 
 /// Argon2 hashes at once: one per core. Each takes 19 MiB and a core for tens of ms; more at

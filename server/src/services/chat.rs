@@ -33,6 +33,7 @@ pub async fn create_room(
     }
     protocol::check_name(name)
         .map_err(|e| ApiError::bad("invalid_name", e.message("Room names")))?;
+    // A public name another public room has answers 409 `room_name_taken`, naming that room.
     let (store, me, name, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
     state
         .hub
@@ -42,6 +43,19 @@ pub async fn create_room(
                 .await?)
         })
         .await
+}
+
+/// `me`'s own race room: private, named "race-<username>", created on first use and reused
+/// while nobody else is in it. The race page sends its bursts here, never into a room other
+/// people read. Returns the room and whether it was just created.
+pub async fn race_room(state: &AppState, me: &User) -> ApiResult<(Room, bool)> {
+    let name = format!("race-{}", me.username);
+    if let Some(id) = state.store.own_solo_room(&me.id, &name).await? {
+        if let Some(access) = state.store.room_for(&id, &me.id).await? {
+            return Ok((access.room, false));
+        }
+    }
+    Ok((create_room(state, me, &name, true).await?, true))
 }
 
 /// The room `me` sends to, if `me` is a member: from memory when the hub knows `me` is one and
@@ -155,7 +169,7 @@ async fn find_user(state: &AppState, username: &str) -> ApiResult<User> {
         .store
         .user_by_name(&name)
         .await?
-        .ok_or(ApiError::NotFound("user"))?
+        .ok_or_else(|| ApiError::NotFoundSaying(format!("Nobody is called {name}.")))?
         .user)
 }
 

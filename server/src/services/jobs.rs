@@ -146,6 +146,7 @@ pub fn view(r: &JobRecord) -> Job {
         }
         _ => None,
     };
+    let p = params(r);
     Job {
         id: r.id.clone(),
         kind: r.kind.clone(),
@@ -159,7 +160,8 @@ pub fn view(r: &JobRecord) -> Job {
         updated_at: r.updated_at,
         result_url: (r.state == "done" && r.result_path.is_some())
             .then(|| format!("/api/jobs/{}/result", r.id)),
-        room_id: params(r).room_id,
+        room_id: p.room_id,
+        room_name: p.room_name,
     }
 }
 
@@ -353,9 +355,18 @@ async fn finish(
         Ok(result) => {
             job.state = "done".into();
             job.total = job.total.max(job.done);
-            job.message = match &result {
-                Some(_) => format!("Exported {} messages", job.done),
-                None => format!("Finished {} steps", job.done),
+            job.message = match (&result, params(&job).room_name) {
+                (Some(_), Some(room)) => format!(
+                    "Exported {} from #{room}",
+                    protocol::count(job.done, "message", "messages")
+                ),
+                (Some(_), None) => {
+                    format!(
+                        "Exported {}",
+                        protocol::count(job.done, "message", "messages")
+                    )
+                }
+                (None, _) => format!("Finished {}", protocol::count(job.done, "step", "steps")),
             };
             job.result_path = result;
         }
@@ -412,12 +423,9 @@ async fn run_export(
     let file = tokio::fs::File::create(&path).await.map_err(io)?;
     let mut out = tokio::io::BufWriter::new(file);
     let head = serde_json::json!({ "id": room_id, "name": p.room_name });
+    let exported_at = serde_json::Value::String(iso8601(now_ms()));
     out.write_all(
-        format!(
-            "{{\"room\":{head},\"exported_at\":{},\"messages\":[",
-            now_ms()
-        )
-        .as_bytes(),
+        format!("{{\"room\":{head},\"exported_at\":{exported_at},\"messages\":[").as_bytes(),
     )
     .await
     .map_err(io)?;
@@ -440,19 +448,46 @@ async fn run_export(
             if job.done > 0 {
                 out.write_all(b",").await.map_err(io)?;
             }
-            let json = serde_json::to_vec(m).map_err(|e| Stop::Failed(e.to_string()))?;
+            let json = serde_json::to_vec(&exported(m)).map_err(|e| Stop::Failed(e.to_string()))?;
             out.write_all(&json).await.map_err(io)?;
             job.done += 1;
         }
         after = page.last().map_or(after, |m| m.seq);
         job.total = job.total.max(job.done);
         job.updated_at = now_ms();
-        job.message = format!("Exported {} of {} messages", job.done, job.total);
+        job.message = format!(
+            "Exported {} of {}",
+            job.done,
+            protocol::count(job.total, "message", "messages")
+        );
         job = publish(state, job).await?;
     }
     out.write_all(b"]}").await.map_err(io)?;
     out.flush().await.map_err(io)?;
     Ok(Some(file_name))
+}
+
+/// A message as an export writes it: its time in ISO 8601 (UTC), without the live cursor and
+/// the sender's retry id, which mean nothing outside this server.
+fn exported(m: &protocol::Message) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "seq": m.seq,
+        "author": m.author,
+        "body": m.body,
+        "created_at": iso8601(m.created_at),
+    })
+}
+
+/// Unix milliseconds as ISO 8601 in UTC with milliseconds: "2026-12-06T16:02:50.123Z".
+pub fn iso8601(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
 }
 
 /// At start-up: running jobs failed with the restart reason; queued jobs queue again. In a

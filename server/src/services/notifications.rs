@@ -84,15 +84,13 @@ pub fn for_invite(by: &User, to: &User, room: &Room, now: i64) -> NewNotificatio
 
 /// A finished or failed job tells its owner.
 pub fn for_job(user_id: &str, job: &Job, now: i64) -> Option<NewNotification> {
+    let what = match (job.kind.as_str(), &job.room_name) {
+        ("export_room", Some(room)) => format!("export of #{room}"),
+        (kind, _) => format!("{} job", job_label(kind)),
+    };
     let (kind, title) = match job.state.as_str() {
-        "done" => (
-            "job_finished",
-            format!("Your {} job finished", job_label(&job.kind)),
-        ),
-        "failed" => (
-            "job_failed",
-            format!("Your {} job failed", job_label(&job.kind)),
-        ),
+        "done" => ("job_finished", format!("Your {what} finished")),
+        "failed" => ("job_failed", format!("Your {what} failed")),
         _ => return None,
     };
     Some(NewNotification {

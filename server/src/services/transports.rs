@@ -149,7 +149,8 @@ pub async fn set_switches(
     admin: &User,
     body: &Map<String, Value>,
 ) -> ApiResult<Switches> {
-    let mut switches = *state.switches.borrow();
+    let before = *state.switches.borrow();
+    let mut switches = before;
     for (key, value) in body {
         let t: Transport = key
             .parse()
@@ -166,12 +167,18 @@ pub async fn set_switches(
         ));
     }
     state.store.set_switches(switches).await?;
+    // What this change turned on or off, for the audit log's sentence.
+    let changed: Map<String, Value> = Transport::ALL
+        .iter()
+        .filter(|t| before.enabled(**t) != switches.enabled(**t))
+        .map(|t| (t.as_str().to_string(), Value::Bool(switches.enabled(*t))))
+        .collect();
     state
         .store
         .audit(
             admin,
             "transport_switches",
-            &serde_json::json!({ "switches": switches }),
+            &serde_json::json!({ "switches": switches, "changed": changed }),
             now_ms(),
         )
         .await?;

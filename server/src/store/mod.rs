@@ -141,6 +141,9 @@ pub enum SendOutcome {
 pub enum StoreError {
     #[error("already exists")]
     Conflict,
+    /// A public room of that name exists (its name as it was given).
+    #[error("a public room is called {0}")]
+    RoomNameTaken(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -153,6 +156,10 @@ impl From<StoreError> for crate::error::ApiError {
             StoreError::Conflict => {
                 crate::error::ApiError::Conflict("conflict", "already exists".into())
             }
+            StoreError::RoomNameTaken(name) => crate::error::ApiError::Conflict(
+                "room_name_taken",
+                format!("There is already a public room called “{name}”. Join it, or pick another name."),
+            ),
             StoreError::Db(e) => e.into(),
             StoreError::Other(e) => e.into(),
         }
@@ -248,6 +255,9 @@ pub trait Store: Send + Sync + 'static {
         private: bool,
         now: i64,
     ) -> StoreResult<(Room, Vec<StoredEvent>)>;
+    /// The oldest private room named `name` that `user_id` created and still has to themselves
+    /// (no other member, no invite): where the race page sends its bursts.
+    async fn own_solo_room(&self, user_id: &str, name: &str) -> StoreResult<Option<String>>;
     /// Rooms I belong to, public rooms, and private rooms I am invited to.
     async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>>;
     async fn room_for(&self, room_id: &str, user_id: &str) -> StoreResult<Option<RoomAccess>>;

@@ -832,6 +832,23 @@ impl Store for PgStore {
         now: i64,
     ) -> StoreResult<(Room, Vec<StoredEvent>)> {
         let mut tx = self.write().await?;
+        // One public room per name, whatever the case. The advisory lock on the name makes two
+        // servers creating the same name at once take turns.
+        if !private {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('room:' || lower($1)))")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            let taken: Option<(String,)> = sqlx::query_as(
+                "SELECT name FROM rooms WHERE NOT private AND dm_key IS NULL AND lower(name) = lower($1 COLLATE \"C\") LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((taken,)) = taken {
+                return Err(StoreError::RoomNameTaken(taken));
+            }
+        }
         sqlx::query(
             "INSERT INTO rooms (id, name, private, created_by, created_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -867,6 +884,22 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok((room, events))
+    }
+
+    async fn own_solo_room(&self, user_id: &str, name: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT r.id FROM rooms r
+             JOIN members m ON m.room_id = r.id AND m.user_id = $1
+             WHERE r.created_by = $1 AND r.name = $2 AND r.private AND r.dm_key IS NULL
+               AND NOT EXISTS (SELECT 1 FROM members o WHERE o.room_id = r.id AND o.user_id <> $1)
+               AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.room_id = r.id)
+             ORDER BY r.created_at LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id,)| id))
     }
 
     async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>> {

@@ -326,6 +326,23 @@ async fn admin_changes_are_audited_and_poll_timing_is_an_admin_setting() {
     assert_eq!(override_entry["detail"]["user_id"], u.id.as_str());
     assert_eq!(override_entry["detail"]["overrides"]["chat"], "sse");
     assert!(override_entry["at"].as_i64().unwrap() > 0);
+    // Each entry reads as a sentence naming people by username: no ids, no JSON.
+    let summaries: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "root set the short-poll interval to 1500 ms and the long-poll wait to 10 s",
+            "root removed ursula's admin rights",
+            "root turned long polling off for everyone",
+            "root set ursula's chat transport to SSE",
+        ]
+    );
+    assert_eq!(override_entry["subject"]["username"], "ursula");
 
     for path in [
         "/api/admin/audit",
@@ -342,4 +359,45 @@ async fn admin_changes_are_audited_and_poll_timing_is_an_admin_setting() {
             .0,
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn empty_sign_in_and_sign_up_fields_are_named() {
+    let app = TestApp::spawn().await;
+    app.client().signup("kim").await;
+    let c = app.client();
+    for path in ["/api/auth/login", "/api/auth/signup"] {
+        for (body, code, message) in [
+            (
+                json!({"username": "  ", "password": PASSWORD}),
+                "username_required",
+                "Enter your username.",
+            ),
+            (
+                json!({"username": "", "password": ""}),
+                "username_required",
+                "Enter your username.",
+            ),
+            (
+                json!({"username": "kim", "password": ""}),
+                "password_required",
+                "Enter your password.",
+            ),
+        ] {
+            let (status, err) = c.post(path, body.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {err}");
+            assert_eq!(err["error"]["code"], code, "{path} {body}");
+            assert_eq!(err["error"]["message"], message, "{path} {body}");
+        }
+    }
+    // The form without JavaScript is sent back to its page with the same code.
+    let r = c
+        .http
+        .post(c.url("/api/auth/login"))
+        .form(&[("username", "kim"), ("password", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?error=password_required");
 }

@@ -1020,6 +1020,7 @@ async fn unknown_routes_methods_and_sessions_get_json_errors() {
         (Method::POST, format!("/api/rooms/{NOBODY}/read")),
         (Method::POST, format!("/api/rooms/{NOBODY}/typing")),
         (Method::POST, "/api/dms".into()),
+        (Method::POST, "/api/race/room".into()),
         (Method::GET, "/api/admin/users".into()),
         (Method::PUT, format!("/api/admin/users/{NOBODY}")),
         (Method::POST, "/api/admin/announcements".into()),

@@ -280,3 +280,70 @@ async fn a_restart_fails_running_jobs_with_a_clear_reason() {
     let (_, notes) = bob.get("/api/notifications").await;
     assert_eq!(notes["notifications"][0]["kind"], "job_failed");
 }
+
+#[tokio::test]
+async fn an_export_names_its_room_and_carries_iso_8601_times() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let room = alice.create_room("lobby", false).await;
+    let (_, sent) = alice.send(&room, "hello", "c1").await;
+    let (status, job) = alice
+        .post("/api/jobs", json!({"kind": "export_room", "room_id": room}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["room_name"], "lobby");
+    let end = wait_job(&alice, job["id"].as_str().unwrap()).await;
+    assert_eq!(end["state"], "done", "{end}");
+    assert_eq!(end["message"], "Exported 1 message from #lobby");
+    // The owner's notification says which room's export finished (it is written just after the
+    // job's last state, so it is waited for).
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
+    loop {
+        let (_, notes) = alice.get("/api/notifications").await;
+        let titles: Vec<String> = notes["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["title"].as_str().unwrap().to_string())
+            .collect();
+        if titles.iter().any(|t| t == "Your export of #lobby finished") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no notification naming the room: {titles:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let url = end["result_url"].as_str().unwrap();
+    let export: serde_json::Value = alice
+        .http
+        .get(alice.url(url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let iso = &time::format_description::well_known::Iso8601::DEFAULT;
+    let parse = |v: &serde_json::Value| {
+        let text = v.as_str().unwrap_or_else(|| panic!("a string time: {v}"));
+        assert!(text.ends_with('Z'), "UTC: {text}");
+        time::OffsetDateTime::parse(text, iso)
+            .unwrap_or_else(|e| panic!("ISO 8601 {text}: {e}"))
+            .unix_timestamp_nanos()
+            / 1_000_000
+    };
+    let m = &export["messages"][0];
+    assert_eq!(m["body"], "hello");
+    assert_eq!(
+        parse(&m["created_at"]),
+        sent["created_at"].as_i64().unwrap() as i128
+    );
+    let exported_at = parse(&export["exported_at"]);
+    assert!(exported_at >= sent["created_at"].as_i64().unwrap() as i128);
+    assert_eq!(export["room"]["name"], "lobby");
+    println!("export: {export}");
+}

@@ -1,4 +1,4 @@
-use crate::common::TestApp;
+use crate::common::{Live, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -231,7 +231,7 @@ async fn a_poll_sees_a_room_from_the_moment_of_joining_and_not_after_leaving() {
 
 #[tokio::test]
 async fn a_new_public_room_reaches_everyone_live_on_every_transport() {
-    use crate::common::{Live, TRANSPORTS};
+    use crate::common::TRANSPORTS;
     let app = TestApp::spawn().await;
     let alice = app.client();
     alice.signup("alice").await;
@@ -268,4 +268,135 @@ async fn a_new_public_room_reaches_everyone_live_on_every_transport() {
         .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "room_created").count(), 4);
     assert_eq!(kinds.iter().filter(|k| **k == "membership").count(), 8);
+}
+
+#[tokio::test]
+async fn a_second_public_room_with_the_same_name_is_refused_whatever_the_case() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let first = alice.create_room("Lobby", false).await;
+    for name in ["Lobby", "lobby", "  LOBBY "] {
+        let (status, err) = bob
+            .post("/api/rooms", json!({"name": name, "private": false}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {err}");
+        assert_eq!(err["error"]["code"], "room_name_taken");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert_eq!(
+            message,
+            "There is already a public room called “Lobby”. Join it, or pick another name.",
+            "a clear message naming the room there is"
+        );
+    }
+    // Private rooms may share a name (nobody else sees them), and the public one is unchanged.
+    let (status, _) = bob
+        .post("/api/rooms", json!({"name": "lobby", "private": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = alice
+        .post("/api/rooms", json!({"name": "Lobby 2", "private": false}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, list) = bob.get("/api/rooms").await;
+    let public: Vec<_> = list["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["private"] == false)
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(public.len(), 2);
+    assert!(public.contains(&first));
+}
+
+#[tokio::test]
+async fn the_race_room_is_the_users_own_and_nobody_else_receives_its_bursts() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let (status, room) = alice.post_empty("/api/race/room").await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    assert_eq!(room["name"], "race-alice");
+    assert_eq!(room["private"], true);
+    assert_eq!(room["is_member"], true);
+    let race = room["id"].as_str().unwrap().to_string();
+    // Reused next time.
+    let (status, again) = alice.post_empty("/api/race/room").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["id"], race.as_str());
+
+    // Bob listens to every chat event he may see; a public room he is in is the barrier.
+    let open = alice.create_room("open", false).await;
+    assert_eq!(
+        bob.post_empty(&format!("/api/rooms/{open}/join")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let mut live = Live::open(&bob, "websocket", "chat", None).await;
+    for i in 1..=10 {
+        let (status, m) = alice
+            .send(&race, &format!("race {i}/10"), &format!("r{i}"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+    }
+    alice.send(&open, "after the race", "b1").await;
+    loop {
+        let ev = live.next_stored().await.expect("bob's events");
+        if ev.kind == "message" {
+            assert_eq!(
+                ev.data["body"], "after the race",
+                "bob receives no race message: {:?}",
+                ev.data
+            );
+            break;
+        }
+    }
+    let (_, list) = bob.get("/api/rooms").await;
+    assert!(
+        list["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != race.as_str()),
+        "not listed to others: {list}"
+    );
+    assert_eq!(
+        bob.get(&format!("/api/rooms/{race}/messages")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Once someone else is in it, it is no longer a race room: a new one is made.
+    alice
+        .post(
+            &format!("/api/rooms/{race}/invite"),
+            json!({"username": "bob"}),
+        )
+        .await;
+    let (status, fresh) = alice.post_empty("/api/race/room").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(fresh["id"], race.as_str());
+}
+
+#[tokio::test]
+async fn inviting_or_messaging_nobody_names_who_was_looked_for() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let room = alice.create_room("den", true).await;
+    for (path, body) in [
+        (
+            format!("/api/rooms/{room}/invite"),
+            json!({"username": "Zed"}),
+        ),
+        ("/api/dms".to_string(), json!({"username": "zed"})),
+    ] {
+        let (status, err) = alice.post(&path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {err}");
+        assert_eq!(err["error"]["code"], "not_found");
+        assert_eq!(err["error"]["message"], "Nobody is called zed.");
+    }
 }
