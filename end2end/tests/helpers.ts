@@ -16,9 +16,10 @@ export async function hydrated(page: Page) {
   await page.waitForSelector('body[data-hydrated="true"]');
 }
 
-/** A new browser context signed up (or in) as `name`, on the chat screen. */
-export async function signIn(browser: Browser, name: string, signup = true): Promise<Page> {
-  const context = await browser.newContext();
+/** A new browser context signed up (or in) as `name`, on the chat screen, live; on the suite's
+ * server, or on `base` (a server a test started itself). */
+export async function signIn(browser: Browser, name: string, signup = true, base?: string): Promise<Page> {
+  const context = await browser.newContext(base ? { baseURL: base } : {});
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e));
   await page.goto(signup ? '/signup' : '/login');

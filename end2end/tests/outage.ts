@@ -2,14 +2,13 @@
 // same SQLite file, independent of the suite's main server (SWITCHBOARD_URL). Its first account
 // is its administrator. The binary is $SWITCHBOARD_BIN (scripts/test.sh sets it), else
 // ../target/debug/switchboard relative to end2end/.
-import { expect, type Browser, type Page } from '@playwright/test';
+import type { Browser, Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hydrated, PASSWORD } from './helpers';
-import { T, id } from './testids';
+import { signIn } from './helpers';
 
 /** The repository: the server runs from here, as scripts/test.sh runs it (it serves target/site). */
 const ROOT = path.join(__dirname, '..', '..');
@@ -98,17 +97,6 @@ export class OwnServer {
 }
 
 /** A new browser context on `base`, signed up (or in) as `name`, on the chat screen, live. */
-export async function signInAt(browser: Browser, base: string, name: string, signup = true): Promise<Page> {
-  const context = await browser.newContext({ baseURL: base });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e));
-  await page.goto(signup ? '/signup' : '/login');
-  await hydrated(page);
-  await page.fill('#username', name);
-  await page.fill('#password', PASSWORD);
-  await page.click('button[type="submit"]');
-  await page.waitForURL((u) => u.pathname === '/');
-  await hydrated(page);
-  await expect(page.locator(id(T.connection))).toContainText('· live');
-  return page;
+export function signInAt(browser: Browser, base: string, name: string, signup = true): Promise<Page> {
+  return signIn(browser, name, signup, base);
 }
