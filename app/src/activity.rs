@@ -179,6 +179,19 @@ impl Default for Activity {
     }
 }
 
+/// What a notification is, in words.
+fn note_kind_label(kind: &str) -> &'static str {
+    match kind {
+        "mention" => "Mention",
+        "dm" => "Direct message",
+        "invite" => "Invite",
+        "job_finished" => "Job finished",
+        "job_failed" => "Job failed",
+        "announcement" => "Announcement",
+        _ => "Notification",
+    }
+}
+
 /// Whether `note` points into the room this tab shows (its link is `/rooms/{id}#…`).
 fn about_open_room(note: &Notification) -> bool {
     let Ok(path) = window().location().pathname() else {
@@ -319,7 +332,7 @@ fn NotificationPanel() -> impl IntoView {
                                         <span class="note-title">{n.title.clone()}</span>
                                         <span class="note-body">{n.body.clone()}</span>
                                         <span class="note-kind">
-                                            {n.kind.replace('_', " ")} " · "
+                                            {note_kind_label(&n.kind)} " · "
                                             <time
                                                 datetime=crate::time::iso(n.created_at)
                                                 title={

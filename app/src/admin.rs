@@ -163,7 +163,7 @@ pub fn AdminPage() -> impl IntoView {
                                         let id = id.clone();
                                         view! {
                                             <td>
-                                                <span class=format!("t-{effective}")>{effective.replace('_', " ")}</span>
+                                                <span class=format!("t-{effective}")>{effective.parse::<protocol::Transport>().map(|t| t.label().to_string()).unwrap_or_default()}</span>
                                                 <select
                                                     aria-label=format!("Override {} for {}", f.as_str(), name)
                                                     on:change=move |ev| set_override(id.clone(), f, event_target_value(&ev))
