@@ -90,6 +90,27 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
+    /// Connections that have not yet shown a valid session (sign-in pages, a new connection's
+    /// first request, an attacker's stalled ones) at most; past it the oldest of them is closed
+    /// to make room, so they can never take the slots of signed-in users. Also kept to half of
+    /// `--max-connections` and of the process's file-descriptor budget.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_ANONYMOUS_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_anonymous_connections: usize,
+
+    /// Seconds a client has to send a request's whole body, however it trickles; past it the
+    /// request is answered 408 `body_timeout` and the connection closed.
+    #[arg(long, env = "SWITCHBOARD_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Slowest body accepted, in bytes per second, after a first second of grace: a body that
+    /// falls behind this rate is answered 408 `body_timeout` (0: no rate, the deadline only).
+    #[arg(long, env = "SWITCHBOARD_BODY_MIN_RATE", default_value_t = 1024)]
+    pub body_min_bytes_per_sec: u64,
+
     /// Seconds shutdown waits for open requests and connections before exiting anyway.
     #[arg(long, env = "SWITCHBOARD_DRAIN_SECS", default_value_t = 5)]
     pub drain_secs: u64,
@@ -218,6 +239,9 @@ impl Config {
             max_connections: 50_000,
             max_connections_per_user: 100,
             header_timeout_secs: 10,
+            max_anonymous_connections: 1024,
+            body_timeout_secs: 30,
+            body_min_bytes_per_sec: 1024,
             drain_secs: 5,
             db_pool: 4,
             login_per_ip_per_minute: 1000,

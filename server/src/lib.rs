@@ -81,7 +81,11 @@ pub async fn run(
     .await?;
     let state = AppState::new(Inner {
         writer,
-        limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
+        limits: limits::Limits::new(
+            config.max_connections,
+            config.max_connections_per_user,
+            config.max_anonymous_connections,
+        ),
         limiter: RateLimiter::new(LIMIT_WINDOW),
         sessions,
         config,
@@ -137,6 +141,10 @@ pub async fn run(
     // route and request). The live routes come first and skip them: see `http::live_router`.
     let full = tower::ServiceBuilder::new()
         .layer(middleware::from_fn(security::headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::body_time::limit_body_time,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             http::refuse_cross_origin,

@@ -103,12 +103,17 @@ pub async fn serve(
             // Polled only when the token wakes it: an SSE stream or a parked poll lives in
             // this task, and each of its events would otherwise poll the token (a shared lock).
             let shutdown = crate::live::gate::Gate::new(token.cancelled_owned());
+            let evicted = crate::live::gate::Gate::new(slot.evicted());
             tokio::select! {
                 _ = conn.as_mut() => {}
                 _ = shutdown => {
                     // Finish the request in flight (if any), then close.
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
+                }
+                // Too many connections without a session: the oldest (this one) makes room.
+                _ = evicted => {
+                    tracing::debug!(%remote, "anonymous connection closed to make room");
                 }
             }
             drop::<ConnSlot>(slot);

@@ -34,6 +34,10 @@ pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<
     let Some((id, _)) = state.sessions.check_request(parts).await? else {
         return Ok(None);
     };
+    // A valid session: this connection is a signed-in user's, never closed to make room.
+    if let Some(slot) = parts.extensions.get::<crate::limits::ConnSlot>() {
+        slot.signed_in();
+    }
     if let Some(user) = state.users.get(&id) {
         return Ok(Some(user));
     }

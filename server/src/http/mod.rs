@@ -2,6 +2,7 @@
 //! (sessions, origin checks, body limits, JSON errors everywhere under /api).
 
 pub mod api;
+pub mod body_time;
 pub mod extract;
 
 use crate::error::ApiError;

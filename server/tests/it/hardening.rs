@@ -490,10 +490,19 @@ async fn caps_and_slow_headers_are_refused() {
         "closed without serving the request: {answer:?}"
     );
 
-    // Global cap: more idle connections than the cap, opened at once. Those over it are told
-    // 503 `server_full` straight away; the others are closed by the header timeout.
+    // Global cap: signed-in users hold four connections (they are never closed to make room),
+    // then more idle connections than the rest of the cap are opened at once. Those over it are
+    // told 503 `server_full` straight away; the others are closed by the header timeout.
+    let bob = app.client();
+    bob.signup("bob").await;
+    let held = [
+        alice.ws("?feeds=chat").await,
+        alice.ws("?feeds=chat").await,
+        bob.ws("?feeds=chat").await,
+        bob.ws("?feeds=chat").await,
+    ];
     let mut conns = Vec::new();
-    for _ in 0..CAP + 2 {
+    for _ in 0..CAP + 2 - held.len() {
         conns.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
     }
     let mut answers = Vec::new();
@@ -515,6 +524,9 @@ async fn caps_and_slow_headers_are_refused() {
             .all(|a| a.contains("server_full") && a.to_lowercase().contains("retry-after")),
         "{answers:?}"
     );
+    for ws in held {
+        ws.close().await;
+    }
 }
 
 /// Everything a connection receives until the server closes it.
@@ -524,4 +536,139 @@ async fn read_to_end(s: &mut tokio::net::TcpStream) -> String {
         .await
         .expect("the server closes the connection");
     String::from_utf8_lossy(&out).to_string()
+}
+
+/// A request head followed by a stalled or trickling body: answered 408 `body_timeout` (JSON,
+/// `Connection: close`) within the body deadline or below the minimum rate, signed in or not.
+#[tokio::test]
+async fn slow_bodies_are_cut_off_with_408() {
+    let app = TestApp::spawn_configured(|c| {
+        c.body_timeout_secs = 3;
+        c.body_min_bytes_per_sec = 200;
+    })
+    .await;
+    app.client().signup("alice").await;
+    let head = |len: &str| {
+        format!(
+            "POST /api/auth/login HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n{len}\r\n"
+        )
+    };
+    // Stalled: part of the body, then nothing.
+    let mut stalled = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stalled
+        .write_all(format!("{}{{\"username\":", head("content-length: 80\r\n")).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_to_end(&mut stalled).await;
+    assert_408(&answer, "stalled");
+    // Chunked and stalled.
+    let mut chunked = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    chunked
+        .write_all(format!("{}5\r\n{{\"use\r\n", head("transfer-encoding: chunked\r\n")).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_to_end(&mut chunked).await;
+    assert_408(&answer, "chunked");
+    // Trickling: a byte every 100 ms (10 B/s, under the 200 B/s floor) never gets to finish.
+    let mut trickle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let body = br#"{"username":"alice","password":"correct horse battery"}"#;
+    trickle
+        .write_all(head(&format!("content-length: {}\r\n", body.len())).as_bytes())
+        .await
+        .unwrap();
+    let mut sent = 0;
+    let answer = loop {
+        let mut buf = [0u8; 4096];
+        tokio::select! {
+            r = trickle.read(&mut buf) => {
+                let n = r.unwrap_or(0);
+                let mut out = String::from_utf8_lossy(&buf[..n]).to_string();
+                out.push_str(&read_to_end(&mut trickle).await);
+                break out;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                assert!(sent < body.len(), "the whole body went out: it was never cut off");
+                let _ = trickle.write_all(&body[sent..sent + 1]).await;
+                sent += 1;
+            }
+        }
+    };
+    assert_408(&answer, "trickle");
+    // A body sent at once is unaffected.
+    let c = app.client();
+    c.login("alice").await;
+}
+
+fn assert_408(answer: &str, what: &str) {
+    assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer:?}");
+    let lower = answer.to_lowercase();
+    assert!(lower.contains("connection: close"), "{what}: {answer:?}");
+    assert!(lower.contains("application/json"), "{what}: {answer:?}");
+    assert!(
+        answer.contains(r#""code":"body_timeout""#),
+        "{what}: {answer:?}"
+    );
+}
+
+/// Connections without a session (an attacker's stalled ones) cannot crowd out signed-in users:
+/// past their own cap the oldest of them is closed to make room (once it had the time to show a
+/// session), a signed-in user's new connection is served, and their open ones are never touched.
+#[tokio::test]
+async fn strangers_holding_connections_cannot_lock_out_signed_in_users() {
+    const ANON: usize = 8;
+    let app = TestApp::spawn_configured(|c| {
+        c.max_connections = 40;
+        c.max_anonymous_connections = ANON;
+        c.header_timeout_secs = 30;
+    })
+    .await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    // Her client's connection shows its session (the sign-up itself came without one).
+    assert_eq!(alice.get("/api/me").await.0, StatusCode::OK);
+    // A live connection of alice's is signed in: it is never closed for room.
+    let mut ws = alice.ws("?feeds=chat").await;
+    ws.hello().await;
+    // An attacker fills the anonymous connections with half a request head each...
+    let half_head = |mut s: tokio::net::TcpStream| async move {
+        let _ = s.write_all(b"GET /api/me HTTP/1.1\r\nHost: x\r\n").await;
+        s
+    };
+    let mut first = Vec::new();
+    for _ in 0..ANON {
+        first.push(half_head(tokio::net::TcpStream::connect(app.addr).await.unwrap()).await);
+    }
+    // ...and holds them past the age at which they may be closed to make room.
+    tokio::time::sleep(server::limits::EVICT_MIN_AGE * 2).await;
+    // Alice gets in on a new connection (the oldest stranger makes way), and again.
+    let (status, me) = alice.get("/api/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let room = alice.create_room("still-here", false).await;
+    // More strangers push the older ones out; fresh ones past the cap are refused at once.
+    let mut second = Vec::new();
+    for _ in 0..ANON * 2 {
+        second.push(half_head(tokio::net::TcpStream::connect(app.addr).await.unwrap()).await);
+    }
+    for s in first.iter_mut() {
+        let answer = read_to_end(s).await;
+        assert!(
+            answer.is_empty(),
+            "an old stranger is closed without an answer: {answer:?}"
+        );
+    }
+    let mut refused = 0;
+    for s in second.iter_mut().skip(ANON) {
+        let answer = read_to_end(s).await;
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains("server_full"), "{answer:?}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "fresh strangers past the cap are refused");
+    // Alice's socket, open all along, still works.
+    ws.send_json(
+        serde_json::json!({"type": "send", "room_id": room, "body": "hi", "client_id": "c1"}),
+    )
+    .await;
+    assert_eq!(ws.next_of("ack").await.data["message"]["body"], "hi");
 }
