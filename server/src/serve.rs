@@ -65,6 +65,8 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_timeout)
+        // Room for our own JSON 431 (see `error::oversized_head`) before hyper's bare one.
+        .max_headers(crate::error::HYPER_MAX_HEADERS)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {

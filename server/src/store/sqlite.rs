@@ -29,6 +29,7 @@ pub async fn connect(
     url: &str,
     max_connections: u32,
     synchronous: crate::config::Synchronous,
+    busy_timeout: Duration,
 ) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -40,7 +41,7 @@ pub async fn connect(
             crate::config::Synchronous::Full => SqliteSynchronous::Full,
         })
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        .busy_timeout(busy_timeout);
     if let Some(dir) = options.get_filename().parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
