@@ -140,7 +140,9 @@ async fn writes_the_database_cannot_take_answer_503_json_with_retry_after_on_eve
                 &format!("/api/rooms/{room}/messages"),
                 json!({"body": "hello", "client_id": "m1"}),
             ),
-            "write_failed",
+            // The group-commit writer's own answer; on PostgreSQL the send may already stop at
+            // a step before it.
+            "write_failed|storage_unavailable",
         ),
     ];
     let mut wrong = Vec::new();
@@ -158,7 +160,9 @@ async fn writes_the_database_cannot_take_answer_503_json_with_retry_after_on_eve
         if status != StatusCode::SERVICE_UNAVAILABLE
             || !headers.contains_key("retry-after")
             || !json
-            || body["error"]["code"] != code
+            || !code
+                .split('|')
+                .any(|c| body["error"]["code"].as_str() == Some(c))
             || body["error"]["message"].as_str().is_none_or(str::is_empty)
         {
             wrong.push(format!("{what}: {status} {headers:?} {body}"));
