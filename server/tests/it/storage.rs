@@ -190,6 +190,48 @@ async fn writes_the_database_cannot_take_answer_503_json_with_retry_after_on_eve
     assert!(status.is_success(), "{status} {body}");
 }
 
+#[tokio::test]
+async fn a_session_that_cannot_be_saved_is_a_json_503_not_a_bare_500() {
+    // Only the session table refuses writes, so sign-in gets as far as saving its session, which
+    // tower-sessions would answer with a bare 500. A lock on one table exists on PostgreSQL
+    // only (SQLite's write lock is the whole file: the first write refused there is ours, and
+    // the test above covers it).
+    if postgres_base().is_none() {
+        println!("skipped on SQLite: no lock there covers only the session table");
+        return;
+    }
+    let app = TestApp::spawn_configured(|c| c.db_lock_timeout_ms = 200).await;
+    app.client().signup("carol").await;
+    use sqlx::Connection;
+    let url = crate::common::database_url(&db_file(&app));
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    sqlx::query("LOCK TABLE tower_sessions.session IN EXCLUSIVE MODE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let carol = app.client();
+    let (status, headers, body) = answer(post(
+        &carol,
+        "/api/auth/login",
+        json!({"username": "carol", "password": crate::common::PASSWORD}),
+    ))
+    .await;
+    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+    println!("sign-in, session table locked: {status} {headers:?} {body}");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(body["error"]["code"], "storage_unavailable");
+    assert!(carol.session_cookie().is_none(), "no session was given");
+    let (status, body) = carol
+        .post(
+            "/api/auth/login",
+            json!({"username": "carol", "password": crate::common::PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// Sends `head` (a whole request head) on a fresh connection and reads the answer until the
 /// server closes the connection.
 async fn raw(app: &TestApp, head: &[u8]) -> (u16, String, String) {
