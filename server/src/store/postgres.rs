@@ -1668,7 +1668,9 @@ mod tests {
             .execute(&mut admin)
             .await
             .unwrap();
-        let pool = connect(&format!("{base}/{name}"), 8).await.unwrap();
+        let pool = connect(&format!("{base}/{name}"), 8, Duration::from_secs(5))
+            .await
+            .unwrap();
         (PgStore::new(pool), base, name)
     }
 

@@ -192,43 +192,64 @@ async fn writes_the_database_cannot_take_answer_503_json_with_retry_after_on_eve
 
 #[tokio::test]
 async fn a_session_that_cannot_be_saved_is_a_json_503_not_a_bare_500() {
-    // Only the session table refuses writes, so sign-in gets as far as saving its session, which
-    // tower-sessions would answer with a bare 500. A lock on one table exists on PostgreSQL
-    // only (SQLite's write lock is the whole file: the first write refused there is ours, and
-    // the test above covers it).
-    if postgres_base().is_none() {
-        println!("skipped on SQLite: no lock there covers only the session table");
-        return;
-    }
-    let app = TestApp::spawn_configured(|c| c.db_lock_timeout_ms = 200).await;
+    // The session table refuses new rows as a full disk would (a trigger of the test's own;
+    // on PostgreSQL with the disk-full SQLSTATE), while deletes and every other table go on:
+    // sign-in gets as far as the session layer saving its session, which tower-sessions alone
+    // answers with a bare 500 and no body.
+    let app = TestApp::spawn().await;
     app.client().signup("carol").await;
-    use sqlx::Connection;
-    let url = crate::common::database_url(&db_file(&app));
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-    sqlx::query("LOCK TABLE tower_sessions.session IN EXCLUSIVE MODE")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let path = db_file(&app);
+    let sqlite = postgres_base().is_none();
+    let pg_url = crate::common::database_url(&path);
+    let ddl: &'static [&'static str] = if sqlite {
+        &["CREATE TRIGGER disk_full BEFORE INSERT ON tower_sessions \
+           BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"]
+    } else {
+        &[
+            "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             RAISE EXCEPTION 'could not extend file: No space left on device' \
+             USING ERRCODE = '53100'; END $$",
+            "CREATE TRIGGER disk_full BEFORE INSERT ON tower_sessions.session \
+             FOR EACH ROW EXECUTE FUNCTION disk_full()",
+        ]
+    };
+    let undo: &'static [&'static str] = if sqlite {
+        &["DROP TRIGGER disk_full"]
+    } else {
+        &[
+            "DROP TRIGGER disk_full ON tower_sessions.session",
+            "DROP FUNCTION disk_full()",
+        ]
+    };
+    let run = |statements: &'static [&'static str]| {
+        let path = path.clone();
+        let pg_url = pg_url.clone();
+        async move {
+            if sqlite {
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                for s in statements {
+                    conn.execute_batch(s).unwrap();
+                }
+            } else {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&pg_url).await.unwrap();
+                for s in statements {
+                    sqlx::query(s).execute(&mut conn).await.unwrap();
+                }
+            }
+        }
+    };
+    run(ddl).await;
     let carol = app.client();
-    let (status, headers, body) = answer(post(
-        &carol,
-        "/api/auth/login",
-        json!({"username": "carol", "password": crate::common::PASSWORD}),
-    ))
-    .await;
-    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-    println!("sign-in, session table locked: {status} {headers:?} {body}");
+    let creds = json!({"username": "carol", "password": crate::common::PASSWORD});
+    let (status, headers, body) = answer(post(&carol, "/api/auth/login", creds.clone())).await;
+    run(undo).await;
+    println!("sign-in, sessions full: {status} {headers:?} {body}");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(headers.contains_key("retry-after"));
     assert_eq!(body["error"]["code"], "storage_unavailable");
     assert!(carol.session_cookie().is_none(), "no session was given");
-    let (status, body) = carol
-        .post(
-            "/api/auth/login",
-            json!({"username": "carol", "password": crate::common::PASSWORD}),
-        )
-        .await;
+    let (status, body) = carol.post("/api/auth/login", creds).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
