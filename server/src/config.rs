@@ -119,6 +119,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
 
+    /// How long a database statement waits for a lock held by someone else (SQLite's busy
+    /// timeout, PostgreSQL's `lock_timeout`), in ms; past it the request answers 503
+    /// `storage_unavailable` with `Retry-After`.
+    #[arg(long, env = "SWITCHBOARD_DB_LOCK_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_lock_timeout_ms: u64,
+
     /// Login attempts allowed per client IP per minute.
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_IP", default_value_t = 20)]
     pub login_per_ip_per_minute: u32,
@@ -244,6 +250,7 @@ impl Config {
             body_min_bytes_per_sec: 1024,
             drain_secs: 5,
             db_pool: 4,
+            db_lock_timeout_ms: 5000,
             login_per_ip_per_minute: 1000,
             login_per_user_per_minute: 1000,
             login_slowdown_ms: 50,

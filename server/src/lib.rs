@@ -52,7 +52,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = store::Db::connect(&config.database_url, config.db_pool, config.synchronous).await?;
+    let db = store::Db::connect(
+        &config.database_url,
+        config.db_pool,
+        config.synchronous,
+        Duration::from_millis(config.db_lock_timeout_ms.max(1)),
+    )
+    .await?;
     let export_dir = data_dir(&config, &db)?.join("exports");
     let session_store = sessions::SessionBackend::open(&db).await?;
     let sweeper = tokio::spawn(session_store.clone().sweep_expired(SESSION_SWEEP));
@@ -149,9 +155,17 @@ pub async fn run(
             state.clone(),
             http::refuse_cross_origin,
         ))
+        .layer(middleware::from_fn(error::bare_errors))
         .layer(sessions)
         .service(router(state.clone()));
     let app = http::live_router(&state).fallback_service(full);
+    // Over-long targets and over-large headers get the JSON error before any route (the one
+    // layer over the whole app, live routes included).
+    let app = Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(middleware::from_fn(error::oversized_head))
+            .service(app),
+    );
     tracing::info!(%addr, "listening");
     serve::serve(
         listener,
@@ -308,7 +322,13 @@ async fn prune_events(state: AppState) {
 
 /// Promotes an existing user to administrator (the `promote-admin` subcommand).
 pub async fn promote_admin(config: &Config, username: &str) -> anyhow::Result<protocol::User> {
-    let db = store::Db::connect(&config.database_url, 2, config.synchronous).await?;
+    let db = store::Db::connect(
+        &config.database_url,
+        2,
+        config.synchronous,
+        Duration::from_millis(config.db_lock_timeout_ms.max(1)),
+    )
+    .await?;
     let store = db.store();
     let name = protocol::normalize_username(username).map_err(anyhow::Error::msg)?;
     let record = store

@@ -299,7 +299,12 @@ enum Stop {
 impl From<ApiError> for Stop {
     fn from(e: ApiError) -> Self {
         tracing::warn!(error = %e, "job step failed");
-        Stop::Failed("The job hit an internal error.".into())
+        Stop::Failed(match e.code() {
+            crate::error::STORAGE_UNAVAILABLE => {
+                "The server could not reach its storage. Try again later.".into()
+            }
+            _ => "The job hit an internal error.".into(),
+        })
     }
 }
 
@@ -406,21 +411,61 @@ async fn run_demo(
 /// Writes the room's full history as JSON, page by page, never holding the room in memory.
 async fn run_export(
     state: &AppState,
-    mut job: JobRecord,
+    job: JobRecord,
     token: &CancellationToken,
 ) -> Result<Option<String>, Stop> {
+    let file_name = format!("{}.json", job.id);
+    let path = state.jobs.export_dir.join(&file_name);
+    let result = write_export(state, job, token, &path).await;
+    if result.is_err() {
+        // Cancelled or failed, whatever the step: no partial file is left behind. (The file is
+        // closed by now: `write_export` owned it.)
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "partial export not removed")
+            }
+        }
+    }
+    result.map(|()| Some(file_name))
+}
+
+/// An export that could not be written, in words for its owner (the cause goes to the log).
+fn export_io(e: std::io::Error) -> Stop {
+    use std::io::ErrorKind as K;
+    tracing::warn!(error = %e, "export not written");
+    Stop::Failed(
+        match e.kind() {
+            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => {
+                "The export could not be saved: the server's disk is full. Try again later."
+            }
+            K::PermissionDenied | K::ReadOnlyFilesystem => {
+                "The export could not be saved: the server may not write its export folder. Ask an admin."
+            }
+            _ => "The export could not be saved on the server. Try again later.",
+        }
+        .into(),
+    )
+}
+
+/// Writes the export of the job's room to `path`; on an error the caller removes the file.
+async fn write_export(
+    state: &AppState,
+    mut job: JobRecord,
+    token: &CancellationToken,
+    path: &std::path::Path,
+) -> Result<(), Stop> {
     let p = params(&job);
     let room_id = p
         .room_id
         .clone()
         .ok_or_else(|| Stop::Failed("The export names no room.".into()))?;
-    let io = |e: std::io::Error| Stop::Failed(format!("Could not write the export: {e}"));
+    let io = export_io;
     tokio::fs::create_dir_all(&state.jobs.export_dir)
         .await
         .map_err(io)?;
-    let file_name = format!("{}.json", job.id);
-    let path = state.jobs.export_dir.join(&file_name);
-    let file = tokio::fs::File::create(&path).await.map_err(io)?;
+    let file = tokio::fs::File::create(path).await.map_err(io)?;
     let mut out = tokio::io::BufWriter::new(file);
     let head = serde_json::json!({ "id": room_id, "name": p.room_name });
     let exported_at = serde_json::Value::String(iso8601(now_ms()));
@@ -432,8 +477,6 @@ async fn run_export(
     let mut after = 0;
     loop {
         if token.is_cancelled() || state.shutdown.is_cancelled() {
-            drop(out);
-            let _ = tokio::fs::remove_file(&path).await;
             return Err(Stop::Cancelled);
         }
         let page = state
@@ -448,7 +491,10 @@ async fn run_export(
             if job.done > 0 {
                 out.write_all(b",").await.map_err(io)?;
             }
-            let json = serde_json::to_vec(&exported(m)).map_err(|e| Stop::Failed(e.to_string()))?;
+            let json = serde_json::to_vec(&exported(m)).map_err(|e| {
+                tracing::warn!(error = %e, "export: a message did not serialize");
+                Stop::Failed("The export hit an internal error.".into())
+            })?;
             out.write_all(&json).await.map_err(io)?;
             job.done += 1;
         }
@@ -464,7 +510,9 @@ async fn run_export(
     }
     out.write_all(b"]}").await.map_err(io)?;
     out.flush().await.map_err(io)?;
-    Ok(Some(file_name))
+    // The data on disk before "done" is announced: a failure here is a failure too.
+    out.into_inner().sync_all().await.map_err(io)?;
+    Ok(())
 }
 
 /// A message as an export writes it: its time in ISO 8601 (UTC), without the live cursor and

@@ -205,12 +205,15 @@ impl Db {
         url: &str,
         max_connections: u32,
         synchronous: crate::config::Synchronous,
+        lock_timeout: std::time::Duration,
     ) -> anyhow::Result<Db> {
         Ok(match Backend::of(url)? {
             Backend::Sqlite => {
-                Db::Sqlite(sqlite::connect(url, max_connections, synchronous).await?)
+                Db::Sqlite(sqlite::connect(url, max_connections, synchronous, lock_timeout).await?)
             }
-            Backend::Postgres => Db::Postgres(postgres::connect(url, max_connections).await?),
+            Backend::Postgres => {
+                Db::Postgres(postgres::connect(url, max_connections, lock_timeout).await?)
+            }
         })
     }
 

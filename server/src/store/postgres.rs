@@ -48,11 +48,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations_pg"
 
 /// Connects to the database at `url` and runs the embedded migrations (serialised across
 /// servers by sqlx's advisory lock).
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    lock_timeout: std::time::Duration,
+) -> anyhow::Result<PgPool> {
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)?
+        .options([("lock_timeout", format!("{}ms", lock_timeout.as_millis()))]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(2))
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect(url)
+        .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
@@ -1662,7 +1668,9 @@ mod tests {
             .execute(&mut admin)
             .await
             .unwrap();
-        let pool = connect(&format!("{base}/{name}"), 8).await.unwrap();
+        let pool = connect(&format!("{base}/{name}"), 8, Duration::from_secs(5))
+            .await
+            .unwrap();
         (PgStore::new(pool), base, name)
     }
 

@@ -29,6 +29,7 @@ pub async fn connect(
     url: &str,
     max_connections: u32,
     synchronous: crate::config::Synchronous,
+    busy_timeout: Duration,
 ) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -40,7 +41,7 @@ pub async fn connect(
             crate::config::Synchronous::Full => SqliteSynchronous::Full,
         })
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        .busy_timeout(busy_timeout);
     if let Some(dir) = options.get_filename().parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
@@ -1791,7 +1792,11 @@ mod tests {
     async fn one_failed_message_does_not_sink_its_batch() {
         let dir = tempfile::TempDir::new().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::new(connect(&url, 2, Synchronous::Normal).await.unwrap());
+        let store = SqliteStore::new(
+            connect(&url, 2, Synchronous::Normal, BUSY_TIMEOUT)
+                .await
+                .unwrap(),
+        );
         let alice = store.create_user("u1", "alice", "x", 1).await.unwrap();
         let (room, _) = store
             .create_room("r1", &alice, "r", false, 1)
@@ -1830,7 +1835,11 @@ mod tests {
     async fn a_batch_numbers_rooms_and_events_in_order() {
         let dir = tempfile::TempDir::new().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::new(connect(&url, 2, Synchronous::Normal).await.unwrap());
+        let store = SqliteStore::new(
+            connect(&url, 2, Synchronous::Normal, BUSY_TIMEOUT)
+                .await
+                .unwrap(),
+        );
         let alice = store.create_user("u1", "alice", "x", 1).await.unwrap();
         let (r1, _) = store
             .create_room("r1", &alice, "one", false, 1)
@@ -1925,7 +1934,11 @@ mod tests {
         use sqlx::Connection;
         let dir = tempfile::TempDir::new().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::new(connect(&url, 3, Synchronous::Full).await.unwrap());
+        let store = SqliteStore::new(
+            connect(&url, 3, Synchronous::Full, BUSY_TIMEOUT)
+                .await
+                .unwrap(),
+        );
         let alice = store.create_user("u1", "alice", "x", 1).await.unwrap();
         let (room, _) = store
             .create_room("r1", &alice, "r", false, 1)

@@ -21,5 +21,6 @@ mod pages;
 mod restart;
 mod rooms;
 mod sessions;
+mod storage;
 mod transports;
 mod ws_echo;
