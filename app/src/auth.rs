@@ -34,6 +34,9 @@ fn describe(code: &str) -> Option<&'static str> {
         "invalid_username" => "Usernames are 3 to 32 characters: a-z, 0-9, _ . and -.",
         "invalid_password" => "Passwords are 8 to 256 characters long.",
         "rate_limited" => "Too many attempts. Wait a minute and try again.",
+        "storage_unavailable" | "internal" => {
+            "The server cannot sign you in right now. Try again in a moment."
+        }
         _ => return None,
     })
 }

@@ -185,16 +185,37 @@ impl From<tower_sessions::session::Error> for ApiError {
 /// tower-sessions answers a bare 500 with no body; this turns it into our JSON 503
 /// `storage_unavailable` with `Retry-After`. Our own 500s always carry a JSON body and a
 /// content type, so only that bare answer is replaced.
+/// A sign-in form posted without JavaScript is sent back to its page with the error's code
+/// instead (it shows the words for it), as its other errors are.
 pub async fn bare_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let form_page = form_page_of(&req);
     let res = next.run(req).await;
     if res.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !res.headers().contains_key(header::CONTENT_TYPE)
         && axum::body::HttpBody::size_hint(res.body()).exact() == Some(0)
     {
-        return ApiError::storage_unavailable(&"the session layer could not save a session")
-            .into_response();
+        let err = ApiError::storage_unavailable(&"the session layer could not save a session");
+        if let Some(page) = form_page {
+            return axum::response::Redirect::to(&format!("{page}?error={}", err.code()))
+                .into_response();
+        }
+        return err.into_response();
     }
     res
+}
+
+/// The page of a sign-in or sign-up form posted as a plain HTML form, if `req` is one.
+fn form_page_of(req: &axum::extract::Request) -> Option<&'static str> {
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    match req.uri().path() {
+        "/api/auth/login" if form => Some("/login"),
+        "/api/auth/signup" if form => Some("/signup"),
+        _ => None,
+    }
 }
 
 impl IntoResponse for ApiError {

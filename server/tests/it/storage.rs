@@ -243,7 +243,29 @@ async fn a_session_that_cannot_be_saved_is_a_json_503_not_a_bare_500() {
     let carol = app.client();
     let creds = json!({"username": "carol", "password": crate::common::PASSWORD});
     let (status, headers, body) = answer(post(&carol, "/api/auth/login", creds.clone())).await;
+    // The same sign-in as a plain HTML form (no JavaScript) goes back to its page, which has
+    // words for the code.
+    let no_js = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = no_js
+        .post(app.url("/api/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "username=carol&password={}",
+            crate::common::PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to_page = form
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
     run(undo).await;
+    assert!(form.status().is_redirection(), "{}", form.status());
+    assert_eq!(to_page.as_deref(), Some("/login?error=storage_unavailable"));
     println!("sign-in, sessions full: {status} {headers:?} {body}");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(headers.contains_key("retry-after"));
