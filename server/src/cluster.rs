@@ -193,6 +193,9 @@ pub trait Apply: Send + Sync + 'static {
     fn user_changed(&self, user_id: &str);
     fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>);
     fn cancel_job(&self, job_id: &str);
+    /// The subscription to the backplane came up (`true`) or was lost: what other servers told
+    /// while it was down (sign-outs) never arrives.
+    fn backplane(&self, up: bool);
     /// The jobs this server holds (queued or running here), for its heartbeat.
     fn held_jobs(&self) -> Vec<String>;
 }
@@ -464,6 +467,7 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
         wait = RECONNECT_MIN;
         counters.connected.store(true, Ordering::Relaxed);
         nodes.set_up(true);
+        inbox.apply.backplane(true);
         tracing::info!(%channel, "backplane: subscribed");
         // Whatever was published while we were away is in the log: read it now.
         hub.wake_gap_filler();
@@ -486,6 +490,7 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
         }
         counters.connected.store(false, Ordering::Relaxed);
         nodes.set_up(false);
+        inbox.apply.backplane(false);
         tracing::warn!("backplane: connection lost; reading the log until it is back");
         hub.wake_gap_filler();
     }
