@@ -755,3 +755,51 @@ async fn a_sign_out_made_while_redis_is_down_stops_the_session_writing_on_the_ot
     let (status, _) = bob.get("/api/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "B refuses the session");
 }
+
+/// Renewal writes a server made (its `/metrics`, read by an admin).
+async fn renewal_writes(admin: &Client) -> u64 {
+    let (status, text) = admin.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    text.as_str()
+        .expect("metrics text")
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_session_renewals_total "))
+        .expect("the renewals counter")
+        .parse()
+        .expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_used_on_both_servers_in_turn_outlives_the_idle_limit_with_shared_renewals() {
+    let Some(cluster) = Cluster::new("cluster::a_session_used_on_both_servers_in_turn…") else {
+        return;
+    };
+    const IDLE: u64 = 3;
+    let idle = IDLE.to_string();
+    let a = cluster.server_with("a", &["--session-idle-secs", &idle]);
+    let b = cluster.server_with("b", &["--session-idle-secs", &idle]);
+    let jar = Arc::new(Jar::default());
+    let on = [a.client(&jar), b.client(&jar)];
+    on[0].signup("carol").await;
+    let before = renewal_writes(&on[0]).await + renewal_writes(&on[1]).await;
+    // One request every 100 ms, A and B in turn, for three idle limits: the session and its
+    // cookie (the jar drops it when its Max-Age runs out) live on.
+    let start = std::time::Instant::now();
+    let mut requests = 0u64;
+    while start.elapsed() < Duration::from_secs(3 * IDLE) {
+        let (status, me) = on[(requests % 2) as usize].get("/api/me").await;
+        assert_eq!(status, StatusCode::OK, "after {:?}: {me}", start.elapsed());
+        requests += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ms = start.elapsed().as_millis();
+    let writes = renewal_writes(&on[0]).await + renewal_writes(&on[1]).await - before;
+    println!("{requests} requests over A and B in {ms} ms: {writes} renewal writes");
+    // The last renewal is in the shared record: one write per tenth of the limit across both
+    // servers (plus one at either end), not one per server.
+    assert!(
+        writes <= (ms / (IDLE as u128 * 100)) as u64 + 2,
+        "{writes} writes in {ms} ms"
+    );
+    assert!(writes < requests, "not a write per request");
+}
