@@ -11,6 +11,15 @@
 //! Revocation reaches live connections through one `watch` channel per user with open
 //! connections: a sign-out marks the login (or raises the generation) and wakes that user's
 //! connections, each of which checks whether it is the one revoked. Nothing is polled.
+//!
+//! Use renews the idle expiry, at most once per `RENEW_FRACTION` of the limit (the last
+//! renewal is kept in the session record, so servers sharing the store share it): requests
+//! through [`Sessions::check`], open live connections through [`SessionWatch::revoked`].
+//!
+//! In a cluster, sign-outs reach other servers over the backplane; one made while it was down
+//! never does. So while a server's backplane is or was down since a connection last checked,
+//! the connection re-reads its session from the database before acting on a client's frame
+//! ([`SessionConfirm::holds`]), and every connection re-reads it when the backplane is back.
 
 use crate::error::{ApiError, ApiResult};
 use crate::services::{new_id, now_ms};
