@@ -84,6 +84,8 @@ pub enum SessionBackend {
         >,
         /// The table behind the cache, for sweeping.
         table: tower_sessions_sqlx_store::SqliteStore,
+        /// The cache in front of it, to drop an entry whose expiry was renewed in the table.
+        cache: tower_sessions::MemoryStore,
     },
     Postgres(tower_sessions_sqlx_store::PostgresStore),
 }
@@ -95,12 +97,11 @@ impl SessionBackend {
             Db::Sqlite(pool) => {
                 let store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
                 store.migrate().await?;
+                let cache = tower_sessions::MemoryStore::default();
                 SessionBackend::Sqlite {
-                    cached: tower_sessions::CachingSessionStore::new(
-                        tower_sessions::MemoryStore::default(),
-                        store.clone(),
-                    ),
+                    cached: tower_sessions::CachingSessionStore::new(cache.clone(), store.clone()),
                     table: store,
+                    cache,
                 }
             }
             Db::Postgres(pool) => {
@@ -395,7 +396,8 @@ impl Sessions {
 
     /// Re-reads a live connection's session from the database (no cache): whether it still
     /// holds (not deleted by a sign-out, not timed out, not of an older generation). With
-    /// `renew`, a due renewal of its idle expiry is written: an open connection is use.
+    /// `renew`, a due renewal of its idle expiry is written (see [`Sessions::write_expiry`]): an
+    /// open connection is use.
     async fn reread(
         &self,
         id: Option<Id>,
@@ -404,7 +406,7 @@ impl Sessions {
         renew: bool,
     ) -> ApiResult<bool> {
         let Some(id) = id else { return Ok(false) };
-        let Some(mut record) = self.backend.load_fresh(&id).await.map_err(store_error)? else {
+        let Some(record) = self.backend.load_fresh(&id).await.map_err(store_error)? else {
             return Ok(false);
         };
         let same_user = record.data.get(USER_KEY).and_then(|v| v.as_str()) == Some(user_id);
@@ -425,27 +427,54 @@ impl Sessions {
         if sign_in.generation < generation {
             return Ok(false);
         }
-        if renew {
-            let now = now_ms();
-            let last = record
-                .data
-                .get(RENEWED_KEY)
-                .and_then(|v| v.as_i64())
-                .unwrap_or(sign_in.at_ms);
-            if now.saturating_sub(last) >= self.renew_every.as_millis() as i64 {
-                record.data.insert(RENEWED_KEY.into(), now.into());
-                let idle = match self.idle {
-                    tower_sessions::Expiry::OnInactivity(d) => d,
-                    _ => tower_sessions::cookie::time::Duration::hours(1),
-                };
-                record.expiry_date =
-                    tower_sessions::cookie::time::OffsetDateTime::now_utc().saturating_add(idle);
-                self.backend.save(&record).await.map_err(store_error)?;
-                self.renewals
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let (true, tower_sessions::Expiry::OnInactivity(idle)) = (renew, self.idle) {
+            // The last renewal, whichever way it was made, set the expiry to then + idle.
+            let now = tower_sessions::cookie::time::OffsetDateTime::now_utc();
+            let since = now - (record.expiry_date - idle);
+            if since.whole_milliseconds() >= self.renew_every.as_millis() as i128
+                && !self.write_expiry(&id, now.saturating_add(idle)).await?
+            {
+                return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// Moves session `id`'s stored expiry to `expiry`, if the row is still there (an update,
+    /// never an insert: a session deleted by a sign-out meanwhile stays deleted). False if gone.
+    async fn write_expiry(
+        &self,
+        id: &Id,
+        expiry: tower_sessions::cookie::time::OffsetDateTime,
+    ) -> ApiResult<bool> {
+        let key = id.to_string();
+        let updated = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query("UPDATE tower_sessions SET expiry_date = ? WHERE id = ?")
+                    .bind(expiry)
+                    .bind(&key)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+            Db::Postgres(pool) => {
+                sqlx::query("UPDATE tower_sessions.session SET expiry_date = $1 WHERE id = $2")
+                    .bind(expiry)
+                    .bind(&key)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        if let SessionBackend::Sqlite { cache, .. } = &*self.backend {
+            // Read again from the table next time, with the new expiry.
+            cache.delete(id).await.map_err(store_error)?;
+        }
+        if updated > 0 {
+            self.renewals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(updated > 0)
     }
 
     /// Store writes made so far to renew idle expiries.
