@@ -34,6 +34,8 @@ const HEAD_POLL_UP: Duration = Duration::from_secs(1);
 const HEAD_POLL_DOWN: Duration = Duration::from_millis(100);
 /// Events read from the log per query when filling a gap.
 const FILL_PAGE: u32 = 1000;
+/// Sign-outs kept for a later publish while Redis is unreachable, at most.
+const SIGN_OUTS_KEPT: usize = 4096;
 /// Reconnect backoff to Redis.
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
@@ -193,6 +195,9 @@ pub trait Apply: Send + Sync + 'static {
     fn user_changed(&self, user_id: &str);
     fn presence(&self, node: &str, full: bool, users: Vec<(String, String, String)>);
     fn cancel_job(&self, job_id: &str);
+    /// The subscription to the backplane came up (`true`) or was lost: what other servers told
+    /// while it was down (sign-outs) never arrives.
+    fn backplane(&self, up: bool);
     /// The jobs this server holds (queued or running here), for its heartbeat.
     fn held_jobs(&self) -> Vec<String>;
 }
@@ -344,7 +349,9 @@ fn backoff(d: Duration) -> Duration {
 }
 
 /// Publishes queued messages, several per round trip when they queue up. While Redis is
-/// unreachable, messages are dropped (counted): the log is the way round.
+/// unreachable, messages are dropped (counted): the log is the way round. Sign-outs are kept and
+/// published once Redis is back: another server whose subscription never broke (so it has no
+/// reason to re-check its connections) would otherwise never hear of them.
 async fn publisher(
     client: redis::Client,
     channel: String,
@@ -356,6 +363,14 @@ async fn publisher(
     let mut retry_at = tokio::time::Instant::now();
     let mut wait = RECONNECT_MIN;
     let mut batch = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
+    let keep = |kept: &mut Vec<String>, batch: &mut Vec<String>| {
+        for msg in batch.drain(..) {
+            if msg.starts_with(r#"{"t":"sign_out"#) && kept.len() < SIGN_OUTS_KEPT {
+                kept.push(msg);
+            }
+        }
+    };
     loop {
         let n = tokio::select! {
             n = rx.recv_many(&mut batch, 256) => n,
@@ -381,9 +396,12 @@ async fn publisher(
             counters
                 .publish_failed
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            batch.clear();
+            keep(&mut kept, &mut batch);
             continue;
         };
+        if !kept.is_empty() {
+            batch.splice(0..0, kept.drain(..));
+        }
         let mut pipe = redis::pipe();
         let mut bytes = 0;
         for msg in &batch {
@@ -402,6 +420,7 @@ async fn publisher(
                 counters
                     .publish_failed
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                keep(&mut kept, &mut batch);
                 conn = None;
                 retry_at = tokio::time::Instant::now() + wait;
                 wait = backoff(wait);
@@ -464,6 +483,7 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
         wait = RECONNECT_MIN;
         counters.connected.store(true, Ordering::Relaxed);
         nodes.set_up(true);
+        inbox.apply.backplane(true);
         tracing::info!(%channel, "backplane: subscribed");
         // Whatever was published while we were away is in the log: read it now.
         hub.wake_gap_filler();
@@ -486,6 +506,7 @@ async fn subscriber(client: redis::Client, channel: String, inbox: Inbox, stop: 
         }
         counters.connected.store(false, Ordering::Relaxed);
         nodes.set_up(false);
+        inbox.apply.backplane(false);
         tracing::warn!("backplane: connection lost; reading the log until it is back");
         hub.wake_gap_filler();
     }
@@ -653,4 +674,32 @@ pub fn default_node() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "node".into());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Wire;
+
+    /// The publisher keeps sign-outs by their encoding's start: the tag comes first.
+    #[test]
+    fn sign_outs_are_recognised_by_their_encoding() {
+        let one = Wire::SignOut {
+            node: "a".into(),
+            user_id: "u".into(),
+            login_id: "l".into(),
+        };
+        let all = Wire::SignOutEverywhere {
+            node: "a".into(),
+            user_id: "u".into(),
+            generation: 2,
+        };
+        let other = Wire::User {
+            node: "a".into(),
+            user_id: "u".into(),
+        };
+        for (wire, kept) in [(one, true), (all, true), (other, false)] {
+            let text = serde_json::to_string(&wire).expect("json");
+            assert_eq!(text.starts_with(r#"{"t":"sign_out"#), kept, "{text}");
+        }
+    }
 }

@@ -149,7 +149,8 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SENDS_PER_USER", default_value_t = 120)]
     pub sends_per_user_per_minute: u32,
 
-    /// A session unused this long ends, in seconds (default 30 days). Every request renews it.
+    /// A session unused this long ends, in seconds (default 30 days). Use renews it (a store
+    /// write at most once per tenth of this per session; open live connections count as use).
     #[arg(long, env = "SWITCHBOARD_SESSION_IDLE_SECS", default_value_t = 30 * 86_400)]
     pub session_idle_secs: u64,
 

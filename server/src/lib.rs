@@ -215,12 +215,17 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
         fn held_jobs(&self) -> Vec<String> {
             self.0.jobs.held()
         }
+        fn backplane(&self, up: bool) {
+            self.0.sessions.backplane_changed(up);
+        }
     }
     let node = state
         .config
         .node
         .clone()
         .unwrap_or_else(cluster::default_node);
+    // Down until the first subscription: sign-outs told before it are not heard here.
+    state.sessions.backplane_changed(false);
     let joined = cluster::Cluster::start(
         url,
         state.config.cluster_channel.clone(),

@@ -11,6 +11,15 @@
 //! Revocation reaches live connections through one `watch` channel per user with open
 //! connections: a sign-out marks the login (or raises the generation) and wakes that user's
 //! connections, each of which checks whether it is the one revoked. Nothing is polled.
+//!
+//! Use renews the idle expiry, at most once per `RENEW_FRACTION` of the limit (the last
+//! renewal is kept in the session record, so servers sharing the store share it): requests
+//! through [`Sessions::check`], open live connections through [`SessionWatch::revoked`].
+//!
+//! In a cluster, sign-outs reach other servers over the backplane; one made while it was down
+//! never does. So while a server's backplane is or was down since a connection last checked,
+//! the connection re-reads its session from the database before acting on a client's frame
+//! ([`SessionConfirm::holds`]), and every connection re-reads it when the backplane is back.
 
 use crate::error::{ApiError, ApiResult};
 use crate::services::{new_id, now_ms};
@@ -33,6 +42,11 @@ pub const USER_KEY: &str = "user_id";
 pub const SIGN_IN_KEY: &str = "sign_in";
 /// The session cookie's name.
 pub const COOKIE: &str = "switchboard_session";
+/// The session key holding when its idle expiry was last renewed (Unix ms).
+const RENEWED_KEY: &str = "renewed_ms";
+/// A session's idle expiry is renewed once this fraction of the idle limit has passed since the
+/// last renewal: at most one store write per session per tenth of the limit, however busy.
+const RENEW_FRACTION: u32 = 10;
 
 /// How long a user's session generation is trusted from memory. A "sign out everywhere" on this
 /// server updates it at once; one made on another server over the same database shows within
@@ -70,6 +84,8 @@ pub enum SessionBackend {
         >,
         /// The table behind the cache, for sweeping.
         table: tower_sessions_sqlx_store::SqliteStore,
+        /// The cache in front of it, to drop an entry whose expiry was renewed in the table.
+        cache: tower_sessions::MemoryStore,
     },
     Postgres(tower_sessions_sqlx_store::PostgresStore),
 }
@@ -81,12 +97,11 @@ impl SessionBackend {
             Db::Sqlite(pool) => {
                 let store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
                 store.migrate().await?;
+                let cache = tower_sessions::MemoryStore::default();
                 SessionBackend::Sqlite {
-                    cached: tower_sessions::CachingSessionStore::new(
-                        tower_sessions::MemoryStore::default(),
-                        store.clone(),
-                    ),
+                    cached: tower_sessions::CachingSessionStore::new(cache.clone(), store.clone()),
                     table: store,
+                    cache,
                 }
             }
             Db::Postgres(pool) => {
@@ -95,6 +110,15 @@ impl SessionBackend {
                 SessionBackend::Postgres(store)
             }
         })
+    }
+
+    /// The session's record as the table has it now (past any cache): what another server of
+    /// a cluster may have deleted.
+    async fn load_fresh(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            SessionBackend::Sqlite { table, .. } => table.load(id).await,
+            SessionBackend::Postgres(s) => s.load(id).await,
+        }
     }
 
     /// Deletes expired sessions from the table every `period`, forever.
@@ -141,6 +165,13 @@ impl SessionStore for SessionBackend {
 pub struct Sessions {
     db: Db,
     max_age: Duration,
+    /// Renew a session's idle expiry once this long has passed since the last renewal.
+    renew_every: Duration,
+    /// Store writes made to renew idle expiries (for /metrics and the tests).
+    renewals: std::sync::atomic::AtomicU64,
+    /// The cluster backplane's state, watched by live connections: a sign-out made elsewhere
+    /// while it was down never arrived, so they re-check their session against the database.
+    backplane: watch::Sender<Backplane>,
     /// The store the session layer uses, for requests served without the layer (the live
     /// routes, see [`Sessions::request_session`]).
     backend: std::sync::Arc<SessionBackend>,
@@ -201,6 +232,15 @@ impl Sessions {
         Ok(Sessions {
             db,
             max_age,
+            renew_every: match idle {
+                tower_sessions::Expiry::OnInactivity(d) => {
+                    Duration::from_millis(d.whole_milliseconds().max(0) as u64) / RENEW_FRACTION
+                }
+                _ => Duration::from_secs(3600),
+            }
+            .max(Duration::from_millis(100)),
+            renewals: std::sync::atomic::AtomicU64::new(0),
+            backplane: watch::channel(Backplane { up: true, epoch: 0 }).0,
             backend: std::sync::Arc::new(backend),
             idle,
             generations: Mutex::new(HashMap::new()),
@@ -221,6 +261,13 @@ impl Sessions {
                 }
             }
         }
+        let g = self.read_generation(user_id).await?;
+        self.remember(user_id, g);
+        Ok(g)
+    }
+
+    /// The user's session generation as the database has it now (no cache).
+    async fn read_generation(&self, user_id: &str) -> ApiResult<i64> {
         let g: Option<i64> = match &self.db {
             Db::Sqlite(pool) => {
                 sqlx::query_scalar("SELECT generation FROM session_generations WHERE user_id = ?")
@@ -235,9 +282,7 @@ impl Sessions {
                     .await?
             }
         };
-        let g = g.unwrap_or(0);
-        self.remember(user_id, g);
-        Ok(g)
+        Ok(g.unwrap_or(0))
     }
 
     fn remember(&self, user_id: &str, generation: i64) {
@@ -290,8 +335,17 @@ impl Sessions {
         if let Some(Checked(done)) = parts.extensions.get::<Checked>() {
             return Ok(done.clone());
         }
+        // Under the session layer a renewal is saved (and its cookie sent) by the layer.
+        let layered = parts.extensions.get::<Session>().is_some();
         let session = self.request_session(parts);
         let checked = self.check(&session).await?;
+        if !layered && checked.is_some() && session.is_modified() {
+            session.save().await?;
+            if let (Some(id), Some(slot)) = (session.id(), parts.extensions.get::<RenewedCookie>())
+            {
+                slot.set(id);
+            }
+        }
         parts.extensions.insert(Checked(checked.clone()));
         Ok(checked)
     }
@@ -312,12 +366,143 @@ impl Sessions {
             }
         };
         match sign_in {
-            Some(s) if valid => Ok(Some((user_id, s))),
+            Some(s) if valid => {
+                self.renew_if_due(session, &s).await?;
+                Ok(Some((user_id, s)))
+            }
             _ => {
                 session.flush().await?;
                 Ok(None)
             }
         }
+    }
+
+    /// Renews the session's idle expiry if a [`RENEW_FRACTION`] of the limit has passed since
+    /// the last renewal: the session is marked changed, so it is saved with a new expiry (and,
+    /// under the session layer, its cookie sent again with a fresh `Max-Age`).
+    async fn renew_if_due(&self, session: &Session, sign_in: &SignIn) -> ApiResult<()> {
+        let last = session
+            .get::<i64>(RENEWED_KEY)
+            .await?
+            .unwrap_or(sign_in.at_ms);
+        let now = now_ms();
+        if now.saturating_sub(last) >= self.renew_every.as_millis() as i64 {
+            session.insert(RENEWED_KEY, now).await?;
+            self.renewals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Re-reads a live connection's session from the database (no cache): whether it still
+    /// holds (not deleted by a sign-out, not timed out, not of an older generation). With
+    /// `renew`, a due renewal of its idle expiry is written (see [`Sessions::write_expiry`]): an
+    /// open connection is use.
+    async fn reread(
+        &self,
+        id: Option<Id>,
+        user_id: &str,
+        sign_in: &SignIn,
+        renew: bool,
+    ) -> ApiResult<bool> {
+        let Some(id) = id else { return Ok(false) };
+        let Some(record) = self.backend.load_fresh(&id).await.map_err(store_error)? else {
+            return Ok(false);
+        };
+        let same_user = record.data.get(USER_KEY).and_then(|v| v.as_str()) == Some(user_id);
+        let same_sign_in = record
+            .data
+            .get(SIGN_IN_KEY)
+            .and_then(|v| serde_json::from_value::<SignIn>(v.clone()).ok())
+            .is_some_and(|s| s.login_id == sign_in.login_id);
+        let age_ms = now_ms().saturating_sub(sign_in.at_ms);
+        if !same_user
+            || !same_sign_in
+            || age_ms >= self.max_age.as_millis().min(i64::MAX as u128) as i64
+        {
+            return Ok(false);
+        }
+        let generation = self.read_generation(user_id).await?;
+        self.remember(user_id, generation);
+        if sign_in.generation < generation {
+            return Ok(false);
+        }
+        if let (true, tower_sessions::Expiry::OnInactivity(idle)) = (renew, self.idle) {
+            // The last renewal, whichever way it was made, set the expiry to then + idle.
+            let now = tower_sessions::cookie::time::OffsetDateTime::now_utc();
+            let since = now - (record.expiry_date - idle);
+            if since.whole_milliseconds() >= self.renew_every.as_millis() as i128
+                && !self.write_expiry(&id, now.saturating_add(idle)).await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Moves session `id`'s stored expiry to `expiry`, if the row is still there (an update,
+    /// never an insert: a session deleted by a sign-out meanwhile stays deleted). False if gone.
+    async fn write_expiry(
+        &self,
+        id: &Id,
+        expiry: tower_sessions::cookie::time::OffsetDateTime,
+    ) -> ApiResult<bool> {
+        let key = id.to_string();
+        let updated = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query("UPDATE tower_sessions SET expiry_date = ? WHERE id = ?")
+                    .bind(expiry)
+                    .bind(&key)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+            Db::Postgres(pool) => {
+                sqlx::query("UPDATE tower_sessions.session SET expiry_date = $1 WHERE id = $2")
+                    .bind(expiry)
+                    .bind(&key)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        if let SessionBackend::Sqlite { cache, .. } = &*self.backend {
+            // Read again from the table next time, with the new expiry.
+            cache.delete(id).await.map_err(store_error)?;
+        }
+        if updated > 0 {
+            self.renewals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(updated > 0)
+    }
+
+    /// Store writes made so far to renew idle expiries.
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cookie that renews the session `id` in the browser, as the session layer makes it.
+    pub fn renewed_cookie(&self, id: Id, secure: bool) -> String {
+        let mut cookie = tower_sessions::cookie::Cookie::build((COOKIE, id.to_string()))
+            .http_only(true)
+            .same_site(tower_sessions::cookie::SameSite::Lax)
+            .secure(secure)
+            .path("/");
+        if let tower_sessions::Expiry::OnInactivity(d) = self.idle {
+            cookie = cookie.max_age(d);
+        }
+        cookie.build().to_string()
+    }
+
+    /// The cluster backplane went down (`up` false) or came back: live connections re-check
+    /// their sessions against the database (a sign-out told while it was down never arrived).
+    pub fn backplane_changed(&self, up: bool) {
+        self.backplane.send_modify(|b| {
+            b.up = up;
+            b.epoch += 1;
+        });
+        tracing::debug!(up, "sessions: backplane state");
     }
 
     /// Signs this session out: the session is destroyed and its open connections end.
@@ -426,28 +611,130 @@ impl Watches {
     }
 }
 
+/// The cluster backplane as the live connections see it. `epoch` moves on every change.
+#[derive(Debug, Clone, Copy)]
+struct Backplane {
+    up: bool,
+    epoch: u64,
+}
+
+/// Put in a live route's request by its guard: the session id whose expiry the request renewed,
+/// so the response carries the renewed cookie (those routes run without the session layer).
+#[derive(Clone, Default)]
+pub struct RenewedCookie(std::sync::Arc<Mutex<Option<Id>>>);
+
+impl RenewedCookie {
+    fn set(&self, id: Id) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+    }
+
+    /// The renewed session's id, if the request renewed one.
+    pub fn take(&self) -> Option<Id> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// A request's [`Sessions::check`] answer, kept for its other extractors.
 #[derive(Clone)]
 struct Checked(Option<(String, SignIn)>);
 
 /// Held by a live connection: completes [`SessionWatch::revoked`] when its session is signed
 /// out (here or by "sign out everywhere"). The extractor answers 401 when nobody is signed in.
+///
+/// It also keeps the session alive while the connection is open (an open connection is use: the
+/// idle expiry is renewed as for requests), and, in a cluster, re-checks the session against the
+/// database when the backplane comes back after being down (a sign-out made on another server
+/// meanwhile was never told here). [`SessionWatch::confirmer`] does the same check before a
+/// WebSocket acts on a client's frame while the backplane is or was down.
 pub struct SessionWatch {
-    state: AppState,
-    user_id: String,
-    sign_in: SignIn,
+    confirm: SessionConfirm,
     rx: watch::Receiver<()>,
 }
 
+/// What a live connection needs to re-check its session; see [`SessionConfirm::holds`].
+#[derive(Clone)]
+pub struct SessionConfirm {
+    state: AppState,
+    user_id: String,
+    sign_in: SignIn,
+    session_id: Option<Id>,
+    backplane: watch::Receiver<Backplane>,
+    /// The backplane epoch at the last time the session was known to hold with the backplane
+    /// up; `u64::MAX` for never.
+    confirmed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SessionConfirm {
+    /// Whether the session still holds. Free while the backplane has stayed up since the last
+    /// confirmation (a sign-out anywhere would have arrived); otherwise (a cluster whose
+    /// backplane is or was down) the session is read from the database.
+    pub async fn holds(&self) -> ApiResult<bool> {
+        use std::sync::atomic::Ordering;
+        let sessions = &self.state.sessions;
+        if sessions.is_revoked(&self.user_id, &self.sign_in) {
+            return Ok(false);
+        }
+        let b = *self.backplane.borrow();
+        if b.up && self.confirmed.load(Ordering::Acquire) == b.epoch {
+            return Ok(true);
+        }
+        let holds = self.check_now(false).await?;
+        if holds && b.up {
+            self.confirmed.store(b.epoch, Ordering::Release);
+        }
+        Ok(holds)
+    }
+
+    async fn check_now(&self, renew: bool) -> ApiResult<bool> {
+        self.state
+            .sessions
+            .reread(self.session_id, &self.user_id, &self.sign_in, renew)
+            .await
+    }
+}
+
 impl SessionWatch {
-    /// Resolves once this connection's session has been signed out; pending forever otherwise.
+    /// The connection's session check, for acting on what the client sends.
+    pub fn confirmer(&self) -> SessionConfirm {
+        self.confirm.clone()
+    }
+
+    /// Resolves once this connection's session has been signed out (or found gone when
+    /// re-checked); pending forever otherwise. Renews the session's idle expiry meanwhile.
     pub async fn revoked(&mut self) {
+        let every = self.confirm.state.sessions.renew_every;
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backplane = self.confirm.backplane.clone();
+        let (mut signals, mut backplane_open) = (true, true);
         loop {
-            if self.rx.changed().await.is_err() {
-                return std::future::pending().await;
-            }
-            if self.state.sessions.is_revoked(&self.user_id, &self.sign_in) {
-                return;
+            tokio::select! {
+                changed = self.rx.changed(), if signals => {
+                    if changed.is_err() {
+                        signals = false;
+                    } else if self.confirm.state.sessions.is_revoked(&self.confirm.user_id, &self.confirm.sign_in) {
+                        return;
+                    }
+                }
+                changed = backplane.changed(), if backplane_open => {
+                    if changed.is_err() {
+                        backplane_open = false;
+                        continue;
+                    }
+                    let up = backplane.borrow_and_update().up;
+                    // Back up: what was told while it was down is lost; the database knows.
+                    if up && matches!(self.confirm.holds().await, Ok(false)) {
+                        tracing::info!(user = %self.confirm.user_id, "session gone while the backplane was down; connection ended");
+                        return;
+                    }
+                }
+                _ = renew.tick() => {
+                    match self.confirm.check_now(true).await {
+                        Ok(false) => return,
+                        Ok(true) => {}
+                        Err(e) => tracing::warn!(error = %e, "renewing a live connection's session"),
+                    }
+                }
             }
         }
     }
@@ -457,6 +744,16 @@ impl FromRequestParts<AppState> for SessionWatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        // Read before the check: a backplane change during it makes the first send re-check.
+        let backplane = state.sessions.backplane.subscribe();
+        let epoch = {
+            let b = *backplane.borrow();
+            if b.up {
+                b.epoch
+            } else {
+                u64::MAX
+            }
+        };
         let (user_id, sign_in) = state
             .sessions
             .check_request(parts)
@@ -465,11 +762,21 @@ impl FromRequestParts<AppState> for SessionWatch {
         let mut rx = state.sessions.watch(&user_id);
         // A sign-out between the check above and the subscription is caught on the first turn.
         rx.mark_changed();
+        let session_id = state.sessions.request_session(parts).id();
         Ok(SessionWatch {
-            state: state.clone(),
-            user_id,
-            sign_in,
+            confirm: SessionConfirm {
+                state: state.clone(),
+                user_id,
+                sign_in,
+                session_id,
+                backplane,
+                confirmed: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(epoch)),
+            },
             rx,
         })
     }
+}
+
+fn store_error(e: session_store::Error) -> ApiError {
+    ApiError::Internal(e.into())
 }

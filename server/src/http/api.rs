@@ -636,6 +636,10 @@ pub async fn admin_metrics_live(
 pub async fn prometheus(State(state): State<AppState>, AdminUser(_): AdminUser) -> Response {
     let mut text = state.meters.prometheus();
     state.writer.stats().prometheus(&mut text);
+    let renewals = state.sessions.renewals();
+    text.push_str(&format!(
+        "# TYPE switchboard_session_renewals_total counter\nswitchboard_session_renewals_total {renewals}\n"
+    ));
     let mut res = text.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -97,11 +97,22 @@ pub fn live_router(state: &AppState) -> Router {
 }
 
 /// The origin check and the security headers of the live routes (see [`live_router`]).
-async fn live_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn live_guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // The session's renewed cookie, if the request renews its idle expiry (no session layer).
+    let renewed = crate::sessions::RenewedCookie::default();
+    req.extensions_mut().insert(renewed.clone());
     let mut res = match misdirected(&state, &req).or_else(|| refused(&state, &req, true)) {
         Some(refusal) => refusal,
         None => next.run(req).await,
     };
+    if let Some(id) = renewed.take() {
+        let cookie = state
+            .sessions
+            .renewed_cookie(id, state.config.secure_cookies);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
+    }
     crate::security::other_headers(res.headers_mut());
     res
 }

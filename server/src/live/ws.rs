@@ -206,6 +206,8 @@ async fn run(
     let _online = crate::presence::Online::new(&state, &me);
     // Made before the hello: a switch-off from then on is never missed (and one made while the
     // handshake ran is seen on the first pass).
+    // Checks the session before acting on a frame while the cluster's backplane is or was down.
+    let session = signed_in.confirmer();
     let mut ending = Gate::new(super::must_end(&state, signed_in, Transport::Websocket));
     let opening = super::opening_events(
         &mut sub,
@@ -268,6 +270,17 @@ async fn run(
                         break End::Close(close::PROTOCOL_ERROR, "binary frames are not supported");
                     }
                     Message::Text(text) => {
+                        match session.holds().await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                let (code, reason) = super::Ending::SignedOut.close(Transport::Websocket);
+                                break End::Close(code, reason);
+                            }
+                            Err(e) => {
+                                tracing::warn!(conn = %conn_id, error = %e, "re-checking the session failed");
+                                break End::Close(close::INTERNAL, "server error; reconnect");
+                            }
+                        }
                         let reply = handle_frame(&state, &me, text.as_str()).await;
                         if let Some(reply) = reply {
                             let bytes = reply.len() as u64 + crate::metrics::ws_frame_overhead(reply.len());

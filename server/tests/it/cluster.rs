@@ -684,3 +684,122 @@ async fn jobs_stay_with_their_server_cancel_from_anywhere_and_fail_when_it_dies(
         "failed as an orphan: {job}"
     );
 }
+
+/// The next close of `ws`, skipping events; its code.
+async fn closed(ws: &mut crate::common::Ws) -> Option<u16> {
+    loop {
+        if let crate::common::Frame::Closed(code) = ws.next_frame().await {
+            return code;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_made_while_redis_is_down_stops_the_session_writing_on_the_other_server() {
+    let Some(mut cluster) = Cluster::new("cluster::a_sign_out_made_while_redis_is_down…") else {
+        return;
+    };
+    let a = cluster.server("a");
+    let b = cluster.server("b");
+    let (alice, bob, room) = two_users(&a, &b).await;
+    let alice_on_b = b.client(&alice.jar);
+    backplane_connected(&alice, true).await;
+    backplane_connected(&alice_on_b, true).await;
+    // Bob's session has two WebSockets open on B; one will send, one only listens.
+    let mut sender = bob.ws("?feeds=chat").await;
+    sender.hello().await;
+    let mut listener = bob.ws("?feeds=chat").await;
+    listener.hello().await;
+    let send = |body: &str, client_id: &str| json!({"type": "send", "room_id": room, "body": body, "client_id": client_id});
+    sender.send_json(send("before the outage", "c1")).await;
+    sender.next_of("ack").await;
+
+    // Redis goes away; both servers notice. Bob signs out through A: B is not told.
+    cluster.redis.kill();
+    backplane_connected(&alice, false).await;
+    backplane_connected(&alice_on_b, false).await;
+    let bob_on_a = a.client(&bob.jar);
+    let (status, body) = bob_on_a.post_empty("/api/auth/logout").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // A send on B while the backplane is down is checked against the database first: refused,
+    // and the socket closed with the reason.
+    sender
+        .send_json(send("after the sign-out, Redis down", "c2"))
+        .await;
+    assert_eq!(
+        closed(&mut sender).await,
+        Some(protocol::close::UNAUTHORIZED),
+        "B ends the signed-out session's socket instead of acting on its send"
+    );
+
+    // When the backplane is back, B re-checks its connections: the one that only listened ends.
+    cluster.redis.restart().expect("redis restarts");
+    backplane_connected(&alice_on_b, true).await;
+    assert_eq!(
+        closed(&mut listener).await,
+        Some(protocol::close::UNAUTHORIZED),
+        "B ends the signed-out session's other socket when the backplane reconnects"
+    );
+
+    // Nothing sent after the sign-out was stored; the session is refused over HTTP on both.
+    let (status, page) = alice.get(&format!("/api/rooms/{room}/messages")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let bodies: Vec<&str> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, vec!["before the outage"], "{page}");
+    let (status, _) = bob.get("/api/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "B refuses the session");
+}
+
+/// Renewal writes a server made (its `/metrics`, read by an admin).
+async fn renewal_writes(admin: &Client) -> u64 {
+    let (status, text) = admin.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    text.as_str()
+        .expect("metrics text")
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_session_renewals_total "))
+        .expect("the renewals counter")
+        .parse()
+        .expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_used_on_both_servers_in_turn_outlives_the_idle_limit_with_shared_renewals() {
+    let Some(cluster) = Cluster::new("cluster::a_session_used_on_both_servers_in_turn…") else {
+        return;
+    };
+    const IDLE: u64 = 3;
+    let idle = IDLE.to_string();
+    let a = cluster.server_with("a", &["--session-idle-secs", &idle]);
+    let b = cluster.server_with("b", &["--session-idle-secs", &idle]);
+    let jar = Arc::new(Jar::default());
+    let on = [a.client(&jar), b.client(&jar)];
+    on[0].signup("carol").await;
+    let before = renewal_writes(&on[0]).await + renewal_writes(&on[1]).await;
+    // One request every 100 ms, A and B in turn, for three idle limits: the session and its
+    // cookie (the jar drops it when its Max-Age runs out) live on.
+    let start = std::time::Instant::now();
+    let mut requests = 0u64;
+    while start.elapsed() < Duration::from_secs(3 * IDLE) {
+        let (status, me) = on[(requests % 2) as usize].get("/api/me").await;
+        assert_eq!(status, StatusCode::OK, "after {:?}: {me}", start.elapsed());
+        requests += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ms = start.elapsed().as_millis();
+    let writes = renewal_writes(&on[0]).await + renewal_writes(&on[1]).await - before;
+    println!("{requests} requests over A and B in {ms} ms: {writes} renewal writes");
+    // The last renewal is in the shared record: one write per tenth of the limit across both
+    // servers (plus one at either end), not one per server.
+    assert!(
+        writes <= (ms / (IDLE as u128 * 100)) as u64 + 2,
+        "{writes} writes in {ms} ms"
+    );
+    assert!(writes < requests, "not a write per request");
+}

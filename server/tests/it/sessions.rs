@@ -2,6 +2,7 @@
 //! absolute timeout, and "sign out everywhere" ending every session and its live connections.
 
 use crate::common::{Client, Frame, Live, Sse, TestApp, PASSWORD, WAIT};
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -242,4 +243,190 @@ async fn a_session_ends_at_its_absolute_age_however_busy() {
     alice.login("alice").await;
     let (status, _) = alice.get("/api/me").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The idle limit the renewal tests run with, in seconds.
+const IDLE: u64 = 3;
+
+/// The session row's expiry (Unix seconds) as the store's table has it, or None once it is gone.
+async fn stored_expiry(app: &TestApp, cookie: &str) -> Option<i64> {
+    let id = cookie
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("switchboard_session="))
+        .expect("a session cookie")
+        .to_string();
+    let url = TestApp::config(&app.dir).database_url;
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&url).await.expect("database");
+        let e: Option<i64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM expiry_date)::BIGINT FROM tower_sessions.session WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&pool)
+        .await
+        .expect("read the session row");
+        pool.close().await;
+        e
+    } else {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("database");
+        let e: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(strftime('%s', expiry_date) AS INTEGER) FROM tower_sessions WHERE id = ?",
+        )
+        .bind(&id)
+        .fetch_optional(&pool)
+        .await
+        .expect("read the session row");
+        pool.close().await;
+        e
+    }
+}
+
+/// Store writes the server made to renew idle expiries (its /metrics, read by an admin signed
+/// in afresh: an idle session of theirs would have timed out, and a fresh one renews nothing).
+async fn renewals(admin: &Client) -> u64 {
+    admin.login("root").await;
+    let (status, text) = admin.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    text.as_str()
+        .expect("metrics text")
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_session_renewals_total "))
+        .expect("the renewals counter")
+        .parse()
+        .expect("a count")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Uses `who`'s session through `path` every 100 ms until three idle limits have passed: every
+/// answer must be 200 (the cookie jar drops the cookie when its Max-Age runs out, so a cookie
+/// never renewed fails here too). Returns (requests, answers that renewed the cookie, ms spent).
+async fn use_steadily(who: &Client, path: &str) -> (u64, u64, u128) {
+    let start = std::time::Instant::now();
+    let (mut requests, mut renewed) = (0u64, 0u64);
+    while start.elapsed() < std::time::Duration::from_secs(3 * IDLE) {
+        let r = who.get_response(path).await;
+        requests += 1;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{path} after {:?} of steady use",
+            start.elapsed()
+        );
+        let cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        if let Some(c) = cookies
+            .iter()
+            .find(|c| c.starts_with("switchboard_session="))
+        {
+            assert!(c.contains(&format!("Max-Age={IDLE}")), "{c}");
+            assert!(c.contains("HttpOnly"), "{c}");
+            renewed += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (requests, renewed, start.elapsed().as_millis())
+}
+
+/// The most renewals `ms` of use may cost one session: one per tenth of the idle limit, plus
+/// one at either end.
+fn renewal_bound(ms: u128) -> u64 {
+    (ms / (IDLE as u128 * 100)) as u64 + 2
+}
+
+#[tokio::test]
+async fn steady_use_renews_the_idle_timeout_over_rest_and_polls_with_bounded_writes() {
+    let app = TestApp::spawn_configured(|c| c.session_idle_secs = IDLE).await;
+    let admin = app.client();
+    admin.signup("root").await;
+
+    for (name, path) in [
+        ("alice", "/api/me"),
+        ("bob", "/api/live/poll?feeds=chat&wait=0"),
+    ] {
+        let who = app.client();
+        who.signup(name).await;
+        let cookie = who.session_cookie().expect("cookie");
+        let first = stored_expiry(&app, &cookie).await.expect("a session row");
+        let before = renewals(&admin).await;
+        let (requests, renewed, ms) = use_steadily(&who, path).await;
+        let after = renewals(&admin).await;
+        let last = stored_expiry(&app, &cookie)
+            .await
+            .expect("still a session row");
+        let writes = after - before;
+        println!(
+            "{name} over {path}: {requests} requests in {ms} ms, {renewed} renewed cookies, \
+             {writes} renewal writes, expiry {first} -> {last}"
+        );
+        assert!(last > first, "the stored expiry moved: {first} -> {last}");
+        assert!(renewed >= 1, "the browser got a renewed cookie");
+        assert!(
+            writes <= renewal_bound(ms) + 2,
+            "at most one write per tenth of the idle limit: {writes} in {ms} ms"
+        );
+        assert!(writes < requests, "not a write per request");
+    }
+}
+
+#[tokio::test]
+async fn an_open_websocket_keeps_its_session_alive_and_an_unused_session_dies_at_the_limit() {
+    let app = TestApp::spawn_configured(|c| c.session_idle_secs = IDLE).await;
+    let admin = app.client();
+    admin.signup("root").await;
+    let carol = app.client();
+    carol.signup("carol").await;
+    let dave = app.client();
+    dave.signup("dave").await;
+    let carols = carol.session_cookie().expect("cookie");
+    let daves = dave.session_cookie().expect("cookie");
+    let first = stored_expiry(&app, &carols).await.expect("a session row");
+
+    // Carol only holds a WebSocket open (reading what comes: the server's pings); Dave does
+    // nothing at all.
+    let mut ws = carol.ws("?feeds=chat").await;
+    ws.hello().await;
+    let before = renewals(&admin).await;
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(3 * IDLE) {
+        match tokio::time::timeout(std::time::Duration::from_millis(200), ws.stream.next()).await {
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(other) => panic!("the socket ended: {other:?}"),
+        }
+    }
+    let ms = start.elapsed().as_millis();
+    let writes = renewals(&admin).await - before;
+    let last = stored_expiry(&app, &carols).await;
+    println!("carol's socket: {writes} renewal writes in {ms} ms, expiry {first} -> {last:?}");
+    assert!(
+        last.is_some_and(|l| l > first),
+        "the open socket renewed the session: {first} -> {last:?}"
+    );
+    assert!(
+        writes <= renewal_bound(ms) + 2,
+        "at most one write per tenth of the idle limit: {writes} in {ms} ms"
+    );
+    // The session is good for a new request (the cookie as the socket's page holds it).
+    let (status, me) = with_cookie(&app, &carols).get("/api/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["username"], "carol");
+
+    // Dave's unused session ended at its limit: wait until its stored expiry has passed.
+    let deadline = std::time::Instant::now() + WAIT;
+    let expiry = stored_expiry(&app, &daves).await.unwrap_or(0);
+    while now_secs() <= expiry {
+        assert!(std::time::Instant::now() < deadline, "dave's expiry passes");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, body) = with_cookie(&app, &daves).get("/api/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
