@@ -73,7 +73,8 @@ test('markup in names, messages and notifications is text everywhere, under the 
   await ann.press(id(T.composer), 'Enter');
   await expect(ben.locator(id(T.messageBody)).last()).toHaveText(`${BODY} @xssben${run}`);
   await expect(ann.locator(id(T.messageBody)).last()).toHaveText(`${BODY} @xssben${run}`);
-  await expect(ben.locator('[data-testid="bell-badge"]')).toHaveText('1');
+  // (Ben is looking at the room, so the mention is read as it lands: it is in the panel all the
+  // same.)
   await ben.click('[data-testid="bell"]');
   const mention = ben.locator('[data-testid="notification"]').first();
   await expect(mention).toContainText(ROOM);
