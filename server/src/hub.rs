@@ -36,6 +36,9 @@ pub struct LiveEvent {
     /// Visible to this user only.
     pub user_id: Option<String>,
     pub membership: Option<MembershipChange>,
+    /// Visible only to the people who share a room with its subject (and the subject), when
+    /// neither `user_id` nor `room_id` is set: a presence change.
+    pub shared_with: Option<Arc<Audience>>,
     /// Ephemeral events: their place in the hub's short memory of recent ephemerals (0 for
     /// stored events). Polls catch up on ephemerals with it.
     pub eph_seq: u64,
@@ -96,6 +99,7 @@ impl LiveEvent {
             room_id: ev.room_id.clone(),
             user_id: ev.user_id.clone(),
             membership,
+            shared_with: None,
             eph_seq: 0,
             published: None,
             ts: ev.ts,
@@ -118,6 +122,7 @@ impl LiveEvent {
             room_id,
             user_id,
             membership: None,
+            shared_with: None,
             eph_seq: 0,
             published: None,
             ts,
@@ -178,6 +183,29 @@ pub struct Hub {
 
 /// A user's room ids.
 pub type RoomSet = std::collections::HashSet<String>;
+
+/// Who may see an event about one user (their presence): that user, and whoever is a member
+/// of one of their rooms (a DM is a room of two).
+#[derive(Debug)]
+pub struct Audience {
+    pub subject: String,
+    pub rooms: Arc<RoomSet>,
+}
+
+impl Audience {
+    /// Whether `user_id`, a member of `rooms`, is in this audience.
+    pub fn admits(&self, user_id: &str, rooms: &RoomSet) -> bool {
+        if user_id == self.subject {
+            return true;
+        }
+        let (small, large) = if rooms.len() <= self.rooms.len() {
+            (rooms, &*self.rooms)
+        } else {
+            (&*self.rooms, rooms)
+        };
+        small.iter().any(|r| large.contains(r))
+    }
+}
 
 /// Users whose rooms are cached at most; beyond it the cache starts again empty.
 const ROOM_CACHE_USERS: usize = 100_000;

@@ -45,6 +45,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 const SESSION_SWEEP: Duration = Duration::from_secs(3600);
 /// Window of the rate limits (sign-in, sign-up, sends: counts are per this window).
 const LIMIT_WINDOW: Duration = Duration::from_secs(60);
+/// The window of the per-user quotas on creating rooms, jobs and announcements.
+const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Serves Switchboard on `listener` until `shutdown` completes, then drains connections.
 pub async fn run(
@@ -83,6 +85,7 @@ pub async fn run(
         writer,
         limits: limits::Limits::new(config.max_connections, config.max_connections_per_user),
         limiter: RateLimiter::new(LIMIT_WINDOW),
+        quotas: RateLimiter::new(QUOTA_WINDOW),
         sessions,
         config,
         store,
@@ -121,6 +124,7 @@ pub async fn run(
             }
         })
     };
+    let presence_announcer = tokio::spawn(presence::announce_changes(state.clone()));
     services::jobs::recover(&state).await?;
     let orphans = tokio::spawn(services::jobs::sweep_orphans(state.clone()));
     let pruner = tokio::spawn(prune_events(state.clone()));
@@ -164,6 +168,7 @@ pub async fn run(
     pruner.abort();
     orphans.abort();
     sweeper_presence.abort();
+    presence_announcer.abort();
     db.close().await;
     Ok(())
 }

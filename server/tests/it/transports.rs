@@ -504,10 +504,12 @@ async fn typing_and_presence_reach_every_transport_and_are_never_stored() {
             }
         }
     }
-    // Presence: a socket makes me online; idle on request; offline when it closes.
+    // Presence (to the people who share a room with me): a socket makes me online; idle on
+    // request; offline when it closes.
     let mut watcher = Live::open(&bob, "sse", "chat", None).await;
     let carol = app.client();
     carol.signup("carol").await;
+    carol.post_empty(&format!("/api/rooms/{room}/join")).await;
     let ws = carol.ws("?feeds=chat").await;
     assert_eq!(next_presence(&mut watcher, "carol").await, "online");
     let (_, snap) = bob.get("/api/presence").await;
