@@ -453,9 +453,9 @@ struct Dropped {
 impl Dropped {
     fn one(&mut self) {
         let now = Instant::now();
-        if !self
+        if self
             .since
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(60))
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
         {
             self.since = Some(now);
             self.count = 0;
