@@ -12,6 +12,21 @@ async fn the_meters_count_exactly_what_each_transport_delivered() {
         bob.signup("bob").await;
         let room = alice.create_room("metered", false).await;
         bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+        // Bob is online before the measured connection opens (his own presence, announced a
+        // moment after a change, would otherwise race the messages), and stays so throughout.
+        // (On another transport: its deliveries are counted there.)
+        let other = if transport == "websocket" {
+            "sse"
+        } else {
+            "websocket"
+        };
+        let mut anchor = Live::open(&bob, other, "chat", None).await;
+        loop {
+            let ev = anchor.next().await.expect("bob's presence");
+            if ev.kind == "presence" && ev.data["user"]["username"] == "bob" {
+                break;
+            }
+        }
         let mut live = Live::open(&bob, transport, "chat", None).await;
         for i in 0..3 {
             let (status, _) = alice
@@ -37,6 +52,7 @@ async fn the_meters_count_exactly_what_each_transport_delivered() {
         }
         let (requests, empty) = live.poll_counts();
         drop(live);
+        drop(anchor);
         // The server counts when it writes; the client may read a moment before. Wait for it.
         let deadline = tokio::time::Instant::now() + crate::common::WAIT;
         loop {
