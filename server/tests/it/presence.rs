@@ -48,6 +48,20 @@ async fn presence_until(live: &mut Live, who: &str, status: &str) -> Vec<String>
     }
 }
 
+/// The id of the room Alice and Bob share.
+async fn shared_room(alice: &Client) -> String {
+    let (_, rooms) = alice.get("/api/rooms").await;
+    rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "shared")
+        .expect("the shared room")["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn names(snapshot: &serde_json::Value) -> Vec<String> {
     let mut v: Vec<String> = snapshot["users"]
         .as_array()
@@ -120,16 +134,7 @@ async fn a_presence_and_typing_flood_reaches_a_watcher_as_a_bounded_trickle() {
     })
     .await;
     let (alice, bob, _, _) = people(&app).await;
-    let (_, rooms) = alice.get("/api/rooms").await;
-    let room = rooms["rooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "shared")
-        .expect("the shared room")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let room = shared_room(&alice).await;
     let mut watcher = bob.ws("?feeds=chat").await;
     watcher.hello().await;
     let mut flooder = alice.ws("?feeds=chat").await;
@@ -225,4 +230,51 @@ async fn a_socket_that_keeps_flooding_past_the_ceiling_is_closed_with_1008() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn presence_changes_are_coalesced_per_user() {
+    const FRAMES: usize = 2000;
+    // No rate limit here: only coalescing stands between the flips and the watcher.
+    let app = TestApp::spawn_configured(|c| c.presence_coalesce_ms = 500).await;
+    let (alice, bob, _, _) = people(&app).await;
+    let mut watch = Live::open(&bob, "websocket", "chat", None).await;
+    let mut flooder = alice.ws("?feeds=chat").await;
+    flooder.hello().await;
+    presence_until(&mut watch, "alice", "online").await;
+    for i in 0..FRAMES {
+        let status = if i % 2 == 0 { "idle" } else { "online" };
+        flooder
+            .send_json(json!({"type": "presence", "status": status}))
+            .await;
+    }
+    // Then one last, different, state: idle. Every flip before it was handled when the
+    // watcher hears of it.
+    flooder
+        .send_json(json!({"type": "presence", "status": "idle"}))
+        .await;
+    let mut seen = 0;
+    let mut last = String::new();
+    // The flood ends on "online" then "idle": wait for idle after everything was handled,
+    // which a message sent behind the frames marks.
+    let room = shared_room(&alice).await;
+    flooder
+        .send_json(json!({"type": "send", "room_id": room, "body": "done", "client_id": "done"}))
+        .await;
+    let mut marked = false;
+    loop {
+        let ev = watch.next().await.expect("an event");
+        if ev.kind == "message" && ev.data["body"] == "done" {
+            marked = true;
+        }
+        if ev.kind == "presence" && ev.data["user"]["username"] == "alice" {
+            seen += 1;
+            last = ev.data["status"].as_str().unwrap().to_string();
+        }
+        if marked && last == "idle" {
+            break;
+        }
+    }
+    println!("{FRAMES} flips; the watcher got {seen} presence events");
+    assert!(seen <= 100, "{seen} presence events for {FRAMES} flips");
 }
