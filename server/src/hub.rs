@@ -179,6 +179,10 @@ pub struct Hub {
     relay: std::sync::OnceLock<crate::cluster::Relay>,
     /// Woken by every published change of the transport switches (whichever server made it).
     switches_changed: tokio::sync::Notify,
+    /// (user, room) of every join published since the presence announcer last looked: the
+    /// room's members and the joiner learn each other's presence.
+    joins: std::sync::Mutex<Vec<(String, String)>>,
+    joins_noticed: tokio::sync::Notify,
 }
 
 /// A user's room ids.
@@ -207,6 +211,9 @@ impl Audience {
     }
 }
 
+/// Joins waiting for the presence announcer at most.
+const MAX_PENDING_JOINS: usize = 10_000;
+
 /// Users whose rooms are cached at most; beyond it the cache starts again empty.
 const ROOM_CACHE_USERS: usize = 100_000;
 
@@ -226,7 +233,19 @@ impl Hub {
             gap: tokio::sync::Notify::new(),
             relay: std::sync::OnceLock::new(),
             switches_changed: tokio::sync::Notify::new(),
+            joins: std::sync::Mutex::new(Vec::new()),
+            joins_noticed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Completes when joins were published since [`Hub::take_joins`] was last called.
+    pub async fn joins_noticed(&self) {
+        self.joins_noticed.notified().await
+    }
+
+    /// The (user, room) joins published since the last call.
+    pub fn take_joins(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.joins.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Completes after a change of the transport switches was published.
@@ -442,8 +461,18 @@ impl Hub {
         let mut live = LiveEvent::from_stored(ev);
         // Before anyone can see this event's id as the head, so no subscription opened from
         // here on starts from the rooms before it.
-        if let (Some(_), Some(user)) = (&live.membership, &live.user_id) {
+        if let (Some(change), Some(user)) = (&live.membership, &live.user_id) {
             self.forget_rooms(user);
+            if let (MembershipChange::Joined, Some(room)) = (change, &live.room_id) {
+                let mut joins = self.joins.lock().unwrap_or_else(|p| p.into_inner());
+                // Bounded: past it, the oldest are forgotten (their presence shows on the
+                // next change or the next GET /api/presence).
+                if joins.len() >= MAX_PENDING_JOINS {
+                    joins.remove(0);
+                }
+                joins.push((user.clone(), room.clone()));
+                self.joins_noticed.notify_one();
+            }
         }
         self.head.fetch_max(ev.id, Ordering::AcqRel);
         if ev.feed == Feed::Control

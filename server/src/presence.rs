@@ -331,7 +331,13 @@ pub async fn announce_changes(state: crate::state::AppState) {
     let rest = Duration::from_millis(state.config.presence_coalesce_ms);
     let mut announced: HashMap<String, Status> = HashMap::new();
     loop {
-        state.presence.wake.notified().await;
+        tokio::select! {
+            _ = state.presence.wake.notified() => {}
+            _ = state.hub.joins_noticed() => {}
+        }
+        for (user, room) in state.hub.take_joins() {
+            joined(&state, &user, &room, &mut announced).await;
+        }
         let dirty = std::mem::take(
             &mut *state
                 .presence
@@ -365,6 +371,54 @@ pub async fn announce_changes(state: crate::state::AppState) {
         }
         if !rest.is_zero() {
             tokio::time::sleep(rest).await;
+        }
+    }
+}
+
+/// `user` joined `room`: the room's members hear of the joiner's presence (their audience grew)
+/// and the joiner hears, addressed to them alone, of each member who is online or idle.
+async fn joined(
+    state: &crate::state::AppState,
+    user: &str,
+    room: &str,
+    announced: &mut HashMap<String, Status>,
+) {
+    let shown: HashMap<String, (String, Status)> = state
+        .presence
+        .shown
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some((name, status)) = shown.get(user) {
+        match rooms_of(state, user).await {
+            Ok(rooms) => {
+                announced.insert(user.to_string(), *status);
+                announce(&state.hub, user, name, *status, rooms);
+            }
+            Err(e) => tracing::warn!(error = %e, "presence: rooms not read"),
+        }
+    }
+    let members = match state.store.room_members(room).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "presence: members not read");
+            return;
+        }
+    };
+    for m in members {
+        if m.id == user {
+            continue;
+        }
+        if let Some((name, status)) = shown.get(&m.id) {
+            let data = serde_json::json!({ "user": {"id": m.id, "username": name}, "status": status.as_str() });
+            state.hub.publish_ephemeral_here(LiveEvent::ephemeral(
+                Feed::Chat,
+                kind::PRESENCE,
+                None,
+                Some(user.to_string()),
+                &data,
+                crate::services::now_ms(),
+            ));
         }
     }
 }

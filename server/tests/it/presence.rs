@@ -278,3 +278,29 @@ async fn presence_changes_are_coalesced_per_user() {
     println!("{FRAMES} flips; the watcher got {seen} presence events");
     assert!(seen <= 100, "{seen} presence events for {FRAMES} flips");
 }
+
+#[tokio::test]
+async fn people_who_come_to_share_a_room_learn_each_others_presence() {
+    let app = TestApp::spawn().await;
+    let alice = app.client();
+    alice.signup("alice").await;
+    let bob = app.client();
+    bob.signup("bob").await;
+    let room = alice.create_room("later", false).await;
+    // Both online, sharing nothing yet.
+    let mut alice_ws = Live::open(&alice, "websocket", "chat", None).await;
+    let mut bob_ws = Live::open(&bob, "websocket", "chat", None).await;
+    presence_until(&mut alice_ws, "alice", "online").await;
+    presence_until(&mut bob_ws, "bob", "online").await;
+    let (_, snap) = alice.get("/api/presence").await;
+    assert_eq!(names(&snap), ["alice"], "{snap}");
+    // Bob joins Alice's room: each hears of the other.
+    assert_eq!(
+        bob.post_empty(&format!("/api/rooms/{room}/join")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    presence_until(&mut alice_ws, "bob", "online").await;
+    presence_until(&mut bob_ws, "alice", "online").await;
+    let (_, snap) = alice.get("/api/presence").await;
+    assert_eq!(names(&snap), ["alice", "bob"], "{snap}");
+}
