@@ -662,6 +662,8 @@ pub mod close {
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A text message was not valid UTF-8.
     pub const INVALID_DATA: u16 = 1007;
+    /// The client broke a policy (flooded presence or typing frames): reconnect, more slowly.
+    pub const POLICY: u16 = 1008;
     /// A client frame was larger than the server accepts.
     pub const TOO_BIG: u16 = 1009;
     /// The server failed; reconnect with backoff.

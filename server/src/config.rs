@@ -149,6 +149,55 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_SENDS_PER_USER", default_value_t = 120)]
     pub sends_per_user_per_minute: u32,
 
+    /// Typing notices one user may send per minute, over HTTP and WebSocket together (0: no
+    /// limit). WebSocket frames past it are dropped silently; HTTP answers 429.
+    #[arg(long, env = "SWITCHBOARD_TYPING_PER_USER", default_value_t = 60)]
+    pub typing_per_user_per_minute: u32,
+
+    /// Presence changes (idle/online) one user may send per minute, over HTTP and WebSocket
+    /// together (0: no limit). WebSocket frames past it are dropped silently; HTTP answers 429.
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_PER_USER", default_value_t = 60)]
+    pub presence_per_user_per_minute: u32,
+
+    /// A WebSocket that sends this many presence and typing frames past its user's limits
+    /// within a minute is closed with 1008 "too many presence or typing frames" (0: never).
+    #[arg(long, env = "SWITCHBOARD_FLOOD_CLOSE_AFTER", default_value_t = 600)]
+    pub flood_close_after: u32,
+
+    /// Presence announcements are coalesced: each user's status goes out at most once per this
+    /// many milliseconds (the latest one; none if it ended where it started).
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_COALESCE_MS", default_value_t = 500)]
+    pub presence_coalesce_ms: u64,
+
+    /// Rooms one user may create per hour (0: no limit).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ROOMS_PER_USER_PER_HOUR",
+        default_value_t = 30
+    )]
+    pub rooms_per_user_per_hour: u32,
+
+    /// Jobs one user may submit per hour (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_JOBS_PER_USER_PER_HOUR", default_value_t = 60)]
+    pub jobs_per_user_per_hour: u32,
+
+    /// Jobs one user may have queued or running at once (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_JOBS_ACTIVE_PER_USER", default_value_t = 3)]
+    pub jobs_active_per_user: u32,
+
+    /// Announcements one administrator may send per hour (0: no limit).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ANNOUNCEMENTS_PER_USER_PER_HOUR",
+        default_value_t = 10
+    )]
+    pub announcements_per_user_per_hour: u32,
+
+    /// `POST /api/live/stats` reports one user may send per minute (0: no limit); a tab sends
+    /// one every 10 s.
+    #[arg(long, env = "SWITCHBOARD_STATS_PER_USER", default_value_t = 30)]
+    pub stats_per_user_per_minute: u32,
+
     /// A session unused this long ends, in seconds (default 30 days). Use renews it (a store
     /// write at most once per tenth of this per session; open live connections count as use).
     #[arg(long, env = "SWITCHBOARD_SESSION_IDLE_SECS", default_value_t = 30 * 86_400)]
@@ -257,6 +306,15 @@ impl Config {
             login_slowdown_ms: 50,
             signup_per_ip_per_minute: 1000,
             sends_per_user_per_minute: 100_000,
+            typing_per_user_per_minute: 100_000,
+            presence_per_user_per_minute: 100_000,
+            flood_close_after: 0,
+            presence_coalesce_ms: 50,
+            rooms_per_user_per_hour: 100_000,
+            jobs_per_user_per_hour: 100_000,
+            jobs_active_per_user: 0,
+            announcements_per_user_per_hour: 100_000,
+            stats_per_user_per_minute: 100_000,
             session_idle_secs: 30 * 86_400,
             session_max_secs: 90 * 86_400,
             allowed_origins: Vec::new(),

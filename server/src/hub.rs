@@ -36,6 +36,9 @@ pub struct LiveEvent {
     /// Visible to this user only.
     pub user_id: Option<String>,
     pub membership: Option<MembershipChange>,
+    /// Visible only to the people who share a room with its subject (and the subject), when
+    /// neither `user_id` nor `room_id` is set: a presence change.
+    pub shared_with: Option<Arc<Audience>>,
     /// Ephemeral events: their place in the hub's short memory of recent ephemerals (0 for
     /// stored events). Polls catch up on ephemerals with it.
     pub eph_seq: u64,
@@ -96,6 +99,7 @@ impl LiveEvent {
             room_id: ev.room_id.clone(),
             user_id: ev.user_id.clone(),
             membership,
+            shared_with: None,
             eph_seq: 0,
             published: None,
             ts: ev.ts,
@@ -118,6 +122,7 @@ impl LiveEvent {
             room_id,
             user_id,
             membership: None,
+            shared_with: None,
             eph_seq: 0,
             published: None,
             ts,
@@ -174,10 +179,40 @@ pub struct Hub {
     relay: std::sync::OnceLock<crate::cluster::Relay>,
     /// Woken by every published change of the transport switches (whichever server made it).
     switches_changed: tokio::sync::Notify,
+    /// (user, room) of every join published since the presence announcer last looked: the
+    /// room's members and the joiner learn each other's presence.
+    joins: std::sync::Mutex<Vec<(String, String)>>,
+    joins_noticed: tokio::sync::Notify,
 }
 
 /// A user's room ids.
 pub type RoomSet = std::collections::HashSet<String>;
+
+/// Who may see an event about one user (their presence): that user, and whoever is a member
+/// of one of their rooms (a DM is a room of two).
+#[derive(Debug)]
+pub struct Audience {
+    pub subject: String,
+    pub rooms: Arc<RoomSet>,
+}
+
+impl Audience {
+    /// Whether `user_id`, a member of `rooms`, is in this audience.
+    pub fn admits(&self, user_id: &str, rooms: &RoomSet) -> bool {
+        if user_id == self.subject {
+            return true;
+        }
+        let (small, large) = if rooms.len() <= self.rooms.len() {
+            (rooms, &*self.rooms)
+        } else {
+            (&*self.rooms, rooms)
+        };
+        small.iter().any(|r| large.contains(r))
+    }
+}
+
+/// Joins waiting for the presence announcer at most.
+const MAX_PENDING_JOINS: usize = 10_000;
 
 /// Users whose rooms are cached at most; beyond it the cache starts again empty.
 const ROOM_CACHE_USERS: usize = 100_000;
@@ -198,7 +233,19 @@ impl Hub {
             gap: tokio::sync::Notify::new(),
             relay: std::sync::OnceLock::new(),
             switches_changed: tokio::sync::Notify::new(),
+            joins: std::sync::Mutex::new(Vec::new()),
+            joins_noticed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Completes when joins were published since [`Hub::take_joins`] was last called.
+    pub async fn joins_noticed(&self) {
+        self.joins_noticed.notified().await
+    }
+
+    /// The (user, room) joins published since the last call.
+    pub fn take_joins(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.joins.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Completes after a change of the transport switches was published.
@@ -414,8 +461,18 @@ impl Hub {
         let mut live = LiveEvent::from_stored(ev);
         // Before anyone can see this event's id as the head, so no subscription opened from
         // here on starts from the rooms before it.
-        if let (Some(_), Some(user)) = (&live.membership, &live.user_id) {
+        if let (Some(change), Some(user)) = (&live.membership, &live.user_id) {
             self.forget_rooms(user);
+            if let (MembershipChange::Joined, Some(room)) = (change, &live.room_id) {
+                let mut joins = self.joins.lock().unwrap_or_else(|p| p.into_inner());
+                // Bounded: past it, the oldest are forgotten (their presence shows on the
+                // next change or the next GET /api/presence).
+                if joins.len() >= MAX_PENDING_JOINS {
+                    joins.remove(0);
+                }
+                joins.push((user.clone(), room.clone()));
+                self.joins_noticed.notify_one();
+            }
         }
         self.head.fetch_max(ev.id, Ordering::AcqRel);
         if ev.feed == Feed::Control

@@ -45,6 +45,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 const SESSION_SWEEP: Duration = Duration::from_secs(3600);
 /// Window of the rate limits (sign-in, sign-up, sends: counts are per this window).
 const LIMIT_WINDOW: Duration = Duration::from_secs(60);
+/// The window of the per-user quotas on creating rooms, jobs and announcements.
+const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Serves Switchboard on `listener` until `shutdown` completes, then drains connections.
 pub async fn run(
@@ -93,6 +95,7 @@ pub async fn run(
             config.max_anonymous_connections,
         ),
         limiter: RateLimiter::new(LIMIT_WINDOW),
+        quotas: RateLimiter::new(QUOTA_WINDOW),
         sessions,
         config,
         store,
@@ -131,6 +134,7 @@ pub async fn run(
             }
         })
     };
+    let presence_announcer = tokio::spawn(presence::announce_changes(state.clone()));
     services::jobs::recover(&state).await?;
     let orphans = tokio::spawn(services::jobs::sweep_orphans(state.clone()));
     let pruner = tokio::spawn(prune_events(state.clone()));
@@ -186,6 +190,7 @@ pub async fn run(
     pruner.abort();
     orphans.abort();
     sweeper_presence.abort();
+    presence_announcer.abort();
     db.close().await;
     Ok(())
 }

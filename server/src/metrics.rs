@@ -149,7 +149,15 @@ const SHARDS: usize = 8;
 pub struct Meters {
     start: Instant,
     shards: Vec<Shard>,
+    /// Per reporting user: each cell's delivered count at their last report, so a report's
+    /// counts can be bounded by what was delivered since (see [`Meters::report_budget`]).
+    reporters: std::sync::Mutex<std::collections::HashMap<String, [u64; 16]>>,
 }
+
+/// Most events a user's first report may account for (no earlier report to measure from).
+pub const FIRST_REPORT_BUDGET: u64 = 1000;
+/// Reporting users remembered at most; beyond it the memory starts again empty.
+const REPORTERS_MAX: usize = 100_000;
 
 impl Default for Meters {
     fn default() -> Self {
@@ -160,6 +168,7 @@ impl Default for Meters {
                     cells: (0..16).map(|_| Cell::default()).collect(),
                 })
                 .collect(),
+            reporters: Default::default(),
         }
     }
 }
@@ -276,6 +285,30 @@ impl Meters {
             }
             Age::None => {}
         }
+    }
+
+    /// How many events `user`'s report for (t, f) may account for: no more than this server
+    /// delivered on that transport and feed (to anyone) since their previous report, and at
+    /// most [`FIRST_REPORT_BUDGET`] for a first report. One user's report can then never move
+    /// the admin console's figures by more than what the server really sent.
+    pub fn report_budget(&self, user: &str, t: Transport, f: Feed) -> u64 {
+        let i = t_index(t) * 4 + f as usize;
+        let now = self.sum(t, f, |c| c.delivered.load(Relaxed) as i64).max(0) as u64;
+        let mut map = self.reporters.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= REPORTERS_MAX && !map.contains_key(user) {
+            map.clear();
+        }
+        let seen = map.entry(user.to_string()).or_insert_with(|| {
+            let mut first = [u64::MAX; 16];
+            first[i] = now.saturating_sub(FIRST_REPORT_BUDGET);
+            first
+        });
+        if seen[i] == u64::MAX {
+            seen[i] = now.saturating_sub(FIRST_REPORT_BUDGET);
+        }
+        let budget = now.saturating_sub(seen[i]);
+        seen[i] = now;
+        budget
     }
 
     /// A browser's report for one (transport, feed): commit-to-screen latencies (ms) and the

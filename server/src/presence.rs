@@ -1,11 +1,14 @@
 //! Presence: who is online (a live connection open, or polling lately), idle (their client said
 //! so: no input for a while, or the tab hidden) or offline. Changes go out as ephemeral
-//! `presence` events on the chat feed, to everyone; never stored.
+//! `presence` events on the chat feed, never stored, only to the people who share a room (a DM
+//! is a room) with the user, and coalesced: each user's status goes out at most once per
+//! `--presence-coalesce-ms`, the latest one, so a client flipping idle/online in a loop costs
+//! its watchers a few events, not one per flip.
 
-use crate::hub::{Hub, LiveEvent};
+use crate::hub::{Audience, Hub, LiveEvent, RoomSet};
 use protocol::{kind, Feed};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A user who only polls counts as online this long after their last poll. Above the short-poll
@@ -87,8 +90,12 @@ struct RemoteNode {
 pub struct Presence {
     users: Mutex<HashMap<String, Entry>>,
     remote: Mutex<HashMap<String, RemoteNode>>,
-    /// The status last announced here, for everyone not offline.
+    /// The status decided here (the best of every server's view), for everyone not offline.
     shown: Mutex<HashMap<String, (String, Status)>>,
+    /// Users whose decided status changed since the announcer last ran (id -> username).
+    dirty: Mutex<HashMap<String, String>>,
+    /// Wakes the announcer ([`announce_changes`]).
+    wake: tokio::sync::Notify,
 }
 
 impl Presence {
@@ -151,8 +158,13 @@ impl Presence {
         } else {
             shown.insert(user_id.to_string(), (username.to_string(), best));
         }
-        // Under the lock, so announcements of one user go out in the order decided.
-        announce(hub, user_id, username, best);
+        // The announcer sends the latest decided status (coalescing changes in between).
+        let _ = hub;
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user_id.to_string(), username.to_string());
+        self.wake.notify_one();
     }
 
     /// A live connection opened: its user is present and, having just connected, active (the
@@ -272,29 +284,162 @@ impl Presence {
         }
     }
 
-    /// Everyone not offline (anywhere in the cluster), with their status.
-    pub fn snapshot(&self) -> Vec<serde_json::Value> {
-        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
-        shown
-            .iter()
-            .map(|(id, (name, s))| {
-                serde_json::json!({ "user": {"id": id, "username": name}, "status": s.as_str() })
-            })
-            .collect()
+    /// Everyone not offline (anywhere in the cluster) who shares a room with `me` (and `me`),
+    /// with their status.
+    pub async fn snapshot_for(
+        &self,
+        state: &crate::state::AppState,
+        me: &str,
+    ) -> crate::store::StoreResult<Vec<serde_json::Value>> {
+        let shown: Vec<(String, String, Status)> = {
+            let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+            shown
+                .iter()
+                .map(|(id, (name, s))| (id.clone(), name.clone(), *s))
+                .collect()
+        };
+        let mine = rooms_of(state, me).await?;
+        let mut out = Vec::new();
+        for (id, name, s) in shown {
+            let audience = Audience {
+                subject: id.clone(),
+                rooms: rooms_of(state, &id).await?,
+            };
+            if audience.admits(me, &mine) {
+                out.push(serde_json::json!({ "user": {"id": id, "username": name}, "status": s.as_str() }));
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Tells this server's clients (each server of a cluster tells its own).
-fn announce(hub: &Hub, user_id: &str, username: &str, status: Status) {
+async fn rooms_of(
+    state: &crate::state::AppState,
+    user_id: &str,
+) -> crate::store::StoreResult<Arc<RoomSet>> {
+    state
+        .hub
+        .rooms_of(user_id, || state.store.room_ids_of(user_id))
+        .await
+}
+
+/// The announcer: runs for the server's life. Woken by a decided change, it tells this
+/// server's clients the latest status of each user that changed (unless it is what they were
+/// last told), then rests `--presence-coalesce-ms` before the next round: changes made
+/// meanwhile are gathered into that round, the latest status of each user winning.
+pub async fn announce_changes(state: crate::state::AppState) {
+    let rest = Duration::from_millis(state.config.presence_coalesce_ms);
+    let mut announced: HashMap<String, Status> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = state.presence.wake.notified() => {}
+            _ = state.hub.joins_noticed() => {}
+        }
+        for (user, room) in state.hub.take_joins() {
+            joined(&state, &user, &room, &mut announced).await;
+        }
+        let dirty = std::mem::take(
+            &mut *state
+                .presence
+                .dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for (id, name) in dirty {
+            let now = {
+                let shown = state
+                    .presence
+                    .shown
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                shown.get(&id).map_or(Status::Offline, |(_, s)| *s)
+            };
+            let before = announced.get(&id).copied().unwrap_or(Status::Offline);
+            if now == before {
+                continue;
+            }
+            if now == Status::Offline {
+                announced.remove(&id);
+            } else {
+                announced.insert(id.clone(), now);
+            }
+            let rooms = rooms_of(&state, &id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "presence: rooms not read; told to the user only");
+                Arc::new(RoomSet::new())
+            });
+            announce(&state.hub, &id, &name, now, rooms);
+        }
+        if !rest.is_zero() {
+            tokio::time::sleep(rest).await;
+        }
+    }
+}
+
+/// `user` joined `room`: the room's members hear of the joiner's presence (their audience grew)
+/// and the joiner hears, addressed to them alone, of each member who is online or idle.
+async fn joined(
+    state: &crate::state::AppState,
+    user: &str,
+    room: &str,
+    announced: &mut HashMap<String, Status>,
+) {
+    let shown: HashMap<String, (String, Status)> = state
+        .presence
+        .shown
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some((name, status)) = shown.get(user) {
+        match rooms_of(state, user).await {
+            Ok(rooms) => {
+                announced.insert(user.to_string(), *status);
+                announce(&state.hub, user, name, *status, rooms);
+            }
+            Err(e) => tracing::warn!(error = %e, "presence: rooms not read"),
+        }
+    }
+    let members = match state.store.room_members(room).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "presence: members not read");
+            return;
+        }
+    };
+    for m in members {
+        if m.id == user {
+            continue;
+        }
+        if let Some((name, status)) = shown.get(&m.id) {
+            let data = serde_json::json!({ "user": {"id": m.id, "username": name}, "status": status.as_str() });
+            state.hub.publish_ephemeral_here(LiveEvent::ephemeral(
+                Feed::Chat,
+                kind::PRESENCE,
+                None,
+                Some(user.to_string()),
+                &data,
+                crate::services::now_ms(),
+            ));
+        }
+    }
+}
+
+/// Tells this server's clients who share a room with the user (each server of a cluster tells
+/// its own).
+fn announce(hub: &Hub, user_id: &str, username: &str, status: Status, rooms: Arc<RoomSet>) {
     let data = serde_json::json!({ "user": {"id": user_id, "username": username}, "status": status.as_str() });
-    hub.publish_ephemeral_here(LiveEvent::ephemeral(
+    let mut ev = LiveEvent::ephemeral(
         Feed::Chat,
         kind::PRESENCE,
         None,
         None,
         &data,
         crate::services::now_ms(),
-    ));
+    );
+    ev.shared_with = Some(Arc::new(Audience {
+        subject: user_id.to_string(),
+        rooms,
+    }));
+    hub.publish_ephemeral_here(ev);
 }
 
 /// Marks a connection for presence while it lives.

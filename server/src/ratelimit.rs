@@ -82,6 +82,33 @@ pub fn message_send(state: &crate::state::AppState, user_id: &str) -> crate::err
         .map_err(crate::error::ApiError::RateLimited)
 }
 
+/// One more of `what` by `user_id` this minute: 429 `rate_limited` past `limit` (0: no limit).
+pub fn per_minute(
+    state: &crate::state::AppState,
+    what: &str,
+    user_id: &str,
+    limit: u32,
+) -> crate::error::ApiResult<()> {
+    state
+        .limiter
+        .check(&format!("{what}:{user_id}"), limit)
+        .map_err(crate::error::ApiError::RateLimited)
+}
+
+/// One more of `what` by `user_id` this hour (a quota on creating things): 429 `rate_limited`
+/// with the seconds until the hour's window ends, past `limit` (0: no limit).
+pub fn per_hour(
+    state: &crate::state::AppState,
+    what: &str,
+    user_id: &str,
+    limit: u32,
+) -> crate::error::ApiResult<()> {
+    state
+        .quotas
+        .check(&format!("{what}:{user_id}"), limit)
+        .map_err(crate::error::ApiError::RateLimited)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub struct Inner {
     pub writer: crate::services::writer::Writer,
     /// Sign-in, sign-up and send limits (keys prefixed by what they count).
     pub limiter: RateLimiter,
+    /// Per-user quotas over an hour (rooms, jobs and announcements created).
+    pub quotas: RateLimiter,
     /// Sign-in records, timeouts, "sign out everywhere" and ending signed-out connections.
     pub sessions: crate::sessions::Sessions,
     pub leptos: LeptosOptions,

@@ -148,6 +148,12 @@ pub async fn create_room(
     CurrentUser(me): CurrentUser,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> ApiResult<impl IntoResponse> {
+    crate::ratelimit::per_hour(
+        &state,
+        "rooms",
+        &me.id,
+        state.config.rooms_per_user_per_hour,
+    )?;
     let room = chat::create_room(&state, &me, &body.name, body.private).await?;
     Ok((StatusCode::CREATED, Json(room)))
 }
@@ -256,6 +262,12 @@ pub async fn typing(
     CurrentUser(me): CurrentUser,
     ApiPath(room_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    crate::ratelimit::per_minute(
+        &state,
+        "typing",
+        &me.id,
+        state.config.typing_per_user_per_minute,
+    )?;
     chat::typing(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -391,6 +403,12 @@ pub async fn announce(
     AdminUser(admin): AdminUser,
     ApiJson(body): ApiJson<Announcement>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    crate::ratelimit::per_hour(
+        &state,
+        "announcements",
+        &admin.id,
+        state.config.announcements_per_user_per_hour,
+    )?;
     let count = notifications::announce(&state, &admin, &body.title, &body.body).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -503,12 +521,14 @@ pub async fn job_result(
     Ok(res)
 }
 
-/// Everyone online or idle now (offline users are absent).
+/// Everyone online or idle now who shares a room (or a DM) with me, and me (offline users are
+/// absent).
 pub async fn presence(
     State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
-) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "users": state.presence.snapshot() }))
+    CurrentUser(me): CurrentUser,
+) -> ApiResult<Json<serde_json::Value>> {
+    let users = state.presence.snapshot_for(&state, &me.id).await?;
+    Ok(Json(serde_json::json!({ "users": users })))
 }
 
 #[derive(Deserialize)]
@@ -528,6 +548,12 @@ pub async fn set_presence(
         "online" => false,
         _ => return Err(ApiError::bad("invalid_status", "status is online or idle")),
     };
+    crate::ratelimit::per_minute(
+        &state,
+        "presence",
+        &me.id,
+        state.config.presence_per_user_per_minute,
+    )?;
     state
         .presence
         .set_idle(&state.hub, &me.id, &me.username, idle);
@@ -585,18 +611,31 @@ pub async fn server_time() -> Response {
 }
 
 /// A browser's measurements (commit-to-screen latency, gaps, duplicates) for the admin's
-/// end-to-end figures.
+/// end-to-end figures. Rate-limited per user, and each report's counts are clamped to what the
+/// server delivered on that transport and feed since the user's previous report.
 pub async fn client_stats(
     State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
+    CurrentUser(me): CurrentUser,
     ApiJson(body): ApiJson<protocol::ClientStats>,
 ) -> ApiResult<StatusCode> {
     body.validate()
         .map_err(|m| ApiError::bad("invalid_stats", m))?;
+    crate::ratelimit::per_minute(
+        &state,
+        "stats",
+        &me.id,
+        state.config.stats_per_user_per_minute,
+    )?;
     for r in &body.reports {
-        state
-            .meters
-            .client_report(r.transport, r.feed, &r.latency_ms, r.gaps, r.duplicates);
+        let budget = state.meters.report_budget(&me.id, r.transport, r.feed);
+        let samples = r.latency_ms.len().min(budget as usize);
+        state.meters.client_report(
+            r.transport,
+            r.feed,
+            &r.latency_ms[..samples],
+            r.gaps.min(budget),
+            r.duplicates.min(budget),
+        );
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -199,6 +199,7 @@ impl Subscription {
                 room_id: None,
                 user_id: None,
                 membership: None,
+                shared_with: None,
                 eph_seq: 0,
                 published: None,
                 ts: crate::services::now_ms(),
@@ -251,12 +252,7 @@ impl Subscription {
             self.horizon = self.horizon.max(id);
         }
         self.track_membership(&ev);
-        let visible = match (&ev.user_id, &ev.room_id) {
-            (Some(user), _) => *user == self.user_id,
-            (None, Some(room)) => self.rooms.contains(room),
-            (None, None) => true,
-        };
-        if !visible || !self.feeds.contains(ev.feed) {
+        if !self.may_see(&ev) {
             return None;
         }
         if let Some(id) = ev.id {
@@ -267,10 +263,11 @@ impl Subscription {
 
     /// Whether this subscriber may see `ev` (by audience and feed), without taking it.
     pub fn may_see(&self, ev: &LiveEvent) -> bool {
-        let visible = match (&ev.user_id, &ev.room_id) {
-            (Some(user), _) => *user == self.user_id,
-            (None, Some(room)) => self.rooms.contains(room),
-            (None, None) => true,
+        let visible = match (&ev.user_id, &ev.room_id, &ev.shared_with) {
+            (Some(user), _, _) => *user == self.user_id,
+            (None, Some(room), _) => self.rooms.contains(room),
+            (None, None, Some(audience)) => audience.admits(&self.user_id, &self.rooms),
+            (None, None, None) => true,
         };
         visible && self.feeds.contains(ev.feed)
     }

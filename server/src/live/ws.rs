@@ -204,6 +204,7 @@ async fn run(
         opened.handshake_bytes,
     );
     let _online = crate::presence::Online::new(&state, &me);
+    let mut dropped = Dropped::default();
     // Made before the hello: a switch-off from then on is never missed (and one made while the
     // handshake ran is seen on the first pass).
     // Checks the session before acting on a frame while the cluster's backplane is or was down.
@@ -281,7 +282,11 @@ async fn run(
                                 break End::Close(close::INTERNAL, "server error; reconnect");
                             }
                         }
-                        let reply = handle_frame(&state, &me, text.as_str()).await;
+                        let reply = handle_frame(&state, &me, text.as_str(), &mut dropped).await;
+                        if dropped.over(state.config.flood_close_after) {
+                            tracing::info!(conn = %conn_id, user = %me.username, "presence/typing flood; closed");
+                            break End::Close(close::POLICY, "too many presence or typing frames");
+                        }
                         if let Some(reply) = reply {
                             let bytes = reply.len() as u64 + crate::metrics::ws_frame_overhead(reply.len());
                             state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, crate::metrics::Age::None);
@@ -450,7 +455,38 @@ async fn write_all(
 }
 
 /// Handles one client frame; returns the frame to answer with, if any.
-async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Option<String> {
+/// Presence and typing frames one socket sent past its user's limits (dropped silently), in
+/// the current minute: past `--flood-close-after` the socket is closed with 1008.
+#[derive(Default)]
+struct Dropped {
+    since: Option<Instant>,
+    count: u32,
+}
+
+impl Dropped {
+    fn one(&mut self) {
+        let now = Instant::now();
+        if self
+            .since
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            self.since = Some(now);
+            self.count = 0;
+        }
+        self.count += 1;
+    }
+
+    fn over(&self, ceiling: u32) -> bool {
+        ceiling > 0 && self.count > ceiling
+    }
+}
+
+async fn handle_frame(
+    state: &AppState,
+    me: &protocol::User,
+    text: &str,
+    dropped: &mut Dropped,
+) -> Option<String> {
     let frame = match ClientFrame::parse(text) {
         Ok(f) => f,
         Err(e) => {
@@ -481,6 +517,14 @@ async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Opti
             }
             Err(e) => Some(error_event(Some(&client_id), &e)),
         },
+        ClientFrame::Typing { .. } | ClientFrame::Presence { .. }
+            if !within_limit(state, me, &frame) =>
+        {
+            // Past the user's limit: dropped without an answer (a well-behaved client never
+            // gets here; a flooding one learns nothing from us but the close, eventually).
+            dropped.one();
+            None
+        }
         ClientFrame::Typing { room_id } => match chat::typing(state, me, &room_id).await {
             Ok(()) => None,
             Err(e) => Some(error_event(None, &e)),
@@ -498,6 +542,15 @@ async fn handle_frame(state: &AppState, me: &protocol::User, text: &str) -> Opti
             )),
         },
     }
+}
+
+/// Whether a typing or presence frame is within its user's per-minute limit (counting it).
+fn within_limit(state: &AppState, me: &protocol::User, frame: &ClientFrame) -> bool {
+    let (what, limit) = match frame {
+        ClientFrame::Typing { .. } => ("typing", state.config.typing_per_user_per_minute),
+        _ => ("presence", state.config.presence_per_user_per_minute),
+    };
+    crate::ratelimit::per_minute(state, what, &me.id, limit).is_ok()
 }
 
 fn error_event(client_id: Option<&str>, e: &ApiError) -> String {

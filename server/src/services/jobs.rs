@@ -37,8 +37,15 @@ pub const RESTART_REASON: &str = "The server restarted while this job was runnin
 pub const ORPHAN_REASON: &str =
     "The server running this job stopped before it finished; start it again.";
 
+/// A user's newest jobs read to count those queued or running (older ones are long finished).
+const ACTIVE_SCAN: u32 = 200;
+/// Retry-After when a user already has `--jobs-active-per-user` jobs queued or running.
+const ACTIVE_RETRY_SECS: u64 = 5;
+
 pub struct JobRunner {
     slots: Arc<Semaphore>,
+    /// Held while a submission counts the user's active jobs and inserts its own.
+    pub submits: tokio::sync::Mutex<()>,
     cancels: Mutex<HashMap<String, CancellationToken>>,
     /// Each job's owner and version as last saved by this server, so a status poll that
     /// already has the current ETag is answered 304 without reading the job.
@@ -61,6 +68,7 @@ impl JobRunner {
             versions: std::sync::Mutex::new(HashMap::new()),
             no_cache: std::sync::atomic::AtomicBool::new(false),
             export_dir,
+            submits: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -257,6 +265,23 @@ pub async fn submit(state: &AppState, me: &User, req: JobRequest) -> ApiResult<J
             ("export_room", p, total)
         }
     };
+    // Quotas: submissions per hour, and jobs queued or running at once (counted and inserted
+    // under one lock, so simultaneous submissions cannot all pass the count).
+    crate::ratelimit::per_hour(state, "jobs", &me.id, state.config.jobs_per_user_per_hour)?;
+    let _submitting = state.jobs.submits.lock().await;
+    let cap = state.config.jobs_active_per_user;
+    if cap > 0 {
+        let active = state
+            .store
+            .jobs_of(&me.id, ACTIVE_SCAN)
+            .await?
+            .iter()
+            .filter(|j| j.state == "queued" || j.state == "running")
+            .count();
+        if active >= cap as usize {
+            return Err(ApiError::RateLimited(ACTIVE_RETRY_SECS));
+        }
+    }
     let record = JobRecord {
         id: new_id(),
         user_id: me.id.clone(),

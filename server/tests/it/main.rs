@@ -18,6 +18,8 @@ mod metrics;
 mod notifications;
 mod origin;
 mod pages;
+mod presence;
+mod quotas;
 mod restart;
 mod rooms;
 mod sessions;

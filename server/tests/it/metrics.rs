@@ -12,6 +12,21 @@ async fn the_meters_count_exactly_what_each_transport_delivered() {
         bob.signup("bob").await;
         let room = alice.create_room("metered", false).await;
         bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+        // Bob is online before the measured connection opens (his own presence, announced a
+        // moment after a change, would otherwise race the messages), and stays so throughout.
+        // (On another transport: its deliveries are counted there.)
+        let other = if transport == "websocket" {
+            "sse"
+        } else {
+            "websocket"
+        };
+        let mut anchor = Live::open(&bob, other, "chat", None).await;
+        loop {
+            let ev = anchor.next().await.expect("bob's presence");
+            if ev.kind == "presence" && ev.data["user"]["username"] == "bob" {
+                break;
+            }
+        }
         let mut live = Live::open(&bob, transport, "chat", None).await;
         for i in 0..3 {
             let (status, _) = alice
@@ -37,6 +52,7 @@ async fn the_meters_count_exactly_what_each_transport_delivered() {
         }
         let (requests, empty) = live.poll_counts();
         drop(live);
+        drop(anchor);
         // The server counts when it writes; the client may read a moment before. Wait for it.
         let deadline = tokio::time::Instant::now() + crate::common::WAIT;
         loop {
@@ -237,9 +253,35 @@ async fn browsers_report_latency_and_faults_and_bad_reports_are_refused() {
         t.now_ms
     );
 
+    // A report accounts for no more events than were delivered on its transport and feed:
+    // Bob first gets three messages over SSE and over short polls.
+    let room = alice.create_room("reported", false).await;
+    bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+    let mut sse = Live::open(&bob, "sse", "chat", None).await;
+    let mut poll = Live::open(&bob, "short_poll", "chat", None).await;
+    for i in 0..3 {
+        alice.send(&room, &format!("r{i}"), &format!("r{i}")).await;
+    }
+    for live in [&mut sse, &mut poll] {
+        let mut messages = 0;
+        while messages < 3 {
+            if live.next().await.expect("event").kind == "message" {
+                messages += 1;
+            }
+        }
+    }
+    metrics_when(&alice, |m| {
+        ["sse", "short_poll"].iter().all(|t| {
+            m["transports"][t]["feeds"]["chat"]["delivered"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 3
+        })
+    })
+    .await;
     let report = serde_json::json!({"reports": [
-        {"transport": "sse", "feed": "notifications", "latency_ms": [2.5, 3.5, 40.0]},
-        {"transport": "short_poll", "feed": "jobs", "latency_ms": [900.0], "gaps": 1, "duplicates": 2},
+        {"transport": "sse", "feed": "chat", "latency_ms": [2.5, 3.5, 40.0]},
+        {"transport": "short_poll", "feed": "chat", "latency_ms": [900.0], "gaps": 1, "duplicates": 2},
     ]});
     assert_eq!(
         app.client().post("/api/live/stats", report.clone()).await.0,
@@ -278,19 +320,15 @@ async fn browsers_report_latency_and_faults_and_bad_reports_are_refused() {
     }
 
     let m = metrics_when(&alice, |m| {
-        m["transports"]["sse"]["feeds"]["notifications"]["client_latency_ms"]["count"] == 3
+        m["transports"]["sse"]["feeds"]["chat"]["client_latency_ms"]["count"] == 3
     })
     .await;
-    let sse = &m["transports"]["sse"]["feeds"]["notifications"]["client_latency_ms"];
+    let sse = &m["transports"]["sse"]["feeds"]["chat"]["client_latency_ms"];
+    // The refused reports (all for sse/chat) left no trace: still the three samples.
     assert_eq!(sse["max"], 40.0);
-    let jobs = &m["transports"]["short_poll"]["feeds"]["jobs"];
-    assert_eq!(jobs["client_gaps"], 1);
-    assert_eq!(jobs["client_duplicates"], 2);
-    // Nothing was reported for the chat feed: the refused reports left no trace.
-    assert_eq!(
-        m["transports"]["sse"]["feeds"]["chat"]["client_latency_ms"]["count"],
-        0
-    );
+    let polls = &m["transports"]["short_poll"]["feeds"]["chat"];
+    assert_eq!(polls["client_gaps"], 1);
+    assert_eq!(polls["client_duplicates"], 2);
 }
 
 #[tokio::test]
