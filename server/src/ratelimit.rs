@@ -89,10 +89,7 @@ pub fn per_minute(
     user_id: &str,
     limit: u32,
 ) -> crate::error::ApiResult<()> {
-    state
-        .limiter
-        .check(&format!("{what}:{user_id}"), limit)
-        .map_err(crate::error::ApiError::RateLimited)
+    one_more(&state.limiter, what, user_id, limit)
 }
 
 /// One more of `what` by `user_id` this hour (a quota on creating things): 429 `rate_limited`
@@ -103,8 +100,16 @@ pub fn per_hour(
     user_id: &str,
     limit: u32,
 ) -> crate::error::ApiResult<()> {
-    state
-        .quotas
+    one_more(&state.quotas, what, user_id, limit)
+}
+
+fn one_more(
+    limiter: &RateLimiter,
+    what: &str,
+    user_id: &str,
+    limit: u32,
+) -> crate::error::ApiResult<()> {
+    limiter
         .check(&format!("{what}:{user_id}"), limit)
         .map_err(crate::error::ApiError::RateLimited)
 }

@@ -758,15 +758,7 @@ async fn a_sign_out_made_while_redis_is_down_stops_the_session_writing_on_the_ot
 
 /// Renewal writes a server made (its `/metrics`, read by an admin).
 async fn renewal_writes(admin: &Client) -> u64 {
-    let (status, text) = admin.get("/metrics").await;
-    assert_eq!(status, StatusCode::OK, "{text}");
-    text.as_str()
-        .expect("metrics text")
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_session_renewals_total "))
-        .expect("the renewals counter")
-        .parse()
-        .expect("a count")
+    crate::common::metric(admin, "switchboard_session_renewals_total").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

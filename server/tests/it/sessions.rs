@@ -285,15 +285,7 @@ async fn stored_expiry(app: &TestApp, cookie: &str) -> Option<i64> {
 /// in afresh: an idle session of theirs would have timed out, and a fresh one renews nothing).
 async fn renewals(admin: &Client) -> u64 {
     admin.login("root").await;
-    let (status, text) = admin.get("/metrics").await;
-    assert_eq!(status, StatusCode::OK, "{text}");
-    text.as_str()
-        .expect("metrics text")
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_session_renewals_total "))
-        .expect("the renewals counter")
-        .parse()
-        .expect("a count")
+    crate::common::metric(admin, "switchboard_session_renewals_total").await
 }
 
 fn now_secs() -> i64 {

@@ -717,3 +717,17 @@ impl Sse {
         }
     }
 }
+
+/// A counter from the server's `/metrics` (Prometheus text), read by `admin`.
+pub async fn metric(admin: &Client, name: &str) -> u64 {
+    let (status, text) = admin.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let prefix = format!("{name} ");
+    text.as_str()
+        .expect("metrics text")
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .parse()
+        .expect("a count")
+}
