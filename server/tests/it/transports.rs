@@ -62,7 +62,16 @@ async fn set_switch(admin: &Client, transport: &str, on: bool) {
 async fn produce(feed: &str, alice: &Client, bob: &Client, room: &str, tag: &str) {
     match feed {
         "chat" => {
-            send_n(alice, room, tag, 3).await;
+            send_n(alice, room, tag, 2).await;
+            // A public room of Alice's: its `room_created` reaches Bob, who is not in it.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            alice
+                .create_room(&format!("new-{tag}-{nanos}"), false)
+                .await;
+            send_n(alice, room, &format!("{tag}-after"), 1).await;
         }
         "notifications" => {
             for i in 0..3 {
@@ -174,6 +183,19 @@ async fn every_feed_over_every_transport_exactly_once_across_disconnects() {
             produce(feed, &alice, &bob, &room, "live").await;
             let want = oracle(&bob, feed, from).await;
             assert!(!want.is_empty(), "{ctx}: the producer made events");
+            if feed == "chat" {
+                let (_, log) = bob
+                    .get(&format!("/api/live/poll?feeds=chat&cursor={from}&wait=0"))
+                    .await;
+                assert!(
+                    log["events"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e["type"] == "room_created"),
+                    "{ctx}: a room_created among the ids: {log}"
+                );
+            }
             expect_ids(&mut live, feed, &want, &mut last, &format!("{ctx}, live")).await;
 
             // Client-side close while events keep coming; resume by cursor.
