@@ -156,14 +156,16 @@ pub fn check_host(
     else {
         return false;
     };
-    let host = host.to_ascii_lowercase();
-    let name = split_port(&host);
-    if name == "localhost" || is_ip_literal(name) {
+    // Compared without case and without a copy: this runs on every request, polls included.
+    let name = split_port(host);
+    if name.eq_ignore_ascii_case("localhost") || is_ip_literal(name) {
         return true;
     }
     let matches = |entry: &str| {
-        let entry = entry.trim().to_ascii_lowercase();
-        entry == "*" || entry == host || (!entry.contains(':') && entry == name)
+        let entry = entry.trim();
+        entry == "*"
+            || entry.eq_ignore_ascii_case(host)
+            || (!entry.contains(':') && entry.eq_ignore_ascii_case(name))
     };
     allowed_hosts.iter().any(|h| matches(h))
         || allowed_origins.iter().any(|o| {
