@@ -4,15 +4,16 @@
 
 #![recursion_limit = "512"]
 
-pub mod activity;
-pub mod admin;
 pub mod api;
 pub mod auth;
-pub mod chat;
+pub mod components;
 pub mod dismiss;
+pub mod layout;
 pub mod live;
 pub mod outbox;
-pub mod race;
+pub mod pages;
+pub mod routes;
+pub mod state;
 pub mod testid;
 pub mod time;
 
@@ -20,49 +21,9 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
-use protocol::User;
-
-/// The signed-in user, put into the request's extensions by the server for server rendering.
-#[derive(Debug, Clone)]
-pub struct SsrUser(pub Option<User>);
-
-/// What server rendering reads to fill the chat screen, implemented by the server over its
-/// services (the same rules as the API) and put into the request's extensions.
+pub use state::{CspNonce, Initial, Me, SsrUser};
 #[cfg(feature = "ssr")]
-pub trait PageData: Send + Sync {
-    /// The newest event id now: read before the rest, so the live connection can resume from it
-    /// and nothing committed between the render and the connection is missed.
-    fn cursor(&self) -> i64;
-    fn rooms(
-        &self,
-        user: User,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<protocol::Room>> + Send>>;
-    /// The newest `limit` messages of a room the user may read, or None.
-    fn messages(
-        &self,
-        user: User,
-        room_id: String,
-        limit: u32,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<protocol::Message>>> + Send>>;
-}
-
-#[cfg(feature = "ssr")]
-#[derive(Clone)]
-pub struct SsrData(pub std::sync::Arc<dyn PageData>);
-
-/// The Content-Security-Policy nonce of this response, chosen by the server (which also sends it
-/// in the CSP header) and put into the request's extensions; the page's inline scripts carry it.
-#[derive(Debug, Clone)]
-pub struct CspNonce(pub String);
-
-/// The chat screen's first state, rendered on the server and carried to the browser in the page.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Initial {
-    pub cursor: Option<i64>,
-    pub rooms: Option<Vec<protocol::Room>>,
-    pub room_id: Option<String>,
-    pub messages: Option<Vec<protocol::Message>>,
-}
+pub use state::{PageData, SsrData};
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -93,26 +54,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The signed-in user as a resource: read from the request on the server, carried to the
-/// browser in the page, fetched from /api/me on client-side navigation.
-#[derive(Clone, Copy)]
-pub struct Me(pub Resource<Option<User>>);
-
-/// The pages that need a session (the chat screen's routes below). The server reads this to
-/// send signed-out visitors to the sign-in page and to render these pages signed in: keep it
-/// beside the routes, so a new page cannot be forgotten there.
-pub fn is_signed_in_page(path: &str) -> bool {
-    matches!(path, "/" | "/jobs" | "/admin" | "/race")
-        || path
-            .strip_prefix("/rooms/")
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-}
-
-/// The pages for signed-out visitors; the signed-in are sent on to the app.
-pub fn is_sign_in_page(path: &str) -> bool {
-    matches!(path, "/login" | "/signup")
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -131,7 +72,7 @@ pub fn App() -> impl IntoView {
                 #[cfg(not(feature = "ssr"))]
                 {
                     // Browser futures are not Send; the wasm build is single-threaded.
-                    send_wrapper::SendWrapper::new(api::get::<User>("/api/me"))
+                    send_wrapper::SendWrapper::new(api::get::<protocol::User>("/api/me"))
                         .await
                         .ok()
                 }
@@ -151,8 +92,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage />
                 <Route path=path!("/signup") view=auth::SignupPage />
                 // One chat screen for "/" and "/rooms/:id": moving between rooms keeps its state
-                // and its live connection. Its paths are `is_signed_in_page`'s.
-                <ParentRoute path=path!("") view=chat::ChatPage ssr=SsrMode::Async>
+                // and its live connection. Its paths are `routes::is_signed_in_page`'s.
+                <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
                     <Route path=path!("") view=|| () />
                     <Route path=path!("rooms/:id") view=|| () />
                     <Route path=path!("jobs") view=|| () />
@@ -175,28 +116,5 @@ fn NotFound() -> impl IntoView {
                 <p><a href="/">"Back to Switchboard"</a></p>
             </div>
         </main>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_chat_route_needs_a_session() {
-        for path in ["/", "/jobs", "/admin", "/race", "/rooms/abc"] {
-            assert!(is_signed_in_page(path), "{path}");
-        }
-        for path in [
-            "/login",
-            "/signup",
-            "/rooms/",
-            "/rooms/a/b",
-            "/pkg/x.js",
-            "/nope",
-        ] {
-            assert!(!is_signed_in_page(path), "{path}");
-        }
-        assert!(is_sign_in_page("/login") && is_sign_in_page("/signup"));
     }
 }

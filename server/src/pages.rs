@@ -50,8 +50,8 @@ impl PageData for Pages {
 pub async fn prepare(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let app_page = app::is_signed_in_page(&path);
-    let auth_page = app::is_sign_in_page(&path);
+    let app_page = app::routes::is_signed_in_page(&path);
+    let auth_page = app::routes::is_sign_in_page(&path);
     // Static files and unknown paths need no session lookup.
     let user = if app_page || auth_page {
         current_user(&mut parts, &state).await.ok().flatten()

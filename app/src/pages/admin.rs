@@ -4,7 +4,8 @@
 //! transports' colours).
 
 use crate::api;
-use crate::chat::{Chat, GlobalSwitches};
+use crate::components::transports::GlobalSwitches;
+use crate::state::chat::Chat;
 use leptos::prelude::*;
 use protocol::{Feed, Transport, CHOOSABLE_FEEDS};
 use serde_json::Value;

@@ -2,8 +2,9 @@
 //! a timeline of arrivals and a table of what each lane cost.
 
 use crate::api;
-use crate::chat::{fmt_latency, state_class, state_text, Chat};
+use crate::components::transports::{fmt_latency, state_class, state_text};
 use crate::live::race::{LaneStats, Race, RaceUi};
+use crate::state::chat::{new_client_id, Chat};
 use leptos::prelude::*;
 use protocol::{Feed, Transport};
 use std::cell::RefCell;
@@ -63,7 +64,7 @@ pub fn RacePage() -> impl IntoView {
             for i in 1..=BURST {
                 let body = serde_json::json!({
                     "body": format!("race {i}/{BURST}"),
-                    "client_id": crate::chat::new_client_id(),
+                    "client_id": new_client_id(),
                 });
                 if let Err(e) = api::post::<_, serde_json::Value>(
                     &format!("/api/rooms/{room_id}/messages"),

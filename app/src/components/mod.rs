@@ -1,0 +1,7 @@
+//! Pieces the pages and the layout share. They read and change the state in
+//! [`crate::state`]; none of them knows a page.
+
+pub mod bell;
+pub mod field;
+pub mod sidebar;
+pub mod transports;

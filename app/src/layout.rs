@@ -1,0 +1,260 @@
+//! The signed-in pages' frame: the top bar (connection, jobs tray, bell, transports, sign out),
+//! the notice line, the sidebar, and the page in the middle. It makes the chat screen's state
+//! and shares it through context, so moving between pages keeps it and its live connection.
+
+use crate::components::bell::{Bell, Toasts};
+use crate::components::sidebar::{DmForm, NewRoomForm, RoomList};
+use crate::components::transports::{state_class, state_text, TransportSettingsPanel};
+use crate::pages::{admin::AdminPage, jobs::JobsPage, race::RacePage, room::RoomView};
+use crate::routes::{nav_click, room_in_path};
+use crate::state::chat::Chat;
+use crate::state::{Initial, Me};
+use crate::{api, testid};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_location;
+use protocol::{Feed, User};
+
+/// The frame of every signed-in page: waits for the user and the first state the server
+/// rendered, then shows the chat screen (or says the visitor is signed out).
+#[component]
+pub fn Layout() -> impl IntoView {
+    let Me(me) = expect_context::<Me>();
+    // Rendered on the server with the room list and the open room's messages, so the page reads
+    // before its wasm loads; the browser takes this state over and follows it live.
+    let initial = Resource::new_blocking(
+        || (),
+        |_| {
+            #[cfg(feature = "ssr")]
+            let source = use_context::<http::request::Parts>().and_then(|p| {
+                let user = p
+                    .extensions
+                    .get::<crate::state::SsrUser>()
+                    .and_then(|u| u.0.clone())?;
+                let data = p.extensions.get::<crate::state::SsrData>()?.clone();
+                Some((user, data, room_in_path(p.uri.path())))
+            });
+            async move {
+                #[cfg(feature = "ssr")]
+                {
+                    let Some((user, data, room_id)) = source else {
+                        return Initial::default();
+                    };
+                    let cursor = Some(data.0.cursor());
+                    let rooms = data.0.rooms(user.clone()).await;
+                    let messages = match &room_id {
+                        Some(id) => {
+                            data.0
+                                .messages(user, id.clone(), crate::state::chat::PAGE)
+                                .await
+                        }
+                        None => None,
+                    };
+                    Initial {
+                        cursor,
+                        rooms: Some(rooms),
+                        room_id,
+                        messages,
+                    }
+                }
+                #[cfg(not(feature = "ssr"))]
+                {
+                    Initial::default()
+                }
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let initial = initial.await;
+                match me.await {
+                    Some(user) => view! { <ChatApp user initial /> }.into_any(),
+                    None => view! {
+                        <main class="centered">
+                            <div class="card">
+                                <h1>"You are signed out."</h1>
+                                <p><a href="/login">"Sign in"</a></p>
+                            </div>
+                        </main>
+                    }
+                    .into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The chat screen: makes its state, starts it, and lays out the top bar, the sidebar and the page.
+#[component]
+fn ChatApp(user: User, initial: Initial) -> impl IntoView {
+    let location = use_location();
+    let current = Memo::new(move |_| room_in_path(&location.pathname.get()));
+    let on_jobs = Memo::new(move |_| location.pathname.get() == "/jobs");
+    let on_admin = Memo::new(move |_| location.pathname.get() == "/admin");
+    let on_race = Memo::new(move |_| location.pathname.get() == "/race");
+    let cursor = initial.cursor;
+    let chat = Chat::new(&user, initial, current);
+    provide_context(chat);
+    chat.start(cursor);
+    // Another room or page: an error about the last one no longer applies.
+    Effect::new(move |_| {
+        location.pathname.track();
+        chat.clear_error_notice();
+    });
+
+    let username = user.username.clone();
+    let settings_open = RwSignal::new(false);
+    let settings_opener = NodeRef::<leptos::html::Button>::new();
+    let is_admin = user.is_admin;
+    let sign_out = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = api::post_empty("/api/auth/logout").await;
+            let _ = window().location().set_href("/login");
+        });
+    };
+
+    view! {
+        <Title text=move || {
+            let unread = chat.activity.unread.get();
+            if unread > 0 { format!("({unread}) Switchboard") } else { "Switchboard".to_string() }
+        } />
+        <div class="app" class:room-open=move || current.get().is_some() || on_jobs.get() || on_admin.get() || on_race.get()>
+            <SkipLink />
+            <header class="topbar">
+                <a class="brand" href="/" on:click=nav_click("/".into())>"Switchboard"</a>
+                <ConnectionBanner />
+                <a class="jobs-link" href="/jobs" on:click=nav_click("/jobs".into()) data-testid="jobs-link">
+                    "Jobs"
+                    // The tray: how many run, and the newest one's progress.
+                    {move || {
+                        let (running, newest) = chat.activity.jobs.with(|j| {
+                            let live: Vec<&protocol::Job> = j.iter().filter(|j| !j.is_finished()).collect();
+                            (live.len(), live.first().map(|j| j.progress))
+                        });
+                        (running > 0).then(|| view! {
+                            <span class="badge running">{running}<span class="sr-only">" running"</span></span>
+                            <progress class="tray" max="1" value=newest.unwrap_or(0.0) aria-label="Newest running job"></progress>
+                        })
+                    }}
+                </a>
+                <a class="jobs-link race-link" href="/race" on:click=nav_click("/race".into()) data-testid="race-link"
+                    title="One feed over all four transports, side by side">"Race"</a>
+                {is_admin.then(|| view! {
+                    <a class="jobs-link admin-link" href="/admin" on:click=nav_click("/admin".into()) data-testid="admin-link">"Admin"</a>
+                })}
+                <Bell />
+                <span class="me" title="Signed in">
+                    {username}
+                    {user.is_admin.then(|| view! { <span class="tag">"admin"</span> })}
+                </span>
+                <button
+                    class="link"
+                    node_ref=settings_opener
+                    on:click=move |_| settings_open.update(|o| *o = !*o)
+                    aria-expanded=move || settings_open.get().to_string()
+                    data-testid="open-settings"
+                >
+                    "Transports"
+                </button>
+                <button class="link" on:click=sign_out data-testid=testid::SIGN_OUT>"Sign out"</button>
+            </header>
+            <Notice />
+            <TransportSettingsPanel open=settings_open opener=settings_opener />
+            <div class="layout">
+                <aside class="sidebar" aria-label="Rooms">
+                    <RoomList />
+                    <NewRoomForm />
+                    <DmForm />
+                </aside>
+                <main class="room" id="main" tabindex="-1">
+                    {move || match current.get() {
+                        Some(id) => view! { <RoomView room_id=id /> }.into_any(),
+                        None if on_jobs.get() => view! { <JobsPage /> }.into_any(),
+                        None if on_race.get() => view! { <RacePage /> }.into_any(),
+                        None if on_admin.get() && is_admin => view! { <AdminPage /> }.into_any(),
+                        None => view! {
+                            <div class="empty">
+                                <h1>"Welcome to Switchboard"</h1>
+                                <p>"Pick a room on the left, create one, or message someone."</p>
+                            </div>
+                        }
+                        .into_any(),
+                    }}
+                </main>
+            </div>
+            <Toasts />
+        </div>
+    }
+}
+
+/// The chat feed's transport and its state, in the header.
+#[component]
+fn ConnectionBanner() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let stats = move || chat.live.feed(Feed::Chat);
+    let text = move || match stats() {
+        Some(s) if s.transport != s.preferred => format!(
+            "Chat: {} — using {} for now · {}",
+            s.preferred.label(),
+            s.transport.label(),
+            state_text(&s.state)
+        ),
+        Some(s) => format!("Chat: {} · {}", s.transport.label(), state_text(&s.state)),
+        None => "Chat: connecting…".to_string(),
+    };
+    let class = move || format!("conn {}", stats().map_or("warn", |s| state_class(&s.state)));
+    let transport = move || stats().map(|s| s.transport.as_str()).unwrap_or("websocket");
+    view! {
+        <span class=class role="status" aria-live="polite" data-testid=testid::CONNECTION data-transport=transport>
+            <span class="dot" aria-hidden="true"></span>
+            {text}
+        </span>
+    }
+}
+
+#[component]
+fn Notice() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    view! {
+        <Show when=move || chat.notice.with(Option::is_some)>
+            <div
+                class="notice"
+                class:ok=move || chat.notice.with(|n| n.as_ref().is_some_and(|n| n.ok))
+                role=move || if chat.notice.with(|n| n.as_ref().is_some_and(|n| n.ok)) { "status" } else { "alert" }
+                data-testid=testid::NOTICE
+            >
+                <span>{move || chat.notice.with(|n| n.as_ref().map(|n| n.text.clone()).unwrap_or_default())}</span>
+                <button class="link" on:click=move |_| chat.notice.set(None) aria-label="Dismiss">"×"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// The first thing Tab reaches: straight to the composer (or the page's content when there is
+/// none), past the header and the room list.
+#[component]
+fn SkipLink() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let label = move || {
+        if chat.current.get().is_some() {
+            "Skip to composer"
+        } else {
+            "Skip to content"
+        }
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        let target = document()
+            .get_element_by_id("composer")
+            .or_else(|| document().get_element_by_id("main"));
+        if let Some(el) =
+            target.and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(e).ok())
+        {
+            let _ = el.focus();
+        }
+    };
+    view! {
+        <a class="skip-link" href=move || if chat.current.get().is_some() { "#composer" } else { "#main" } on:click=on_click data-testid=testid::SKIP_LINK>{label}</a>
+    }
+}

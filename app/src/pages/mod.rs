@@ -1,0 +1,7 @@
+//! One module per page of the signed-in app. A page reads and changes the state in
+//! [`crate::state`] and is built from [`crate::components`].
+
+pub mod admin;
+pub mod jobs;
+pub mod race;
+pub mod room;
