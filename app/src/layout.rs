@@ -5,13 +5,13 @@
 use crate::components::bell::{Bell, Toasts};
 use crate::components::sidebar::{DmForm, NewRoomForm, RoomList};
 use crate::components::transports::{state_class, state_text, TransportSettingsPanel};
-use crate::pages::{admin::AdminPage, jobs::JobsPage, race::RacePage, room::RoomView};
-use crate::routes::{nav_click, room_in_path};
+use crate::routes::{nav_click, room_in_path, Page};
 use crate::state::chat::Chat;
 use crate::state::{Initial, Me};
 use crate::{api, testid};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Outlet;
 use leptos_router::hooks::use_location;
 use protocol::{Feed, User};
 
@@ -89,10 +89,8 @@ pub fn Layout() -> impl IntoView {
 #[component]
 fn ChatApp(user: User, initial: Initial) -> impl IntoView {
     let location = use_location();
+    // The room on screen: the state needs it too (unread counts, marking read, typing).
     let current = Memo::new(move |_| room_in_path(&location.pathname.get()));
-    let on_jobs = Memo::new(move |_| location.pathname.get() == "/jobs");
-    let on_admin = Memo::new(move |_| location.pathname.get() == "/admin");
-    let on_race = Memo::new(move |_| location.pathname.get() == "/race");
     let cursor = initial.cursor;
     let chat = Chat::new(&user, initial, current);
     provide_context(chat);
@@ -119,12 +117,12 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
             let unread = chat.activity.unread.get();
             if unread > 0 { format!("({unread}) Switchboard") } else { "Switchboard".to_string() }
         } />
-        <div class="app" class:room-open=move || current.get().is_some() || on_jobs.get() || on_admin.get() || on_race.get()>
+        <div class="app" class:room-open=move || location.pathname.with(|p| p != "/")>
             <SkipLink />
             <header class="topbar">
                 <a class="brand" href="/" on:click=nav_click("/".into())>"Switchboard"</a>
                 <ConnectionBanner />
-                <a class="jobs-link" href="/jobs" on:click=nav_click("/jobs".into()) data-testid="jobs-link">
+                <a class="jobs-link" href=Page::Jobs.href() on:click=nav_click(Page::Jobs.href()) data-testid="jobs-link">
                     "Jobs"
                     // The tray: how many run, and the newest one's progress.
                     {move || {
@@ -138,10 +136,10 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
                         })
                     }}
                 </a>
-                <a class="jobs-link race-link" href="/race" on:click=nav_click("/race".into()) data-testid="race-link"
+                <a class="jobs-link race-link" href=Page::Race.href() on:click=nav_click(Page::Race.href()) data-testid="race-link"
                     title="One feed over all four transports, side by side">"Race"</a>
                 {is_admin.then(|| view! {
-                    <a class="jobs-link admin-link" href="/admin" on:click=nav_click("/admin".into()) data-testid="admin-link">"Admin"</a>
+                    <a class="jobs-link admin-link" href=Page::Admin.href() on:click=nav_click(Page::Admin.href()) data-testid="admin-link">"Admin"</a>
                 })}
                 <Bell />
                 <span class="me" title="Signed in">
@@ -168,19 +166,7 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
                     <DmForm />
                 </aside>
                 <main class="room" id="main" tabindex="-1">
-                    {move || match current.get() {
-                        Some(id) => view! { <RoomView room_id=id /> }.into_any(),
-                        None if on_jobs.get() => view! { <JobsPage /> }.into_any(),
-                        None if on_race.get() => view! { <RacePage /> }.into_any(),
-                        None if on_admin.get() && is_admin => view! { <AdminPage /> }.into_any(),
-                        None => view! {
-                            <div class="empty">
-                                <h1>"Welcome to Switchboard"</h1>
-                                <p>"Pick a room on the left, create one, or message someone."</p>
-                            </div>
-                        }
-                        .into_any(),
-                    }}
+                    <Outlet />
                 </main>
             </div>
             <Toasts />

@@ -20,7 +20,8 @@ pub mod time;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, ParamSegment, SsrMode, StaticSegment};
+use routes::Page;
 pub use state::{CspNonce, Initial, Me, SsrUser};
 #[cfg(feature = "ssr")]
 pub use state::{PageData, SsrData};
@@ -89,16 +90,17 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <Routes fallback=|| view! { <NotFound /> }>
-                <Route path=path!("/login") view=auth::LoginPage />
-                <Route path=path!("/signup") view=auth::SignupPage />
-                // One chat screen for "/" and "/rooms/:id": moving between rooms keeps its state
-                // and its live connection. Its paths are `routes::is_signed_in_page`'s.
+                <Route path=StaticSegment(Page::Login) view=auth::LoginPage />
+                <Route path=StaticSegment(Page::Signup) view=auth::SignupPage />
+                // Every signed-in page inside one layout: moving between them keeps the chat
+                // screen's state and its live connection. The server knows these pages from
+                // `Page::signed_in`, so each one here is a `Page` (or the home page).
                 <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
-                    <Route path=path!("") view=|| () />
-                    <Route path=path!("rooms/:id") view=|| () />
-                    <Route path=path!("jobs") view=|| () />
-                    <Route path=path!("admin") view=|| () />
-                    <Route path=path!("race") view=|| () />
+                    <Route path=path!("") view=pages::home::Home />
+                    <Route path=(StaticSegment(Page::Rooms), ParamSegment("id")) view=pages::room::RoomPage />
+                    <Route path=StaticSegment(Page::Jobs) view=pages::jobs::JobsPage />
+                    <Route path=StaticSegment(Page::Admin) view=pages::admin::AdminRoute />
+                    <Route path=StaticSegment(Page::Race) view=pages::race::RacePage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -4,6 +4,7 @@
 use crate::http::extract::current_user;
 use crate::services::chat;
 use crate::state::AppState;
+use app::routes::{is_sign_in_page, is_signed_in_page};
 use app::{PageData, SsrData, SsrUser};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -50,8 +51,8 @@ impl PageData for Pages {
 pub async fn prepare(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let app_page = app::routes::is_signed_in_page(&path);
-    let auth_page = app::routes::is_sign_in_page(&path);
+    let app_page = is_signed_in_page(&path);
+    let auth_page = is_sign_in_page(&path);
     // Static files and unknown paths need no session lookup.
     let user = if app_page || auth_page {
         current_user(&mut parts, &state).await.ok().flatten()
@@ -71,4 +72,35 @@ pub async fn prepare(State(state): State<AppState>, req: Request, next: Next) ->
     }
     parts.extensions.insert(SsrUser(user));
     next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::routes::{room_href, Page};
+
+    /// The router's table (in axum's spelling, `/rooms/{id}`) and the pages this middleware signs
+    /// in are one list: every page the app routes is a sign-in page or a signed-in one, and every
+    /// `Page` is routed.
+    #[tokio::test]
+    async fn every_routed_page_is_known_here() {
+        let routed: Vec<String> = leptos_axum::generate_route_list(app::App)
+            .iter()
+            .map(|r| r.path().replace("{id}", "abc"))
+            .collect();
+        for path in &routed {
+            assert!(
+                is_signed_in_page(path) != is_sign_in_page(path),
+                "{path}: routed, but neither a sign-in page nor a signed-in one"
+            );
+        }
+        for page in Page::ALL {
+            let path = match page {
+                Page::Rooms => room_href("abc"),
+                _ => page.href(),
+            };
+            assert!(routed.contains(&path), "{path} is not routed: {routed:?}");
+        }
+        assert!(routed.iter().any(|p| p == "/"), "{routed:?}");
+    }
 }

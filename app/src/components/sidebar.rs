@@ -2,7 +2,7 @@
 //! unread badges, and the forms that create a room or open a direct message.
 
 use crate::components::field::FieldError;
-use crate::routes::nav_click;
+use crate::routes::{nav_click, room_href};
 use crate::state::chat::Chat;
 use crate::{api, testid};
 use leptos::prelude::*;
@@ -74,7 +74,7 @@ fn RoomLink(room: Room) -> impl IntoView {
     } else {
         "join"
     };
-    let href = format!("/rooms/{}", room.id);
+    let href = room_href(&room.id);
     let on_click = nav_click(href.clone());
     view! {
         <li>
@@ -125,7 +125,7 @@ pub fn NewRoomForm() -> impl IntoView {
                     error.clear();
                     let id = room.id.clone();
                     chat.upsert_room(room);
-                    navigate(&format!("/rooms/{id}"), Default::default());
+                    navigate(&room_href(&id), Default::default());
                 }
                 Err(e) => error.show(e.message),
             }
@@ -196,7 +196,7 @@ pub fn DmForm() -> impl IntoView {
                     error.clear();
                     let id = room.id.clone();
                     chat.upsert_room(room);
-                    navigate(&format!("/rooms/{id}"), Default::default());
+                    navigate(&room_href(&id), Default::default());
                 }
                 Err(e) => error.show(e.message),
             }

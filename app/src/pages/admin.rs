@@ -5,6 +5,7 @@
 
 use crate::api;
 use crate::components::transports::GlobalSwitches;
+use crate::pages::home::Home;
 use crate::state::chat::Chat;
 use leptos::prelude::*;
 use protocol::{Feed, Transport, CHOOSABLE_FEEDS};
@@ -37,6 +38,18 @@ impl Point {
             requests: get("requests"),
             delivered: get("delivered"),
         }
+    }
+}
+
+/// The admin route (`/admin`): the console for admins; for anyone else the home page, as the top
+/// bar offers them no console.
+#[component]
+pub fn AdminRoute() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    if chat.me.with_value(|m| m.is_admin) {
+        view! { <AdminPage /> }.into_any()
+    } else {
+        view! { <Home /> }.into_any()
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`crate::state`] and is built from [`crate::components`].
 
 pub mod admin;
+pub mod home;
 pub mod jobs;
 pub mod race;
 pub mod room;

@@ -5,11 +5,11 @@ use crate::components::field::FieldError;
 use crate::components::sidebar::{room_label, PresenceDot};
 use crate::components::transports::TransportPicker;
 use crate::live::{self, ConnState};
-use crate::routes::nav_click;
+use crate::routes::{nav_click, Page};
 use crate::state::chat::{now, Chat, SendState, UiMessage};
 use crate::{api, outbox, testid};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::{use_navigate, use_params_map};
 use protocol::{ClientFrame, Feed, UsernameBody};
 
 /// Least time between two typing notices sent while the user types.
@@ -17,8 +17,17 @@ const TYPING_SEND_EVERY_MS: f64 = 3_000.0;
 /// Messages from one author closer together than this share one header.
 const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
 
+/// The room route (`/rooms/:id`): the room its address names, made anew when the id changes (the
+/// router keeps a route's view and only updates its params).
 #[component]
-pub fn RoomView(room_id: String) -> impl IntoView {
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id")));
+    move || id.get().map(|room_id| view! { <RoomView room_id /> })
+}
+
+#[component]
+fn RoomView(room_id: String) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let rid = StoredValue::new(room_id);
     let room = Memo::new(move |_| chat.room(&rid.get_value()));
@@ -82,7 +91,7 @@ pub fn RoomView(room_id: String) -> impl IntoView {
                 match api::post::<_, protocol::Job>("/api/jobs", &body).await {
                     Ok(job) => {
                         chat.activity.upsert_job(job);
-                        navigate("/jobs", Default::default());
+                        navigate(&Page::Jobs.href(), Default::default());
                     }
                     Err(e) => chat.notify(e.message),
                 }
