@@ -1,5 +1,6 @@
 //! The resources of the API: people, rooms, messages, notifications, jobs, and their lists.
 
+use crate::settings::TransportSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,4 +114,12 @@ pub struct MessageList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserList {
     pub users: Vec<User>,
+}
+
+/// A user as the admin list shows them: with their transport settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: User,
+    pub transports: TransportSettings,
 }
