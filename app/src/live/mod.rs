@@ -16,8 +16,8 @@ mod ws;
 use crate::api;
 use leptos::prelude::*;
 use protocol::{
-    kind, ClientFrame, ClientReport, ClientStats, Event, Feed, Transport, TransportSettings,
-    CHOOSABLE_FEEDS,
+    ClientFrame, ClientReport, ClientStats, EventData, Feed, Transport, TransportChange,
+    TransportSettings, TypedEvent, CHOOSABLE_FEEDS,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -287,14 +287,27 @@ impl Default for LiveUi {
     }
 }
 
+/// What the manager hands the app, in order.
+// Moved once per event, never stored: boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A connection carrying these feeds is open (the first, or a new one after a break).
+    Opened(Vec<Feed>),
+    /// A live event, once: anything at or below its feed's last id was dropped before.
+    Event(TypedEvent),
+}
+
 /// What a connection tells the manager.
+// Moved once per event, never stored: boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Report {
     /// Open (WebSocket/SSE hello, or a first poll answer), starting at this cursor.
     Open {
         cursor: Option<i64>,
     },
     /// An event and the bytes it took (payload and framing, as far as the browser sees).
-    Event(Event, u64),
+    Event(TypedEvent, u64),
     /// Traffic that is no single event's: a request made, bytes of headers and envelopes, and
     /// whether a poll answer was empty.
     Wire {
@@ -466,7 +479,7 @@ fn start_clock(ui: LiveUi) {
 
 /// Commit-to-screen latency of `ev` for a connection created at `created_at` (local ms):
 /// None for events committed before that (a catch-up from the log, not delivery).
-pub(crate) fn live_latency(ev: &Event, created_at: f64) -> Option<f64> {
+pub(crate) fn live_latency(ev: &TypedEvent, created_at: f64) -> Option<f64> {
     let server_now = clock::server_now();
     let opened = created_at + clock::offset();
     // `ts` is whole milliseconds: the event was committed within [ts, ts + 1).
@@ -488,7 +501,7 @@ struct Entry {
 struct Manager {
     feeds: Vec<Feed>,
     ui: LiveUi,
-    on_event: Rc<dyn Fn(Event)>,
+    on_event: Rc<dyn Fn(Delivery)>,
     last_id: RefCell<HashMap<Feed, i64>>,
     conns: RefCell<Vec<Entry>>,
     /// Transports avoided until the given time (ms) after failing early.
@@ -512,7 +525,12 @@ fn now() -> f64 {
 
 /// Starts this tab's live feeds: `feeds` over the transports the server says, from `cursor`
 /// (the page's render point) when given. `on_event` receives every event once, in order per feed.
-pub fn start(feeds: &[Feed], cursor: Option<i64>, ui: LiveUi, on_event: impl Fn(Event) + 'static) {
+pub fn start(
+    feeds: &[Feed],
+    cursor: Option<i64>,
+    ui: LiveUi,
+    on_event: impl Fn(Delivery) + 'static,
+) {
     stop();
     let mut last = HashMap::new();
     if let Some(c) = cursor {
@@ -840,13 +858,7 @@ impl Manager {
                             }
                         });
                     }
-                    (self.on_event)(Event {
-                        id: None,
-                        feed: Feed::Control,
-                        kind: kind::HELLO.into(),
-                        data: serde_json::json!({ "feeds": feeds.iter().map(|f| f.as_str()).collect::<Vec<_>>() }),
-                        ts: now() as i64,
-                    });
+                    (self.on_event)(Delivery::Opened(feeds.clone()));
                 }
                 self.retire_if_ready();
             }
@@ -1018,8 +1030,8 @@ impl Manager {
     }
 
     /// Passes an event on once: anything at or below its feed's last id was already delivered.
-    fn deliver(self: &Rc<Self>, conn_id: u32, ev: Event, bytes: u64) {
-        if ev.kind == kind::HELLO {
+    fn deliver(self: &Rc<Self>, conn_id: u32, ev: TypedEvent, bytes: u64) {
+        if matches!(ev.data, EventData::Hello(_)) {
             return;
         }
         let (transport, created_at) = self
@@ -1076,25 +1088,24 @@ impl Manager {
                 return;
             }
         }
-        if ev.kind == kind::TRANSPORT {
-            match serde_json::from_value::<TransportSettings>(ev.data.clone()) {
-                Ok(settings) => apply_settings(settings),
-                // A global switch: my effective transports may have moved.
-                Err(_) => leptos::task::spawn_local(refresh_settings()),
+        match &ev.data {
+            EventData::Transport(TransportChange::Settings(settings)) => {
+                apply_settings(settings.clone())
             }
-        }
-        if ev.kind == kind::RESYNC {
-            if let Some(c) = ev.data.get("cursor").and_then(|c| c.as_i64()) {
+            // A global switch: my effective transports may have moved.
+            EventData::Transport(_) => leptos::task::spawn_local(refresh_settings()),
+            EventData::Resync(r) => {
                 let mut last = self.last_id.borrow_mut();
                 for v in last.values_mut() {
-                    *v = (*v).max(c);
+                    *v = (*v).max(r.cursor);
                 }
             }
+            _ => {}
         }
         let latency = (feed != Feed::Control)
             .then(|| live_latency(&ev, created_at))
             .flatten();
-        (self.on_event)(ev);
+        (self.on_event)(Delivery::Event(ev));
         // Measured once the view has the event.
         if let (Some(ms), Some(t)) = (latency, transport) {
             pending(t, feed, |r| r.latency_ms.push(ms));

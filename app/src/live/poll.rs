@@ -4,7 +4,7 @@
 
 use super::{backoff_ms, Conn, ConnSpec, Report};
 use leptos::prelude::*;
-use protocol::{close, kind, ErrorBody, PollAnswer, Transport};
+use protocol::{close, ErrorBody, EventData, PollAnswer, Transport, TypedEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
@@ -30,7 +30,7 @@ pub(crate) struct PollConn {
 
 enum Outcome {
     /// The answer, and the bytes of its status line, headers and body.
-    Answer(PollAnswer, u64),
+    Answer(PollAnswer<TypedEvent>, u64),
     Status(u16, String),
     Network,
 }
@@ -131,9 +131,8 @@ impl PollConn {
                 let full = answer.events.len() >= FULL_BATCH;
                 let mut disabled = false;
                 for (ev, bytes) in answer.events.into_iter().zip(sizes) {
-                    if ev.kind == kind::DISCONNECT {
-                        let code = ev.data.get("code").and_then(|c| c.as_u64()).unwrap_or(0) as u16;
-                        disabled = code == close::TRANSPORT_DISABLED;
+                    if let EventData::Disconnect(d) = &ev.data {
+                        disabled = d.code == close::TRANSPORT_DISABLED;
                         continue;
                     }
                     self.spec.report(Report::Event(ev, bytes));
@@ -200,7 +199,7 @@ impl PollConn {
         self.abort.borrow_mut().take();
         let status = resp.status();
         if status == 200 {
-            match serde_json::from_str::<PollAnswer>(&text) {
+            match serde_json::from_str::<PollAnswer<TypedEvent>>(&text) {
                 Ok(a) => Outcome::Answer(a, response_bytes(&resp, &text)),
                 Err(_) => Outcome::Status(status, "bad_response".into()),
             }

@@ -8,7 +8,7 @@ use super::{
     Report, Sink,
 };
 use leptos::prelude::*;
-use protocol::{kind, Feed, Transport, TransportSettings};
+use protocol::{EventData, Feed, Transport, TransportSettings, TypedEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -193,19 +193,11 @@ impl Sink for Lane {
 }
 
 /// What a lane lists for an event.
-fn label(ev: &protocol::Event) -> String {
-    match ev.kind.as_str() {
-        kind::MESSAGE => {
-            let body = ev.data["body"].as_str().unwrap_or_default();
-            body.chars().take(40).collect()
-        }
-        kind::JOB => format!(
-            "{} {}/{}",
-            ev.data["status"].as_str().unwrap_or_default(),
-            ev.data["progress"].as_i64().unwrap_or(0),
-            ev.data["total"].as_i64().unwrap_or(0)
-        ),
-        other => other.to_string(),
+fn label(ev: &TypedEvent) -> String {
+    match &ev.data {
+        EventData::Message(m) => m.body.chars().take(40).collect(),
+        EventData::Job(j) => format!("{} {}/{}", j.state, j.done, j.total),
+        other => other.kind().to_string(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! stream is closed and reopened with backoff from the manager's cursor.
 
 use super::{schedule_retry, Conn, ConnSpec, Report};
-use protocol::{close, kind, Event, Feed};
+use protocol::{close, EventData, Feed, TypedEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
@@ -82,7 +82,7 @@ impl SseConn {
                 else {
                     return;
                 };
-                if let Ok(event) = serde_json::from_str::<Event>(&text) {
+                if let Ok(event) = TypedEvent::parse(&text) {
                     this.receive(event, frame_bytes(&text));
                 }
             });
@@ -107,14 +107,14 @@ impl SseConn {
         *self.callbacks.borrow_mut() = callbacks;
     }
 
-    fn receive(self: &Rc<Self>, event: Event, bytes: u64) {
+    fn receive(self: &Rc<Self>, event: TypedEvent, bytes: u64) {
         let id_bytes = event.id.map_or(0, |id| 5 + id.to_string().len() as u64);
         let bytes = bytes + id_bytes + 8 + event.feed.as_str().len() as u64;
-        match event.kind.as_str() {
-            kind::HELLO => {
+        match &event.data {
+            EventData::Hello(hello) => {
                 self.attempt.set(0);
                 self.open.set(true);
-                let cursor = event.data.get("cursor").and_then(|c| c.as_i64());
+                let cursor = Some(hello.cursor);
                 self.spec.report(Report::Open { cursor });
                 self.spec.report(Report::Wire {
                     requests: 0,
@@ -122,8 +122,8 @@ impl SseConn {
                     empty: false,
                 });
             }
-            kind::DISCONNECT => {
-                let code = event.data.get("code").and_then(|c| c.as_u64()).unwrap_or(0) as u16;
+            EventData::Disconnect(d) => {
+                let code = d.code;
                 self.drop_source();
                 self.open.set(false);
                 match code {

@@ -3,7 +3,7 @@
 
 use super::{schedule_retry, Conn, ConnSpec, Report};
 use leptos::prelude::*;
-use protocol::{close, kind, ClientFrame, Event};
+use protocol::{close, ClientFrame, EventData, TypedEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -99,11 +99,14 @@ impl WsConn {
                     126..=65_535 => 4,
                     _ => 10,
                 };
-            match serde_json::from_str::<Event>(&text) {
-                Ok(event) if event.kind == kind::HELLO => {
+            match TypedEvent::parse(&text) {
+                Ok(TypedEvent {
+                    data: EventData::Hello(hello),
+                    ..
+                }) => {
                     this.attempt.set(0);
                     this.open.set(true);
-                    let cursor = event.data.get("cursor").and_then(|c| c.as_i64());
+                    let cursor = Some(hello.cursor);
                     this.spec.report(Report::Open { cursor });
                     this.spec.report(Report::Wire {
                         requests: 0,

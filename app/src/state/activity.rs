@@ -5,7 +5,7 @@
 
 use crate::api;
 use leptos::prelude::*;
-use protocol::{kind, Event, Feed, Job, JobList, Notification, NotificationList};
+use protocol::{EventData, Feed, Job, JobList, Notification, NotificationList, TypedEvent};
 use std::collections::HashSet;
 
 /// How long a toast stays (paused while the pointer is on it).
@@ -58,12 +58,10 @@ impl Activity {
     }
 
     /// Applies an event of the notifications or jobs feed; false if it was neither.
-    pub fn apply(self, ev: &Event) -> bool {
-        match (ev.feed, ev.kind.as_str()) {
-            (Feed::Notifications, kind::NOTIFICATION) => {
-                let Ok(note) = serde_json::from_value::<Notification>(ev.data.clone()) else {
-                    return true;
-                };
+    pub fn apply(self, ev: &TypedEvent) -> bool {
+        match (ev.feed, &ev.data) {
+            (Feed::Notifications, EventData::Notification(note)) => {
+                let note = note.clone();
                 let mut fresh = false;
                 self.notes.update(|n| {
                     if !n.iter().any(|x| x.id == note.id) {
@@ -83,15 +81,13 @@ impl Activity {
                 }
                 true
             }
-            (Feed::Notifications, kind::READ) => {
+            (Feed::Notifications, EventData::Read(_)) => {
                 // Marked read here or in another tab: the server has the true count.
                 leptos::task::spawn_local(self.reload_notes());
                 true
             }
-            (Feed::Jobs, kind::JOB) => {
-                let Ok(job) = serde_json::from_value::<Job>(ev.data.clone()) else {
-                    return true;
-                };
+            (Feed::Jobs, EventData::Job(job)) => {
+                let job = job.clone();
                 if job.is_finished() {
                     self.cancelling.update(|c| {
                         c.remove(&job.id);

@@ -2,14 +2,14 @@
 //! history) and the live feed (new messages, acks, membership changes, typing, presence), the
 //! outbox of unsent messages, and the reducer that applies each live event.
 
-use crate::live::{self, ConnState, LiveUi};
+use crate::live::{self, ConnState, Delivery, LiveUi};
 use crate::state::activity::Activity;
 use crate::state::Initial;
 use crate::{api, outbox};
 use leptos::prelude::*;
 use protocol::{
-    kind, ClientFrame, Event, Feed, Message, MessageList, Room, RoomList, TransportSettings, User,
-    CHOOSABLE_FEEDS,
+    ClientFrame, EventData, Feed, Membership, MembershipChange, Message, MessageList, Presence,
+    PresenceStatus, Room, RoomList, TransportSettings, TypedEvent, Typing, User, CHOOSABLE_FEEDS,
 };
 use std::collections::HashMap;
 
@@ -211,8 +211,9 @@ impl Chat {
             if started.is_none() {
                 chat.tz_offset.set(crate::time::browser_offset_minutes());
                 chat.restore_outbox();
-                live::start(&CHOOSABLE_FEEDS, cursor, chat.live, move |ev| {
-                    chat.apply(ev)
+                live::start(&CHOOSABLE_FEEDS, cursor, chat.live, move |d| match d {
+                    Delivery::Opened(feeds) => chat.opened(&feeds),
+                    Delivery::Event(ev) => chat.apply(ev),
                 });
                 // Input in this tab keeps me online; the tab going hidden (or five quiet minutes)
                 // makes me idle, and coming back is told at once, not at the next tick.
@@ -792,9 +793,37 @@ impl Chat {
         self.pump();
     }
 
+    /// A live connection carrying `feeds` is open (the first, or a reconnect).
+    fn opened(self, feeds: &[Feed]) {
+        // Back in touch with the server: what failed for want of it is moot.
+        self.clear_error_notice();
+        // A new connection: say where this tab stands.
+        self.report_idle(true);
+        // First connection, or a reconnect: the cursor covers the gap, but the room list
+        // (unread counts) is cheap to refresh and catches anything outside the feed.
+        leptos::task::spawn_local(self.load_rooms());
+        leptos::task::spawn_local(self.activity.load());
+        leptos::task::spawn_local(self.load_presence());
+        if feeds.contains(&Feed::Chat) {
+            // The chat feed is live again: what was on its way over the old connection
+            // goes again (same client id, kept once), then the rest in order.
+            self.inflight.set_value(None);
+            self.refresh_outgoing();
+            self.pump();
+        }
+        if let Some(room) = self.current.get_untracked() {
+            let loaded = self
+                .logs
+                .with_untracked(|l| l.get(&room).is_some_and(|r| r.loaded));
+            if !loaded {
+                leptos::task::spawn_local(self.load_room(room));
+            }
+        }
+    }
+
     /// Applies one live event.
-    fn apply(self, ev: Event) {
-        if ev.feed == Feed::Notifications && ev.kind == kind::READ {
+    fn apply(self, ev: TypedEvent) {
+        if ev.feed == Feed::Notifications && matches!(ev.data, EventData::Read(_)) {
             // Notifications read (here, in another tab, or by opening a room): the server's
             // unread counts of the rooms may have moved with them.
             leptos::task::spawn_local(self.load_rooms());
@@ -802,11 +831,8 @@ impl Chat {
         if self.activity.apply(&ev) {
             return;
         }
-        match ev.kind.as_str() {
-            kind::MESSAGE => {
-                let Ok(msg) = serde_json::from_value::<Message>(ev.data) else {
-                    return;
-                };
+        match ev.data {
+            EventData::Message(msg) => {
                 let mine = msg.author.id == self.me.with_value(|m| m.id.clone());
                 let client_id = msg.client_id.clone();
                 let room_id = msg.room_id.clone();
@@ -853,88 +879,31 @@ impl Chat {
                     }
                 }
             }
-            kind::ACK => {
-                if let Some(msg) = ev
-                    .data
-                    .get("message")
-                    .cloned()
-                    .and_then(|m| serde_json::from_value::<Message>(m).ok())
-                {
-                    self.confirmed(msg);
-                }
-            }
-            kind::ERROR => {
-                let message = ev
-                    .data
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("Refused")
-                    .to_string();
-                let status = ev
-                    .data
-                    .get("status")
-                    .and_then(|s| s.as_u64())
-                    .unwrap_or(400) as u16;
-                let code = ev
-                    .data
-                    .get("code")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or_default();
-                match ev.data.get("client_id").and_then(|c| c.as_str()) {
-                    Some(cid) => self.send_failed(cid, status, code),
-                    None => self.notify(message),
-                }
-            }
-            kind::MEMBERSHIP => {
-                let Some(room) = ev
-                    .data
-                    .get("room")
-                    .cloned()
-                    .and_then(|r| serde_json::from_value::<Room>(r).ok())
-                else {
-                    return;
-                };
-                let change = ev
-                    .data
-                    .get("change")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or_default()
-                    .to_string();
+            EventData::Ack(ack) => self.confirmed(ack.message),
+            EventData::Error(e) => match e.client_id {
+                Some(cid) => self.send_failed(&cid, e.status, &e.code),
+                None => self.notify(e.message),
+            },
+            EventData::Membership(Membership { change, room }) => {
                 let room_id = room.id.clone();
-                if change == "left" && room.private {
+                if change == MembershipChange::Left && room.private {
                     self.rooms.update(|rs| rs.retain(|r| r.id != room_id));
                 } else {
                     self.upsert_room(room);
                 }
-                if change == "joined"
+                if change == MembershipChange::Joined
                     && self.current.get_untracked().as_deref() == Some(room_id.as_str())
                 {
                     leptos::task::spawn_local(self.load_room(room_id));
                 }
             }
-            kind::ROOM_CREATED => {
-                // Someone's new public room. Mine (or one I already hold) stays as it is: this
-                // payload is the room as a non-member sees it.
-                if let Ok(room) = serde_json::from_value::<Room>(ev.data) {
-                    if self.room_untracked(&room.id).is_none() {
-                        self.upsert_room(room);
-                    }
-                }
+            // Someone's new public room. Mine (or one I already hold) stays as it is: this
+            // payload is the room as a non-member sees it.
+            EventData::RoomCreated(room) if self.room_untracked(&room.id).is_none() => {
+                self.upsert_room(room);
             }
-            kind::TYPING => {
-                let room_id = ev
-                    .data
-                    .get("room_id")
-                    .and_then(|r| r.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let username = ev
-                    .data
-                    .get("user")
-                    .and_then(|u| u.get("username"))
-                    .and_then(|u| u.as_str())
-                    .unwrap_or_default()
-                    .to_string();
+            EventData::Typing(Typing { room_id, user }) => {
+                let username = user.username;
                 if username.is_empty() || username == self.me.with_value(|m| m.username.clone()) {
                     return;
                 }
@@ -947,61 +916,16 @@ impl Chat {
                     });
                 });
             }
-            kind::HELLO => {
-                // Back in touch with the server: what failed for want of it is moot.
-                self.clear_error_notice();
-                // A new connection: say where this tab stands.
-                self.report_idle(true);
-                // First connection, or a reconnect: the cursor covers the gap, but the room list
-                // (unread counts) is cheap to refresh and catches anything outside the feed.
-                leptos::task::spawn_local(self.load_rooms());
-                leptos::task::spawn_local(self.activity.load());
-                leptos::task::spawn_local(self.load_presence());
-                let carries_chat = ev
-                    .data
-                    .get("feeds")
-                    .and_then(|f| f.as_array())
-                    .is_some_and(|fs| fs.iter().any(|f| f.as_str() == Some(Feed::Chat.as_str())));
-                if carries_chat {
-                    // The chat feed is live again: what was on its way over the old connection
-                    // goes again (same client id, kept once), then the rest in order.
-                    self.inflight.set_value(None);
-                    self.refresh_outgoing();
-                    self.pump();
-                }
-                if let Some(room) = self.current.get_untracked() {
-                    let loaded = self
-                        .logs
-                        .with_untracked(|l| l.get(&room).is_some_and(|r| r.loaded));
-                    if !loaded {
-                        leptos::task::spawn_local(self.load_room(room));
+            EventData::Presence(Presence { user, status }) => {
+                self.presence.update(|p| {
+                    if status == PresenceStatus::Offline {
+                        p.remove(&user.id);
+                    } else {
+                        p.insert(user.id, status.as_str().to_string());
                     }
-                }
+                });
             }
-            kind::PRESENCE => {
-                let id = ev
-                    .data
-                    .get("user")
-                    .and_then(|u| u.get("id"))
-                    .and_then(|i| i.as_str())
-                    .map(str::to_string);
-                let status = ev
-                    .data
-                    .get("status")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("offline")
-                    .to_string();
-                if let Some(id) = id {
-                    self.presence.update(|p| {
-                        if status == "offline" {
-                            p.remove(&id);
-                        } else {
-                            p.insert(id, status);
-                        }
-                    });
-                }
-            }
-            kind::RESYNC => {
+            EventData::Resync(_) => {
                 self.logs.update(|l| l.clear());
                 for o in self.outbox.get_value() {
                     self.show_outgoing(&o);
