@@ -8,8 +8,14 @@ use crate::components::transports::GlobalSwitches;
 use crate::pages::home::Home;
 use crate::state::chat::Chat;
 use leptos::prelude::*;
-use protocol::{Feed, Transport, CHOOSABLE_FEEDS};
+use protocol::{AdminUserView, Feed, Transport, CHOOSABLE_FEEDS};
 use serde_json::Value;
+
+/// `GET /api/admin/users`.
+#[derive(serde::Deserialize)]
+struct AdminUsers {
+    users: Vec<AdminUserView>,
+}
 
 /// How often the comparison refreshes when its live feed cannot be opened (it polls instead).
 const REFRESH_MS: u64 = 1_000;
@@ -56,13 +62,13 @@ pub fn AdminRoute() -> impl IntoView {
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let users = RwSignal::new(Vec::<Value>::new());
+    let users = RwSignal::new(Vec::<AdminUserView>::new());
     let audit = RwSignal::new(Vec::<Value>::new());
     let metrics = RwSignal::new(Value::Null);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            if let Ok(v) = api::get::<Value>("/api/admin/users").await {
-                users.set(v["users"].as_array().cloned().unwrap_or_default());
+            if let Ok(list) = api::get::<AdminUsers>("/api/admin/users").await {
+                users.set(list.users);
             }
             if let Ok(v) = api::get::<Value>("/api/admin/audit?limit=20").await {
                 audit.set(v["entries"].as_array().cloned().unwrap_or_default());
@@ -166,18 +172,17 @@ pub fn AdminPage() -> impl IntoView {
                     </thead>
                     <tbody>
                         {move || users.get().into_iter().map(|u| {
-                            let id = u["id"].as_str().unwrap_or_default().to_string();
-                            let name = u["username"].as_str().unwrap_or_default().to_string();
+                            let (id, name) = (u.user.id.clone(), u.user.username.clone());
                             view! {
                                 <tr data-testid="admin-user" data-username=name.clone()>
                                     <th scope="row">{name.clone()}</th>
                                     {CHOOSABLE_FEEDS.into_iter().map(|f| {
-                                        let effective = u["transports"]["effective"][f.as_str()].as_str().unwrap_or_default().to_string();
-                                        let forced = u["transports"]["overrides"][f.as_str()].as_str().unwrap_or_default().to_string();
+                                        let effective = u.transports.effective.get(f);
+                                        let forced = u.transports.overrides.get(f).map_or("", Transport::as_str);
                                         let id = id.clone();
                                         view! {
                                             <td>
-                                                <span class=format!("t-{effective}")>{effective.parse::<protocol::Transport>().map(|t| t.label().to_string()).unwrap_or_default()}</span>
+                                                <span class=format!("t-{}", effective.as_str())>{effective.label()}</span>
                                                 <select
                                                     aria-label=format!("Override {} for {}", f.as_str(), name)
                                                     on:change=move |ev| set_override(id.clone(), f, event_target_value(&ev))
