@@ -4,6 +4,7 @@
 //! (who may do what) live in the services; the store keeps each change and the events it
 //! produces in one transaction.
 
+pub mod events;
 pub mod postgres;
 pub mod sqlite;
 
@@ -54,18 +55,6 @@ impl EventRow {
             ts: self.ts,
         })
     }
-}
-
-/// The payload of a `room_created` event: the room as someone who is not (yet) a member sees
-/// it. Every signed-in user gets the same bytes; the creator's own clients already hold the room
-/// as a member from its `membership` event.
-pub fn room_created_data(room: &Room) -> StoreResult<String> {
-    let seen = Room {
-        is_member: false,
-        unread: 0,
-        ..room.clone()
-    };
-    serde_json::to_string(&seen).map_err(|e| StoreError::Other(e.into()))
 }
 
 #[derive(Debug, Clone)]

@@ -24,13 +24,13 @@
 //! reads the row, which survives pruning of the log.
 
 use super::{
-    room_created_data, EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
+    events, EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
     SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
-    default_transport, kind, Author, Feed, FeedOverrides, FeedSet, FeedTransports, Message,
-    Notification, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, Message, Notification,
+    Room, Switches, Transport, User, CHOOSABLE_FEEDS,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{FromRow, Postgres, Transaction};
@@ -290,31 +290,9 @@ async fn append_event(
     Ok(ev)
 }
 
-/// A new notification as its event's JSON.
-fn notification_json(n: &NewNotification) -> StoreResult<String> {
-    serde_json::to_string(&Notification {
-        id: n.id.clone(),
-        kind: n.kind.clone(),
-        title: n.title.clone(),
-        body: n.body.clone(),
-        link: n.link.clone(),
-        created_at: n.now,
-        read: false,
-    })
-    .map_err(|e| StoreError::Other(e.into()))
-}
-
 /// A notification's event, with its reserved id.
 fn notification_event(id: i64, n: &NewNotification) -> StoreResult<StoredEvent> {
-    Ok(StoredEvent {
-        id,
-        feed: Feed::Notifications,
-        kind: kind::NOTIFICATION.to_string(),
-        room_id: None,
-        user_id: Some(n.user_id.clone()),
-        data: notification_json(n)?,
-        ts: n.now,
-    })
+    Ok(events::notification(n)?.with_id(id))
 }
 
 /// Inserts notification rows (not their events) in one statement.
@@ -389,19 +367,6 @@ async fn insert_messages(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// A message's event (its JSON names the event id, so the id comes first).
-fn message_event(message: &Message) -> StoreResult<StoredEvent> {
-    Ok(StoredEvent {
-        id: message.event_id,
-        feed: Feed::Chat,
-        kind: kind::MESSAGE.to_string(),
-        room_id: Some(message.room_id.clone()),
-        user_id: None,
-        data: serde_json::to_string(message).map_err(|e| StoreError::Other(e.into()))?,
-        ts: message.created_at,
-    })
 }
 
 /// Stores a batch of messages with a few statements: the earlier sends of repeated client ids
@@ -508,20 +473,8 @@ async fn send_batch_in_tx(
     let mut notes: Vec<&NewNotification> = Vec::new();
     for &i in &fresh {
         let m = &msgs[i];
-        let message = Message {
-            id: m.id.clone(),
-            room_id: m.room_id.clone(),
-            author: Author {
-                id: m.author.id.clone(),
-                username: m.author.username.clone(),
-            },
-            body: m.body.clone(),
-            client_id: m.client_id.clone(),
-            created_at: m.now,
-            seq: seqs.get(&i).copied().unwrap_or(0),
-            event_id: next_id,
-        };
-        let mut own = vec![message_event(&message)?];
+        let message = events::message(m, seqs.get(&i).copied().unwrap_or(0), next_id);
+        let mut own = vec![events::message_event(&message)?];
         next_id += 1;
         for n in &m.notify {
             own.push(notification_event(next_id, n)?);
@@ -596,20 +549,8 @@ async fn send_in_tx(
     .await?;
     // The event ids, last (the message's payload names its own event id).
     let first = reserve_event_ids(tx, 1 + msg.notify.len() as i64).await?;
-    let message = Message {
-        id: msg.id.clone(),
-        room_id: msg.room_id.clone(),
-        author: Author {
-            id: msg.author.id.clone(),
-            username: msg.author.username.clone(),
-        },
-        body: msg.body.clone(),
-        client_id: msg.client_id.clone(),
-        created_at: msg.now,
-        seq,
-        event_id: first,
-    };
-    let mut events = vec![message_event(&message)?];
+    let message = events::message(msg, seq, first);
+    let mut events = vec![events::message_event(&message)?];
     for (n, id) in msg.notify.iter().zip(first + 1..) {
         events.push(notification_event(id, n)?);
     }
@@ -645,15 +586,15 @@ async fn membership_event(
     let room = room_in_tx(tx, room_id, user_id)
         .await?
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?;
-    let data = serde_json::json!({ "room": room.room, "change": change }).to_string();
+    let ev = events::membership(&room.room, user_id, change, now);
     append_event(
         tx,
-        Feed::Chat,
-        kind::MEMBERSHIP,
-        Some(room_id),
-        Some(user_id),
-        data,
-        now,
+        ev.feed,
+        &ev.kind,
+        ev.room_id.as_deref(),
+        ev.user_id.as_deref(),
+        ev.data,
+        ev.ts,
     )
     .await
 }
@@ -875,15 +816,16 @@ impl Store for PgStore {
         let mut events = vec![ev];
         if !private {
             // To everyone (no room, no user): "Other rooms" grows live everywhere.
+            let ev = events::room_created(&room, now)?;
             events.push(
                 append_event(
                     &mut tx,
-                    Feed::Chat,
-                    kind::ROOM_CREATED,
-                    None,
-                    None,
-                    room_created_data(&room)?,
-                    now,
+                    ev.feed,
+                    &ev.kind,
+                    ev.room_id.as_deref(),
+                    ev.user_id.as_deref(),
+                    ev.data,
+                    ev.ts,
                 )
                 .await?,
             );
@@ -1237,13 +1179,12 @@ impl Store for PgStore {
         now: i64,
     ) -> StoreResult<Option<Vec<StoredEvent>>> {
         let mut tx = self.write().await?;
-        let data = match &which {
+        match &which {
             ReadSelection::All => {
                 sqlx::query("UPDATE notifications SET read = TRUE WHERE user_id = $1 AND NOT read")
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
-                serde_json::json!({ "all": true })
             }
             ReadSelection::Ids(ids) => {
                 let (mine,): (i64,) = sqlx::query_as(
@@ -1264,18 +1205,17 @@ impl Store for PgStore {
                 .bind(ids)
                 .execute(&mut *tx)
                 .await?;
-                serde_json::json!({ "ids": ids })
             }
-        };
-        // My other tabs update their badge from this.
+        }
+        let ev = events::read(user_id, &which, now);
         let ev = append_event(
             &mut tx,
-            Feed::Notifications,
-            kind::READ,
-            None,
-            Some(user_id),
-            data.to_string(),
-            now,
+            ev.feed,
+            &ev.kind,
+            ev.room_id.as_deref(),
+            ev.user_id.as_deref(),
+            ev.data,
+            ev.ts,
         )
         .await?;
         tx.commit().await?;
@@ -1408,15 +1348,15 @@ impl Store for PgStore {
         .fetch_one(&mut *tx)
         .await?;
         let saved: JobRecord = row.into();
-        let data = snapshot(&saved);
+        let ev = events::job(&saved.user_id, snapshot(&saved), saved.updated_at);
         let ev = append_event(
             &mut tx,
-            Feed::Jobs,
-            kind::JOB,
-            None,
-            Some(&saved.user_id),
-            data,
-            saved.updated_at,
+            ev.feed,
+            &ev.kind,
+            ev.room_id.as_deref(),
+            ev.user_id.as_deref(),
+            ev.data,
+            ev.ts,
         )
         .await?;
         tx.commit().await?;

@@ -3,7 +3,7 @@
 //! upgrade; the hub already serialises event-producing writes, so the log commits in id order.
 
 use super::{
-    room_created_data, EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
+    events, EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
     SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
@@ -415,42 +415,13 @@ fn send_batch_on(
             *s += 1;
             *s - 1
         });
-        let message = Message {
-            id: m.id.clone(),
-            room_id: m.room_id.clone(),
-            author: Author {
-                id: m.author.id.clone(),
-                username: m.author.username.clone(),
-            },
-            body: m.body.clone(),
-            client_id: m.client_id.clone(),
-            created_at: m.now,
-            seq,
-            event_id: next_id,
-        };
-        let data =
-            serde_json::to_string(&message).map_err(|e| BatchError::Failed(e.to_string()))?;
-        let mut own = vec![StoredEvent {
-            id: next_id,
-            feed: Feed::Chat,
-            kind: kind::MESSAGE.to_string(),
-            room_id: Some(m.room_id.clone()),
-            user_id: None,
-            data,
-            ts: m.now,
-        }];
+        let message = events::message(m, seq, next_id);
+        let mut own =
+            vec![events::message_event(&message).map_err(|e| BatchError::Failed(e.to_string()))?];
         next_id += 1;
         for n in &m.notify {
-            let data = notification_json(n).map_err(|e| BatchError::Failed(e.to_string()))?;
-            own.push(StoredEvent {
-                id: next_id,
-                feed: Feed::Notifications,
-                kind: kind::NOTIFICATION.to_string(),
-                room_id: None,
-                user_id: Some(n.user_id.clone()),
-                data,
-                ts: n.now,
-            });
+            let ev = events::notification(n).map_err(|e| BatchError::Failed(e.to_string()))?;
+            own.push(ev.with_id(next_id));
             next_id += 1;
             notes.push(n);
         }
@@ -646,20 +617,8 @@ async fn send_in_tx(
         msg.now,
     )
     .await?;
-    let message = Message {
-        id: msg.id.clone(),
-        room_id: msg.room_id.clone(),
-        author: Author {
-            id: msg.author.id.clone(),
-            username: msg.author.username.clone(),
-        },
-        body: msg.body.clone(),
-        client_id: msg.client_id.clone(),
-        created_at: msg.now,
-        seq,
-        event_id: ev.id,
-    };
-    ev.data = serde_json::to_string(&message).map_err(|e| StoreError::Other(e.into()))?;
+    let message = events::message(msg, seq, ev.id);
+    ev.data = events::message_event(&message)?.data;
     sqlx::query("UPDATE events SET data = ? WHERE id = ?")
         .bind(&ev.data)
         .bind(ev.id)
@@ -725,15 +684,15 @@ async fn membership_event(
     let room = room_in_tx(tx, room_id, user_id)
         .await?
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?;
-    let data = serde_json::json!({ "room": room.room, "change": change }).to_string();
+    let ev = events::membership(&room.room, user_id, change, now);
     append_event(
         tx,
-        Feed::Chat,
-        kind::MEMBERSHIP,
-        Some(room_id),
-        Some(user_id),
-        data,
-        now,
+        ev.feed,
+        &ev.kind,
+        ev.room_id.as_deref(),
+        ev.user_id.as_deref(),
+        ev.data,
+        ev.ts,
     )
     .await
 }
@@ -826,20 +785,6 @@ impl NotificationRow {
     }
 }
 
-/// A new notification as its event's JSON.
-fn notification_json(n: &NewNotification) -> StoreResult<String> {
-    serde_json::to_string(&Notification {
-        id: n.id.clone(),
-        kind: n.kind.clone(),
-        title: n.title.clone(),
-        body: n.body.clone(),
-        link: n.link.clone(),
-        created_at: n.now,
-        read: false,
-    })
-    .map_err(|e| StoreError::Other(e.into()))
-}
-
 /// Binds a notification's seven columns, in the order both notification inserts name them.
 fn bind_notification<'q>(
     q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
@@ -869,16 +814,16 @@ async fn insert_notifications(
         )
         .execute(&mut **tx)
         .await?;
-        let data = notification_json(n)?;
+        let ev = events::notification(n)?;
         events.push(
             append_event(
                 tx,
-                Feed::Notifications,
-                kind::NOTIFICATION,
-                None,
-                Some(&n.user_id),
-                data,
-                n.now,
+                ev.feed,
+                &ev.kind,
+                ev.room_id.as_deref(),
+                ev.user_id.as_deref(),
+                ev.data,
+                ev.ts,
             )
             .await?,
         );
@@ -1004,15 +949,16 @@ impl Store for SqliteStore {
         let mut events = vec![ev];
         if !private {
             // To everyone (no room, no user): "Other rooms" grows live everywhere.
+            let ev = events::room_created(&room, now)?;
             events.push(
                 append_event(
                     &mut tx,
-                    Feed::Chat,
-                    kind::ROOM_CREATED,
-                    None,
-                    None,
-                    room_created_data(&room)?,
-                    now,
+                    ev.feed,
+                    &ev.kind,
+                    ev.room_id.as_deref(),
+                    ev.user_id.as_deref(),
+                    ev.data,
+                    ev.ts,
                 )
                 .await?,
             );
@@ -1363,13 +1309,12 @@ impl Store for SqliteStore {
         now: i64,
     ) -> StoreResult<Option<Vec<StoredEvent>>> {
         let mut tx = self.write().await?;
-        let data = match &which {
+        match &which {
             ReadSelection::All => {
                 sqlx::query("UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0")
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
-                serde_json::json!({ "all": true })
             }
             ReadSelection::Ids(ids) => {
                 let list = serde_json::to_string(ids).map_err(|e| StoreError::Other(e.into()))?;
@@ -1389,18 +1334,17 @@ impl Store for SqliteStore {
                     .bind(&list)
                     .execute(&mut *tx)
                     .await?;
-                serde_json::json!({ "ids": ids })
             }
-        };
-        // My other tabs update their badge from this.
+        }
+        let ev = events::read(user_id, &which, now);
         let ev = append_event(
             &mut tx,
-            Feed::Notifications,
-            kind::READ,
-            None,
-            Some(user_id),
-            data.to_string(),
-            now,
+            ev.feed,
+            &ev.kind,
+            ev.room_id.as_deref(),
+            ev.user_id.as_deref(),
+            ev.data,
+            ev.ts,
         )
         .await?;
         tx.commit().await?;
@@ -1526,15 +1470,15 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let saved: JobRecord = row.into();
-        let data = snapshot(&saved);
+        let ev = events::job(&saved.user_id, snapshot(&saved), saved.updated_at);
         let ev = append_event(
             &mut tx,
-            Feed::Jobs,
-            kind::JOB,
-            None,
-            Some(&saved.user_id),
-            data,
-            saved.updated_at,
+            ev.feed,
+            &ev.kind,
+            ev.room_id.as_deref(),
+            ev.user_id.as_deref(),
+            ev.data,
+            ev.ts,
         )
         .await?;
         tx.commit().await?;
