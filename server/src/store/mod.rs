@@ -1,11 +1,14 @@
 //! Storage: the one seam between the services and a database. The services see only the
-//! [`Store`] trait; `sqlite.rs` (one server, one file) and `postgres.rs` (one or several servers
-//! on a shared database) implement it, and [`Db`] picks one by the database URL's scheme. Rules
+//! [`Store`] trait; `sql.rs` implements it once for both databases, with what differs behind
+//! its `Dialect` trait in `sqlite.rs` (one server, one file) and `postgres.rs` (one or several
+//! servers on a shared database); `events.rs` builds the events every change appends. [`Db`]
+//! picks the database by the URL's scheme. Rules
 //! (who may do what) live in the services; the store keeps each change and the events it
 //! produces in one transaction.
 
 pub mod events;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
