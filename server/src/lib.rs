@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pages;
 pub mod presence;
 pub mod ratelimit;
+pub mod refusals;
 pub mod security;
 pub mod serve;
 pub mod services;
