@@ -425,11 +425,12 @@ async fn send_batch_in_tx(
     let mut notes: Vec<&NewNotification> = Vec::new();
     for &i in &fresh {
         let m = &msgs[i];
-        let message = events::message(m, seqs.get(&i).copied().unwrap_or(0), next_id);
-        let mut own = vec![events::message_event(&message)?];
+        let seq = seqs.get(&i).copied().unwrap_or(0);
+        let (message, event) = events::message_event(events::message(m, seq, next_id))?;
+        let mut own = vec![event];
         next_id += 1;
         for n in &m.notify {
-            own.push(events::notification(n)?.with_id(next_id));
+            own.push(events::notification(n).with_id(next_id));
             next_id += 1;
             notes.push(n);
         }

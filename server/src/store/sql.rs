@@ -29,8 +29,8 @@ use super::{
 };
 use async_trait::async_trait;
 use protocol::{
-    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, Message, Notification,
-    Room, Switches, Transport, User, CHOOSABLE_FEEDS,
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, MembershipChange,
+    Message, Notification, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
 };
 use sqlx::{Database, FromRow, Pool, Transaction};
 use std::future::Future;
@@ -490,10 +490,7 @@ async fn insert_notifications<D: Dialect>(
     }
     let refs: Vec<&NewNotification> = items.iter().collect();
     D::insert_notification_rows(&mut **tx, &refs).await?;
-    let new = items
-        .iter()
-        .map(events::notification)
-        .collect::<StoreResult<Vec<_>>>()?;
+    let new = items.iter().map(events::notification).collect();
     append_events(tx, new).await
 }
 
@@ -528,10 +525,10 @@ async fn send_in_tx<D: Dialect>(
     D::insert_notification_rows(&mut **t, &notes).await?;
     // The event ids, last (the message's payload names its own event id).
     let first = D::reserve_event_ids(&mut **t, 1 + msg.notify.len() as i64).await?;
-    let message = events::message(msg, seq, first);
-    let mut stored = vec![events::message_event(&message)?];
+    let (message, event) = events::message_event(events::message(msg, seq, first))?;
+    let mut stored = vec![event];
     for (n, id) in msg.notify.iter().zip(first + 1..) {
-        stored.push(events::notification(n)?.with_id(id));
+        stored.push(events::notification(n).with_id(id));
     }
     D::insert_events(&mut **t, &stored).await?;
     D::insert_messages(&mut **t, &[&message]).await?;
@@ -558,13 +555,13 @@ async fn membership<D: Dialect>(
     t: &mut Transaction<'static, D>,
     room_id: &str,
     user_id: &str,
-    change: &str,
+    change: MembershipChange,
     now: i64,
 ) -> StoreResult<NewEvent> {
     let room = room_in_tx(t, room_id, user_id)
         .await?
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?;
-    Ok(events::membership(&room.room, user_id, change, now))
+    Ok(events::membership(room.room, user_id, change, now))
 }
 
 async fn add_member<D: Dialect>(
@@ -748,14 +745,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         )
         .await?;
         add_member(&mut t, id, &creator.id, now).await?;
-        let joined = membership(&mut t, id, &creator.id, "joined", now).await?;
+        let joined = membership(&mut t, id, &creator.id, MembershipChange::Joined, now).await?;
         let room = room_in_tx(&mut t, id, &creator.id)
             .await?
             .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room vanished")))?
             .room;
         let mut new = vec![joined];
         if !private {
-            new.push(events::room_created(&room, now)?);
+            new.push(events::room_created(&room, now));
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -822,7 +819,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut new = Vec::new();
         if added {
-            new.push(membership(&mut t, room_id, &user.id, "joined", now).await?);
+            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Joined, now).await?);
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -839,7 +836,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut new = Vec::new();
         if done > 0 {
-            new.push(membership(&mut t, room_id, &user.id, "left", now).await?);
+            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Left, now).await?);
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -871,7 +868,9 @@ impl<D: Dialect> Store for SqlStore<D> {
             )
             .await?;
             if done > 0 {
-                new.push(membership(&mut t, room_id, &user.id, "invited", now).await?);
+                new.push(
+                    membership(&mut t, room_id, &user.id, MembershipChange::Invited, now).await?,
+                );
             }
         }
         let events = append_events(&mut t, new).await?;
@@ -926,7 +925,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         let mut new = Vec::new();
         for user in added {
-            new.push(membership(&mut t, &room_id, &user.id, "joined", now).await?);
+            new.push(membership(&mut t, &room_id, &user.id, MembershipChange::Joined, now).await?);
         }
         let events = append_events(&mut t, new).await?;
         let room = room_in_tx(&mut t, &room_id, &me.id)

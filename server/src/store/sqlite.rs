@@ -498,12 +498,12 @@ fn send_batch_on(
             *s += 1;
             *s - 1
         });
-        let message = events::message(m, seq, next_id);
-        let mut own =
-            vec![events::message_event(&message).map_err(|e| BatchError::Failed(e.to_string()))?];
+        let (message, event) = events::message_event(events::message(m, seq, next_id))
+            .map_err(|e| BatchError::Failed(e.to_string()))?;
+        let mut own = vec![event];
         next_id += 1;
         for n in &m.notify {
-            let ev = events::notification(n).map_err(|e| BatchError::Failed(e.to_string()))?;
+            let ev = events::notification(n);
             own.push(ev.with_id(next_id));
             next_id += 1;
             notes.push(n);
