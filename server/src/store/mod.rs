@@ -1,10 +1,14 @@
 //! Storage: the one seam between the services and a database. The services see only the
-//! [`Store`] trait; `sqlite.rs` (one server, one file) and `postgres.rs` (one or several servers
-//! on a shared database) implement it, and [`Db`] picks one by the database URL's scheme. Rules
+//! [`Store`] trait; `sql.rs` implements it once for both databases, with what differs behind
+//! its `Dialect` trait in `sqlite.rs` (one server, one file) and `postgres.rs` (one or several
+//! servers on a shared database); `events.rs` builds the events every change appends. [`Db`]
+//! picks the database by the URL's scheme. Rules
 //! (who may do what) live in the services; the store keeps each change and the events it
 //! produces in one transaction.
 
+pub mod events;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -54,18 +58,6 @@ impl EventRow {
             ts: self.ts,
         })
     }
-}
-
-/// The payload of a `room_created` event: the room as someone who is not (yet) a member sees
-/// it. Every signed-in user gets the same bytes; the creator's own clients already hold the room
-/// as a member from its `membership` event.
-pub fn room_created_data(room: &Room) -> StoreResult<String> {
-    let seen = Room {
-        is_member: false,
-        unread: 0,
-        ..room.clone()
-    };
-    serde_json::to_string(&seen).map_err(|e| StoreError::Other(e.into()))
 }
 
 #[derive(Debug, Clone)]

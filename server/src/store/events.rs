@@ -1,0 +1,158 @@
+//! The events the store appends, written once for both backends: which feed, kind and audience
+//! each change's event has, and its payload, built as the contract's typed
+//! [`EventData`](protocol::EventData) and stored as its `data_json()` under its `kind()` (the
+//! wire `Message`, the room of a `membership` change, a `notification`, a `read` selection, a
+//! `room_created` room). The backends only give the events their ids and insert them; what the
+//! payloads say is decided here, so the two databases cannot drift apart on the wire.
+
+use super::{NewMessage, NewNotification, ReadSelection, StoreError, StoreResult, StoredEvent};
+use protocol::{
+    kind, Author, EventData, Feed, Membership, MembershipChange, Message, Notification,
+    NotificationsRead, Room,
+};
+
+/// An event before the log gives it an id.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub feed: Feed,
+    pub kind: String,
+    pub room_id: Option<String>,
+    pub user_id: Option<String>,
+    pub data: String,
+    pub ts: i64,
+}
+
+impl NewEvent {
+    /// The event as stored under `id`.
+    pub fn with_id(self, id: i64) -> StoredEvent {
+        StoredEvent {
+            id,
+            feed: self.feed,
+            kind: self.kind,
+            room_id: self.room_id,
+            user_id: self.user_id,
+            data: self.data,
+            ts: self.ts,
+        }
+    }
+}
+
+impl NewEvent {
+    /// A stored event carrying `data`, of `data`'s kind.
+    fn of(
+        feed: Feed,
+        data: &EventData,
+        room_id: Option<&str>,
+        user_id: Option<&str>,
+        ts: i64,
+    ) -> Self {
+        NewEvent {
+            feed,
+            kind: data.kind().to_string(),
+            room_id: room_id.map(str::to_string),
+            user_id: user_id.map(str::to_string),
+            data: data.data_json(),
+            ts,
+        }
+    }
+}
+
+/// A new message as stored and sent: its room's `seq` and its event's id (the payload names
+/// the event it travels in, so the id is reserved before the payload is written).
+pub fn message(m: &NewMessage, seq: i64, event_id: i64) -> Message {
+    Message {
+        id: m.id.clone(),
+        room_id: m.room_id.clone(),
+        author: Author {
+            id: m.author.id.clone(),
+            username: m.author.username.clone(),
+        },
+        body: m.body.clone(),
+        client_id: m.client_id.clone(),
+        created_at: m.now,
+        seq,
+        event_id,
+    }
+}
+
+/// A message's event: to the members of its room, under the id the message names. The
+/// message comes back beside it (it is moved into the payload to be written, not copied).
+pub fn message_event(message: Message) -> StoreResult<(Message, StoredEvent)> {
+    let (id, ts, room_id) = (
+        message.event_id,
+        message.created_at,
+        message.room_id.clone(),
+    );
+    let data = EventData::Message(message);
+    let event = NewEvent::of(Feed::Chat, &data, Some(&room_id), None, ts).with_id(id);
+    match data {
+        EventData::Message(message) => Ok((message, event)),
+        _ => Err(StoreError::Other(anyhow::anyhow!(
+            "a message event without its message"
+        ))),
+    }
+}
+
+/// A notification's event: to its user only, carrying the notification as it is listed.
+pub fn notification(n: &NewNotification) -> NewEvent {
+    let data = EventData::Notification(Notification {
+        id: n.id.clone(),
+        kind: n.kind.clone(),
+        title: n.title.clone(),
+        body: n.body.clone(),
+        link: n.link.clone(),
+        created_at: n.now,
+        read: false,
+    });
+    NewEvent::of(Feed::Notifications, &data, None, Some(&n.user_id), n.now)
+}
+
+/// A change of `user_id`'s membership (`joined`, `left`, `invited`), addressed to that user and
+/// carrying the room as they now see it (so their open clients can update their room list and
+/// subscriptions).
+pub fn membership(room: Room, user_id: &str, change: MembershipChange, now: i64) -> NewEvent {
+    let room_id = room.id.clone();
+    let data = EventData::Membership(Membership { change, room });
+    NewEvent::of(Feed::Chat, &data, Some(&room_id), Some(user_id), now)
+}
+
+/// A public room's `room_created` event, to everyone (no room, no user): "Other rooms" grows
+/// live everywhere. The payload is the room as someone who is not (yet) a member sees it, so
+/// every signed-in user gets the same bytes; the creator's own clients already hold the room
+/// as a member from its `membership` event.
+pub fn room_created(room: &Room, now: i64) -> NewEvent {
+    let seen = Room {
+        is_member: false,
+        unread: 0,
+        ..room.clone()
+    };
+    NewEvent::of(Feed::Chat, &EventData::RoomCreated(seen), None, None, now)
+}
+
+/// Notifications marked read, to their user: their other tabs update the badge from this.
+pub fn read(user_id: &str, which: &ReadSelection, now: i64) -> NewEvent {
+    let read = match which {
+        ReadSelection::All => NotificationsRead::All { all: true },
+        ReadSelection::Ids(ids) => NotificationsRead::Ids { ids: ids.clone() },
+    };
+    NewEvent::of(
+        Feed::Notifications,
+        &EventData::Read(read),
+        None,
+        Some(user_id),
+        now,
+    )
+}
+
+/// A job's new state, to its owner; `data` is the service's snapshot of the stored record
+/// (the jobs service writes it, from the record as stored).
+pub fn job(user_id: &str, data: String, updated_at: i64) -> NewEvent {
+    NewEvent {
+        feed: Feed::Jobs,
+        kind: kind::JOB.to_string(),
+        room_id: None,
+        user_id: Some(user_id.to_string()),
+        data,
+        ts: updated_at,
+    }
+}

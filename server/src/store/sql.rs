@@ -1,0 +1,1469 @@
+//! The one SQL implementation of [`Store`], for SQLite and PostgreSQL alike (the shape of
+//! ntfy's message cache: one common store, a table of the query texts that differ).
+//!
+//! Every statement here is written once, with `$n` placeholders, which both databases take (sqlx
+//! binds SQLite's `$n` by number). Where the SQL itself differs, the text comes from the
+//! backend's [`Queries`]; what the databases do differently sits behind the small [`Dialect`]
+//! trait, implemented in `sqlite.rs` and `postgres.rs`:
+//!
+//! - running a statement with its arguments ([`Arg`]: values and lists, bound natively);
+//! - event ids: gapless, in commit order (a counter row on PostgreSQL, SQLite's single writer);
+//! - the multi-row inserts of events, messages and notifications;
+//! - the locks that make "first user is admin" and "one public room per name" hold;
+//! - the group commit of a batch of messages (SQLite runs it on a connection of its own).
+//!
+//! Why not sqlx's `Any` driver: it copies every row into its own value type, has no array
+//! parameters (PostgreSQL's batch inserts bind one array per column), and reads SQLite's
+//! booleans as integers. Why not sqlx code generic over `sqlx::Database`: every function would
+//! carry a dozen higher-ranked bounds (executor, arguments, each bound and decoded type). Here
+//! the generic code needs only `D: Dialect`; each dialect binds and runs statements with its
+//! own concrete types.
+//!
+//! Event-producing writes do all their other writes first and append their events last: on
+//! PostgreSQL the reservation of ids holds the log's head until commit (see `postgres.rs`).
+
+use super::events::{self, NewEvent};
+use super::{
+    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome,
+    Store, StoreError, StoreResult, StoredEvent, UserRecord,
+};
+use async_trait::async_trait;
+use protocol::{
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, MembershipChange,
+    Message, Notification, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
+};
+use sqlx::{Database, FromRow, Pool, Transaction};
+use std::future::Future;
+use std::str::FromStr;
+
+/// A statement's argument, bound by each dialect with its own types.
+#[derive(Debug, Clone)]
+pub enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Bool(bool),
+    /// A list of strings: a JSON array on SQLite (read with `json_each`), an array on
+    /// PostgreSQL (read with `ANY` or `UNNEST`).
+    TextList(Vec<&'a str>),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(s: &'a str) -> Self {
+        Arg::Text(Some(s))
+    }
+}
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(s: &'a String) -> Self {
+        Arg::Text(Some(s))
+    }
+}
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(s: Option<&'a str>) -> Self {
+        Arg::Text(s)
+    }
+}
+impl<'a> From<&'a Option<String>> for Arg<'a> {
+    fn from(s: &'a Option<String>) -> Self {
+        Arg::Text(s.as_deref())
+    }
+}
+impl From<i64> for Arg<'_> {
+    fn from(n: i64) -> Self {
+        Arg::Int(Some(n))
+    }
+}
+impl From<Option<i64>> for Arg<'_> {
+    fn from(n: Option<i64>) -> Self {
+        Arg::Int(n)
+    }
+}
+impl From<u32> for Arg<'_> {
+    fn from(n: u32) -> Self {
+        Arg::Int(Some(i64::from(n)))
+    }
+}
+impl From<bool> for Arg<'_> {
+    fn from(b: bool) -> Self {
+        Arg::Bool(b)
+    }
+}
+impl<'a> From<&'a [String]> for Arg<'a> {
+    fn from(list: &'a [String]) -> Self {
+        Arg::TextList(list.iter().map(String::as_str).collect())
+    }
+}
+
+/// The arguments of one statement, in `$n` order.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { vec![$(Arg::from($a)),*] };
+}
+
+/// Where a statement runs: on a pooled connection, or inside a transaction.
+pub enum Exec<'a, D: Database> {
+    Pool(&'a Pool<D>),
+    Conn(&'a mut D::Connection),
+}
+
+/// Decodes a row as `T` (a supertrait of [`Dialect`] per row shape the store reads, so the
+/// generic code needs no bounds of its own).
+pub trait Decodes<T>: Database {
+    fn decode(row: &Self::Row) -> sqlx::Result<T>;
+}
+
+impl<D: Database, T> Decodes<T> for D
+where
+    T: for<'r> FromRow<'r, D::Row>,
+{
+    fn decode(row: &D::Row) -> sqlx::Result<T> {
+        T::from_row(row)
+    }
+}
+
+/// The query texts that differ between the databases; the others are written once below.
+pub struct Queries {
+    /// Rooms as one user sees them (`$1` is the user id).
+    pub room_select: &'static str,
+    /// The name of a public room called `$1` in any case, if there is one.
+    pub room_name_taken: &'static str,
+    /// The members of room `$1` among the usernames in list `$2`.
+    pub members_named: &'static str,
+    /// How many of the notification ids in list `$2` belong to user `$1`.
+    pub count_own_notifications: &'static str,
+    /// Marks user `$1`'s notifications with the ids in list `$2` read.
+    pub mark_notifications_read: &'static str,
+    /// Events in (`$1`, `$5`] of the feeds in list `$3` that user `$2` may see, at most `$4`.
+    pub events_after: &'static str,
+    /// The highest event id ever committed, even if pruned since (one row, one column).
+    pub head: &'static str,
+}
+
+/// What the two databases do differently; everything else is [`SqlStore`].
+pub trait Dialect:
+    Database
+    + Sync
+    + Decodes<UserRow>
+    + Decodes<RoomRow>
+    + Decodes<MessageRow>
+    + Decodes<JobRow>
+    + Decodes<NotificationRow>
+    + Decodes<EventRow>
+    + Decodes<(i64,)>
+    + Decodes<(Option<i64>,)>
+    + Decodes<(bool,)>
+    + Decodes<(String,)>
+    + Decodes<(String, bool)>
+    + Decodes<(String, Option<String>, Option<String>)>
+    + Decodes<(i64, String, String, String, String, i64)>
+{
+    /// What the store keeps beside its pool (SQLite: the group-commit writer's connection).
+    type State: Default + Clone + Send + Sync + 'static;
+    /// The statement that begins a write transaction.
+    const BEGIN_WRITE: &'static str;
+    const QUERIES: &'static Queries;
+
+    /// Runs a statement; the number of rows it changed.
+    fn execute<'a>(
+        ex: Exec<'a, Self>,
+        sql: &'a str,
+        args: Vec<Arg<'a>>,
+    ) -> impl Future<Output = sqlx::Result<u64>> + Send + 'a;
+    fn fetch_all<'a>(
+        ex: Exec<'a, Self>,
+        sql: &'a str,
+        args: Vec<Arg<'a>>,
+    ) -> impl Future<Output = sqlx::Result<Vec<Self::Row>>> + Send + 'a;
+    fn fetch_optional<'a>(
+        ex: Exec<'a, Self>,
+        sql: &'a str,
+        args: Vec<Arg<'a>>,
+    ) -> impl Future<Output = sqlx::Result<Option<Self::Row>>> + Send + 'a;
+
+    /// Reserves the next `n` event ids for the transaction on `conn` and returns the first.
+    /// The events must be inserted (with [`Dialect::insert_events`]) before the next
+    /// reservation, and every other write of the transaction should come before it.
+    fn reserve_event_ids(
+        conn: &mut Self::Connection,
+        n: i64,
+    ) -> impl Future<Output = StoreResult<i64>> + Send + '_;
+    /// Inserts events whose ids were reserved, in one statement.
+    fn insert_events<'a>(
+        conn: &'a mut Self::Connection,
+        events: &'a [StoredEvent],
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+    fn insert_messages<'a>(
+        conn: &'a mut Self::Connection,
+        msgs: &'a [&'a Message],
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+    /// Inserts notification rows (not their events), in one statement.
+    fn insert_notification_rows<'a>(
+        conn: &'a mut Self::Connection,
+        items: &'a [&'a NewNotification],
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+
+    /// Takes sign-ups one at a time (across servers too), so exactly one first user is admin.
+    fn lock_signups(conn: &mut Self::Connection) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Makes two creations of a public room called `name` take turns.
+    fn lock_room_name<'a>(
+        conn: &'a mut Self::Connection,
+        name: &'a str,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+
+    /// Stores a batch of messages in one transaction (group commit), falling back to
+    /// [`SqlStore::send_one_by_one`] when the batch fails.
+    fn send_batch<'a>(
+        store: &'a SqlStore<Self>,
+        msgs: &'a [NewMessage],
+    ) -> impl Future<Output = StoreResult<Vec<StoreResult<SendOutcome>>>> + Send + 'a;
+}
+
+/// The store over one database.
+pub struct SqlStore<D: Dialect> {
+    pub(crate) pool: Pool<D>,
+    pub(crate) state: D::State,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+async fn execute<D: Dialect>(ex: Exec<'_, D>, sql: &str, args: Vec<Arg<'_>>) -> StoreResult<u64> {
+    Ok(D::execute(ex, sql, args).await?)
+}
+
+async fn fetch_all<D: Dialect + Decodes<T>, T>(
+    ex: Exec<'_, D>,
+    sql: &str,
+    args: Vec<Arg<'_>>,
+) -> StoreResult<Vec<T>> {
+    let rows = D::fetch_all(ex, sql, args).await?;
+    Ok(rows
+        .iter()
+        .map(<D as Decodes<T>>::decode)
+        .collect::<sqlx::Result<_>>()?)
+}
+
+async fn fetch_optional<D: Dialect + Decodes<T>, T>(
+    ex: Exec<'_, D>,
+    sql: &str,
+    args: Vec<Arg<'_>>,
+) -> StoreResult<Option<T>> {
+    match D::fetch_optional(ex, sql, args).await? {
+        Some(row) => Ok(Some(<D as Decodes<T>>::decode(&row)?)),
+        None => Ok(None),
+    }
+}
+
+async fn fetch_one<D: Dialect + Decodes<T>, T>(
+    ex: Exec<'_, D>,
+    sql: &str,
+    args: Vec<Arg<'_>>,
+) -> StoreResult<T> {
+    fetch_optional(ex, sql, args)
+        .await?
+        .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+}
+
+/// The transaction's connection, as a place to run statements.
+fn tx<'a, D: Dialect>(tx: &'a mut Transaction<'static, D>) -> Exec<'a, D> {
+    Exec::Conn(&mut **tx)
+}
+
+#[derive(FromRow)]
+pub struct UserRow {
+    id: String,
+    username: String,
+    is_admin: bool,
+    password_hash: String,
+}
+
+impl UserRow {
+    fn user(&self) -> User {
+        User {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            is_admin: self.is_admin,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct RoomRow {
+    id: String,
+    name: String,
+    private: bool,
+    is_member: bool,
+    unread: i64,
+    invited: bool,
+    dm_user_id: Option<String>,
+    dm_username: Option<String>,
+}
+
+impl RoomRow {
+    fn room(self) -> Room {
+        let dm_with = match (self.dm_user_id, self.dm_username) {
+            (Some(id), Some(username)) => Some(Author { id, username }),
+            _ => None,
+        };
+        Room {
+            id: self.id,
+            name: self.name,
+            private: self.private,
+            is_member: self.is_member,
+            unread: self.unread.max(0),
+            dm_with,
+        }
+    }
+
+    fn access(self) -> RoomAccess {
+        let invited = self.invited;
+        RoomAccess {
+            room: self.room(),
+            invited,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct MessageRow {
+    id: String,
+    room_id: String,
+    seq: i64,
+    author_id: String,
+    author_name: String,
+    body: String,
+    client_id: String,
+    created_at: i64,
+    event_id: i64,
+}
+
+impl MessageRow {
+    pub fn message(self) -> Message {
+        Message {
+            id: self.id,
+            room_id: self.room_id,
+            author: Author {
+                id: self.author_id,
+                username: self.author_name,
+            },
+            body: self.body,
+            client_id: self.client_id,
+            created_at: self.created_at,
+            seq: self.seq,
+            event_id: self.event_id,
+        }
+    }
+}
+
+pub const MESSAGE_SELECT: &str = "
+    SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name, m.body, m.client_id,
+           m.created_at, m.event_id
+    FROM messages m JOIN users u ON u.id = m.author_id";
+
+#[derive(FromRow)]
+pub struct JobRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    params: String,
+    state: String,
+    done: i64,
+    total: i64,
+    message: String,
+    result_path: Option<String>,
+    cancel: bool,
+    created_at: i64,
+    started_at: Option<i64>,
+    updated_at: i64,
+    version: i64,
+}
+
+impl From<JobRow> for JobRecord {
+    fn from(r: JobRow) -> Self {
+        JobRecord {
+            id: r.id,
+            user_id: r.user_id,
+            kind: r.kind,
+            params: r.params,
+            state: r.state,
+            done: r.done,
+            total: r.total,
+            message: r.message,
+            result_path: r.result_path,
+            cancel: r.cancel,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+const JOB_COLUMNS: &str = "id, user_id, kind, params, state, done, total, message, result_path,
+    cancel, created_at, started_at, updated_at, version";
+
+#[derive(FromRow)]
+pub struct NotificationRow {
+    id: String,
+    kind: String,
+    title: String,
+    body: String,
+    link: String,
+    created_at: i64,
+    read: bool,
+}
+
+impl NotificationRow {
+    fn notification(self) -> Notification {
+        Notification {
+            id: self.id,
+            kind: self.kind,
+            title: self.title,
+            body: self.body,
+            link: self.link,
+            created_at: self.created_at,
+            read: self.read,
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str = "id, feed, kind, room_id, user_id, data, ts";
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Appends events built by [`events`] inside the caller's transaction (as its last writes),
+/// giving them the next ids.
+pub async fn append_events<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    new: Vec<NewEvent>,
+) -> StoreResult<Vec<StoredEvent>> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = D::reserve_event_ids(&mut **tx, new.len() as i64).await?;
+    let stored: Vec<StoredEvent> = new
+        .into_iter()
+        .zip(first..)
+        .map(|(e, id)| e.with_id(id))
+        .collect();
+    D::insert_events(&mut **tx, &stored).await?;
+    Ok(stored)
+}
+
+/// Appends one event to the log inside the caller's transaction (as its last write).
+pub async fn append_event<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    feed: Feed,
+    kind: &str,
+    room_id: Option<&str>,
+    user_id: Option<&str>,
+    data: String,
+    ts: i64,
+) -> StoreResult<StoredEvent> {
+    let new = NewEvent {
+        feed,
+        kind: kind.to_string(),
+        room_id: room_id.map(str::to_string),
+        user_id: user_id.map(str::to_string),
+        data,
+        ts,
+    };
+    let mut stored = append_events(tx, vec![new]).await?;
+    stored
+        .pop()
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("no event appended")))
+}
+
+/// Stores notifications and their events inside the caller's transaction (as its last writes).
+async fn insert_notifications<D: Dialect>(
+    tx: &mut Transaction<'static, D>,
+    items: &[NewNotification],
+) -> StoreResult<Vec<StoredEvent>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refs: Vec<&NewNotification> = items.iter().collect();
+    D::insert_notification_rows(&mut **tx, &refs).await?;
+    let new = items.iter().map(events::notification).collect();
+    append_events(tx, new).await
+}
+
+/// Stores one message (or finds the earlier one with its client id) inside `tx`.
+async fn send_in_tx<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    msg: &NewMessage,
+) -> StoreResult<SendOutcome> {
+    let existing: Option<MessageRow> = fetch_optional(
+        tx(t),
+        &format!("{MESSAGE_SELECT} WHERE m.author_id = $1 AND m.client_id = $2"),
+        args![&msg.author.id, &msg.client_id],
+    )
+    .await?;
+    if let Some(row) = existing {
+        return Ok(SendOutcome::Existing(row.message()));
+    }
+    let (seq,): (i64,) = fetch_one(
+        tx(t),
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        args![&msg.room_id],
+    )
+    .await?;
+    // What I wrote, I have read.
+    execute(
+        tx(t),
+        "UPDATE members SET read_seq = $1 WHERE room_id = $2 AND user_id = $3 AND read_seq < $1",
+        args![seq, &msg.room_id, &msg.author.id],
+    )
+    .await?;
+    let notes: Vec<&NewNotification> = msg.notify.iter().collect();
+    D::insert_notification_rows(&mut **t, &notes).await?;
+    // The event ids, last (the message's payload names its own event id).
+    let first = D::reserve_event_ids(&mut **t, 1 + msg.notify.len() as i64).await?;
+    let (message, event) = events::message_event(events::message(msg, seq, first))?;
+    let mut stored = vec![event];
+    for (n, id) in msg.notify.iter().zip(first + 1..) {
+        stored.push(events::notification(n).with_id(id));
+    }
+    D::insert_events(&mut **t, &stored).await?;
+    D::insert_messages(&mut **t, &[&message]).await?;
+    Ok(SendOutcome::Created(message, stored))
+}
+
+async fn room_in_tx<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    user_id: &str,
+) -> StoreResult<Option<RoomAccess>> {
+    let row: Option<RoomRow> = fetch_optional(
+        tx(t),
+        &format!("{} WHERE r.id = $2", D::QUERIES.room_select),
+        args![user_id, room_id],
+    )
+    .await?;
+    Ok(row.map(RoomRow::access))
+}
+
+/// The `membership` event of a change of `user_id`'s membership, with the room as they now see
+/// it (appended by the caller).
+async fn membership<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    user_id: &str,
+    change: MembershipChange,
+    now: i64,
+) -> StoreResult<NewEvent> {
+    let room = room_in_tx(t, room_id, user_id)
+        .await?
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?;
+    Ok(events::membership(room.room, user_id, change, now))
+}
+
+async fn add_member<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    // A new member starts with everything already in the room read.
+    let done = execute(
+        tx(t),
+        "INSERT INTO members (room_id, user_id, joined_at, read_seq)
+         SELECT $1, $2, $3, last_seq FROM rooms WHERE id = $1
+         ON CONFLICT (room_id, user_id) DO NOTHING",
+        args![room_id, user_id, now],
+    )
+    .await?;
+    Ok(done > 0)
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub fn new(pool: Pool<D>) -> Self {
+        SqlStore {
+            pool,
+            state: D::State::default(),
+        }
+    }
+
+    fn pool(&self) -> Exec<'_, D> {
+        Exec::Pool(&self.pool)
+    }
+
+    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, D>> {
+        Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
+    }
+
+    /// One by one, after a batch failed: each message in its own savepoint, so one that fails
+    /// is undone alone (its event ids too) and a repeat of an earlier send finds it, and the
+    /// others still commit in one transaction.
+    pub(crate) async fn send_one_by_one(
+        &self,
+        msgs: &[NewMessage],
+    ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
+        let mut t = self.write().await?;
+        let mut out = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            execute(tx(&mut t), "SAVEPOINT send", args![]).await?;
+            let outcome = send_in_tx(&mut t, msg).await;
+            if outcome.is_err() {
+                execute(tx(&mut t), "ROLLBACK TO SAVEPOINT send", args![]).await?;
+            }
+            execute(tx(&mut t), "RELEASE SAVEPOINT send", args![]).await?;
+            out.push(outcome);
+        }
+        t.commit().await?;
+        Ok(out)
+    }
+
+    /// Sets one column (`chosen` or `forced`, never user input) of a user's feed preference.
+    async fn set_pref(
+        &self,
+        user_id: &str,
+        feed: Feed,
+        column: &'static str,
+        t: Option<Transport>,
+    ) -> StoreResult<()> {
+        execute(
+            self.pool(),
+            &format!(
+                "INSERT INTO transport_prefs (user_id, feed, {column}) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, feed) DO UPDATE SET {column} = $3"
+            ),
+            args![user_id, feed.as_str(), t.map(Transport::as_str)],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Store for SqlStore<D> {
+    async fn create_user(
+        &self,
+        id: &str,
+        username: &str,
+        hash: &str,
+        now: i64,
+    ) -> StoreResult<User> {
+        let mut t = self.write().await?;
+        D::lock_signups(&mut t).await?;
+        let (any,): (bool,) =
+            fetch_one(tx(&mut t), "SELECT EXISTS (SELECT 1 FROM users)", args![]).await?;
+        let is_admin = !any;
+        let res = D::execute(
+            tx(&mut t),
+            "INSERT INTO users (id, username, password_hash, is_admin, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            args![id, username, hash, is_admin, now],
+        )
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+            other => {
+                other?;
+            }
+        }
+        t.commit().await?;
+        Ok(User {
+            id: id.to_string(),
+            username: username.to_string(),
+            is_admin,
+        })
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let row: Option<UserRow> = fetch_optional(
+            self.pool(),
+            "SELECT id, username, is_admin, password_hash FROM users WHERE username = $1",
+            args![username],
+        )
+        .await?;
+        Ok(row.map(|r| UserRecord {
+            user: r.user(),
+            password_hash: r.password_hash,
+        }))
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = fetch_optional(
+            self.pool(),
+            "SELECT id, username, is_admin, password_hash FROM users WHERE id = $1",
+            args![id],
+        )
+        .await?;
+        Ok(row.map(|r| r.user()))
+    }
+
+    async fn set_admin(&self, user_id: &str, is_admin: bool) -> StoreResult<bool> {
+        let done = execute(
+            self.pool(),
+            "UPDATE users SET is_admin = $1 WHERE id = $2",
+            args![is_admin, user_id],
+        )
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> = fetch_all(
+            self.pool(),
+            "SELECT id, username, is_admin, password_hash FROM users ORDER BY username",
+            args![],
+        )
+        .await?;
+        Ok(rows.iter().map(UserRow::user).collect())
+    }
+
+    async fn create_room(
+        &self,
+        id: &str,
+        creator: &User,
+        name: &str,
+        private: bool,
+        now: i64,
+    ) -> StoreResult<(Room, Vec<StoredEvent>)> {
+        let mut t = self.write().await?;
+        // One public room per name, whatever the case.
+        if !private {
+            D::lock_room_name(&mut t, name).await?;
+            let taken: Option<(String,)> =
+                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name]).await?;
+            if let Some((taken,)) = taken {
+                return Err(StoreError::RoomNameTaken(taken));
+            }
+        }
+        execute(
+            tx(&mut t),
+            "INSERT INTO rooms (id, name, private, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            args![id, name, private, &creator.id, now],
+        )
+        .await?;
+        add_member(&mut t, id, &creator.id, now).await?;
+        let joined = membership(&mut t, id, &creator.id, MembershipChange::Joined, now).await?;
+        let room = room_in_tx(&mut t, id, &creator.id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room vanished")))?
+            .room;
+        let mut new = vec![joined];
+        if !private {
+            new.push(events::room_created(&room, now));
+        }
+        let events = append_events(&mut t, new).await?;
+        t.commit().await?;
+        Ok((room, events))
+    }
+
+    async fn own_solo_room(&self, user_id: &str, name: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = fetch_optional(
+            self.pool(),
+            "SELECT r.id FROM rooms r
+             JOIN members m ON m.room_id = r.id AND m.user_id = $1
+             WHERE r.created_by = $1 AND r.name = $2 AND r.private AND r.dm_key IS NULL
+               AND NOT EXISTS (SELECT 1 FROM members o WHERE o.room_id = r.id AND o.user_id <> $1)
+               AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.room_id = r.id)
+             ORDER BY r.created_at LIMIT 1",
+            args![user_id, name],
+        )
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    async fn rooms_for(&self, user_id: &str) -> StoreResult<Vec<Room>> {
+        let rows: Vec<RoomRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "{} WHERE m.user_id IS NOT NULL OR NOT r.private OR i.user_id IS NOT NULL
+                 ORDER BY r.dm_key IS NOT NULL, lower(r.name), r.created_at",
+                D::QUERIES.room_select
+            ),
+            args![user_id],
+        )
+        .await?;
+        Ok(rows.into_iter().map(RoomRow::room).collect())
+    }
+
+    async fn room_for(&self, room_id: &str, user_id: &str) -> StoreResult<Option<RoomAccess>> {
+        let row: Option<RoomRow> = fetch_optional(
+            self.pool(),
+            &format!("{} WHERE r.id = $2", D::QUERIES.room_select),
+            args![user_id, room_id],
+        )
+        .await?;
+        Ok(row.map(RoomRow::access))
+    }
+
+    async fn room_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = fetch_all(
+            self.pool(),
+            "SELECT room_id FROM members WHERE user_id = $1",
+            args![user_id],
+        )
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn join(&self, room_id: &str, user: &User, now: i64) -> StoreResult<Vec<StoredEvent>> {
+        let mut t = self.write().await?;
+        let added = add_member(&mut t, room_id, &user.id, now).await?;
+        execute(
+            tx(&mut t),
+            "DELETE FROM invites WHERE room_id = $1 AND user_id = $2",
+            args![room_id, &user.id],
+        )
+        .await?;
+        let mut new = Vec::new();
+        if added {
+            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Joined, now).await?);
+        }
+        let events = append_events(&mut t, new).await?;
+        t.commit().await?;
+        Ok(events)
+    }
+
+    async fn leave(&self, room_id: &str, user: &User, now: i64) -> StoreResult<Vec<StoredEvent>> {
+        let mut t = self.write().await?;
+        let done = execute(
+            tx(&mut t),
+            "DELETE FROM members WHERE room_id = $1 AND user_id = $2",
+            args![room_id, &user.id],
+        )
+        .await?;
+        let mut new = Vec::new();
+        if done > 0 {
+            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Left, now).await?);
+        }
+        let events = append_events(&mut t, new).await?;
+        t.commit().await?;
+        Ok(events)
+    }
+
+    async fn invite(
+        &self,
+        room_id: &str,
+        user: &User,
+        by: &User,
+        now: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut t = self.write().await?;
+        let (member,): (bool,) = fetch_one(
+            tx(&mut t),
+            "SELECT EXISTS (SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2)",
+            args![room_id, &user.id],
+        )
+        .await?;
+        let mut new = Vec::new();
+        if !member {
+            let done = execute(
+                tx(&mut t),
+                "INSERT INTO invites (room_id, user_id, invited_by, created_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (room_id, user_id) DO NOTHING",
+                args![room_id, &user.id, &by.id, now],
+            )
+            .await?;
+            if done > 0 {
+                new.push(
+                    membership(&mut t, room_id, &user.id, MembershipChange::Invited, now).await?,
+                );
+            }
+        }
+        let events = append_events(&mut t, new).await?;
+        t.commit().await?;
+        Ok(events)
+    }
+
+    async fn dm(
+        &self,
+        new_id: &str,
+        me: &User,
+        other: &User,
+        now: i64,
+    ) -> StoreResult<(Room, bool, Vec<StoredEvent>)> {
+        let (a, b) = if me.id <= other.id {
+            (&me.id, &other.id)
+        } else {
+            (&other.id, &me.id)
+        };
+        let key = format!("{a}:{b}");
+        let name = format!("{} & {}", me.username, other.username);
+        let mut t = self.write().await?;
+        // Two servers may create the same pair's DM at once: the second insert waits for the
+        // first and then does nothing, and both use the one room.
+        let inserted: Option<(String,)> = fetch_optional(
+            tx(&mut t),
+            "INSERT INTO rooms (id, name, private, dm_key, created_by, created_at)
+             VALUES ($1, $2, TRUE, $3, $4, $5)
+             ON CONFLICT (dm_key) DO NOTHING RETURNING id",
+            args![new_id, &name, &key, &me.id, now],
+        )
+        .await?;
+        let (room_id, created) = match inserted {
+            Some((id,)) => (id, true),
+            None => {
+                let (id,): (String,) = fetch_one(
+                    tx(&mut t),
+                    "SELECT id FROM rooms WHERE dm_key = $1",
+                    args![&key],
+                )
+                .await?;
+                (id, false)
+            }
+        };
+        // Either side may have left the DM; asking for it again brings both back. Both
+        // memberships are written before the first event takes the log's head.
+        let mut added = Vec::new();
+        for user in [me, other] {
+            if add_member(&mut t, &room_id, &user.id, now).await? {
+                added.push(user);
+            }
+        }
+        let mut new = Vec::new();
+        for user in added {
+            new.push(membership(&mut t, &room_id, &user.id, MembershipChange::Joined, now).await?);
+        }
+        let events = append_events(&mut t, new).await?;
+        let room = room_in_tx(&mut t, &room_id, &me.id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room vanished")))?
+            .room;
+        t.commit().await?;
+        Ok((room, created, events))
+    }
+
+    async fn send_message(&self, msg: NewMessage) -> StoreResult<SendOutcome> {
+        let mut t = self.write().await?;
+        let outcome = send_in_tx(&mut t, &msg).await?;
+        t.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn send_messages(
+        &self,
+        msgs: &[NewMessage],
+    ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
+        D::send_batch(self, msgs).await
+    }
+
+    async fn messages(
+        &self,
+        room_id: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let rows: Vec<MessageRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+            ),
+            args![room_id, before_seq.unwrap_or(i64::MAX), limit],
+        )
+        .await?;
+        let mut out: Vec<Message> = rows.into_iter().map(MessageRow::message).collect();
+        out.reverse();
+        Ok(out)
+    }
+
+    async fn message_seq(&self, room_id: &str, message_id: &str) -> StoreResult<Option<i64>> {
+        let row: Option<(i64,)> = fetch_optional(
+            self.pool(),
+            "SELECT seq FROM messages WHERE room_id = $1 AND id = $2",
+            args![room_id, message_id],
+        )
+        .await?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> StoreResult<()> {
+        execute(
+            self.pool(),
+            "UPDATE members SET read_seq = $1 WHERE room_id = $2 AND user_id = $3 AND read_seq < $1",
+            args![seq, room_id, user_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn members_named(&self, room_id: &str, usernames: &[String]) -> StoreResult<Vec<User>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<UserRow> = fetch_all(
+            self.pool(),
+            D::QUERIES.members_named,
+            args![room_id, usernames],
+        )
+        .await?;
+        Ok(rows.iter().map(UserRow::user).collect())
+    }
+
+    async fn room_members(&self, room_id: &str) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> = fetch_all(
+            self.pool(),
+            "SELECT u.id, u.username, u.is_admin, u.password_hash FROM users u
+             JOIN members m ON m.user_id = u.id WHERE m.room_id = $1 ORDER BY u.username",
+            args![room_id],
+        )
+        .await?;
+        Ok(rows.iter().map(UserRow::user).collect())
+    }
+
+    async fn notify(&self, items: Vec<NewNotification>) -> StoreResult<Vec<StoredEvent>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut t = self.write().await?;
+        let events = insert_notifications(&mut t, &items).await?;
+        t.commit().await?;
+        Ok(events)
+    }
+
+    async fn notifications(
+        &self,
+        user_id: &str,
+        unread_only: bool,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Option<(Vec<Notification>, i64)>> {
+        let before_n = match before {
+            None => i64::MAX,
+            Some(id) => {
+                let row: Option<(i64,)> = fetch_optional(
+                    self.pool(),
+                    "SELECT n FROM notifications WHERE id = $1 AND user_id = $2",
+                    args![id, user_id],
+                )
+                .await?;
+                match row {
+                    Some((n,)) => n,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let rows: Vec<NotificationRow> = fetch_all(
+            self.pool(),
+            "SELECT id, kind, title, body, link, created_at, read FROM notifications
+             WHERE user_id = $1 AND n < $2 AND (NOT $3 OR NOT read)
+             ORDER BY n DESC LIMIT $4",
+            args![user_id, before_n, unread_only, limit],
+        )
+        .await?;
+        let (unread,): (i64,) = fetch_one(
+            self.pool(),
+            "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND NOT read",
+            args![user_id],
+        )
+        .await?;
+        Ok(Some((
+            rows.into_iter()
+                .map(NotificationRow::notification)
+                .collect(),
+            unread,
+        )))
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        user_id: &str,
+        which: ReadSelection,
+        now: i64,
+    ) -> StoreResult<Option<Vec<StoredEvent>>> {
+        let mut t = self.write().await?;
+        match &which {
+            ReadSelection::All => {
+                execute(
+                    tx(&mut t),
+                    "UPDATE notifications SET read = TRUE WHERE user_id = $1 AND NOT read",
+                    args![user_id],
+                )
+                .await?;
+            }
+            ReadSelection::Ids(ids) => {
+                let (mine,): (i64,) = fetch_one(
+                    tx(&mut t),
+                    D::QUERIES.count_own_notifications,
+                    args![user_id, ids.as_slice()],
+                )
+                .await?;
+                let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+                if mine as usize != distinct.len() {
+                    return Ok(None);
+                }
+                execute(
+                    tx(&mut t),
+                    D::QUERIES.mark_notifications_read,
+                    args![user_id, ids.as_slice()],
+                )
+                .await?;
+            }
+        }
+        let events = append_events(&mut t, vec![events::read(user_id, &which, now)]).await?;
+        t.commit().await?;
+        Ok(Some(events))
+    }
+
+    async fn all_user_ids(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = fetch_all(self.pool(), "SELECT id FROM users", args![]).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn audit(
+        &self,
+        actor: &User,
+        action: &str,
+        detail: &serde_json::Value,
+        at: i64,
+    ) -> StoreResult<()> {
+        let detail = detail.to_string();
+        execute(
+            self.pool(),
+            "INSERT INTO audit_log (actor_id, actor_name, action, detail, at)
+             VALUES ($1, $2, $3, $4, $5)",
+            args![&actor.id, &actor.username, action, &detail, at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<serde_json::Value>> {
+        let rows: Vec<(i64, String, String, String, String, i64)> = fetch_all(
+            self.pool(),
+            "SELECT id, actor_id, actor_name, action, detail, at FROM audit_log
+             ORDER BY id DESC LIMIT $1",
+            args![limit],
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, actor_id, actor_name, action, detail, at)| {
+                serde_json::json!({
+                    "id": id,
+                    "actor": {"id": actor_id, "username": actor_name},
+                    "action": action,
+                    "detail": serde_json::from_str::<serde_json::Value>(&detail).unwrap_or(serde_json::Value::Null),
+                    "at": at,
+                })
+            })
+            .collect())
+    }
+
+    async fn insert_job(&self, job: &JobRecord) -> StoreResult<()> {
+        execute(
+            self.pool(),
+            "INSERT INTO jobs (id, user_id, kind, params, state, done, total, message, created_at,
+                               updated_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            args![
+                &job.id,
+                &job.user_id,
+                &job.kind,
+                &job.params,
+                &job.state,
+                job.done,
+                job.total,
+                &job.message,
+                job.created_at,
+                job.updated_at,
+                job.version,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn job(&self, id: &str) -> StoreResult<Option<JobRecord>> {
+        let row: Option<JobRow> = fetch_optional(
+            self.pool(),
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+            args![id],
+        )
+        .await?;
+        Ok(row.map(JobRecord::from))
+    }
+
+    async fn jobs_of(&self, user_id: &str, limit: u32) -> StoreResult<Vec<JobRecord>> {
+        let rows: Vec<JobRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1
+                 ORDER BY created_at DESC, id DESC LIMIT $2"
+            ),
+            args![user_id, limit],
+        )
+        .await?;
+        Ok(rows.into_iter().map(JobRecord::from).collect())
+    }
+
+    async fn jobs_in_state(&self, state: &str) -> StoreResult<Vec<JobRecord>> {
+        let rows: Vec<JobRow> = fetch_all(
+            self.pool(),
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY created_at"),
+            args![state],
+        )
+        .await?;
+        Ok(rows.into_iter().map(JobRecord::from).collect())
+    }
+
+    async fn save_job(
+        &self,
+        job: &JobRecord,
+        snapshot: &(dyn for<'a> Fn(&'a JobRecord) -> String + Send + Sync),
+    ) -> StoreResult<(JobRecord, StoredEvent)> {
+        let mut t = self.write().await?;
+        let row: JobRow = fetch_one(
+            tx(&mut t),
+            &format!(
+                "UPDATE jobs SET state = $1, done = $2, total = $3, message = $4, result_path = $5,
+                     started_at = $6, updated_at = $7, version = version + 1
+                 WHERE id = $8
+                 RETURNING {JOB_COLUMNS}"
+            ),
+            args![
+                &job.state,
+                job.done,
+                job.total,
+                &job.message,
+                &job.result_path,
+                job.started_at,
+                job.updated_at,
+                &job.id,
+            ],
+        )
+        .await?;
+        let saved: JobRecord = row.into();
+        let new = events::job(&saved.user_id, snapshot(&saved), saved.updated_at);
+        let mut events = append_events(&mut t, vec![new]).await?;
+        t.commit().await?;
+        let ev = events
+            .pop()
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("no event appended")))?;
+        Ok((saved, ev))
+    }
+
+    async fn request_cancel(&self, id: &str) -> StoreResult<Option<JobRecord>> {
+        execute(
+            self.pool(),
+            "UPDATE jobs SET cancel = TRUE WHERE id = $1",
+            args![id],
+        )
+        .await?;
+        self.job(id).await
+    }
+
+    async fn messages_after(
+        &self,
+        room_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let rows: Vec<MessageRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+            ),
+            args![room_id, after_seq, limit],
+        )
+        .await?;
+        Ok(rows.into_iter().map(MessageRow::message).collect())
+    }
+
+    async fn message_count(&self, room_id: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = fetch_one(
+            self.pool(),
+            "SELECT COUNT(*) FROM messages WHERE room_id = $1",
+            args![room_id],
+        )
+        .await?;
+        Ok(n)
+    }
+
+    async fn events_after(
+        &self,
+        user_id: &str,
+        feeds: FeedSet,
+        cursor: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let feed_list = Arg::TextList(feeds.iter().map(Feed::as_str).collect());
+        let rows: Vec<EventRow> = fetch_all(
+            self.pool(),
+            D::QUERIES.events_after,
+            vec![
+                Arg::from(cursor),
+                Arg::from(user_id),
+                feed_list,
+                Arg::from(limit),
+                Arg::from(through),
+            ],
+        )
+        .await?;
+        rows.into_iter().map(EventRow::event).collect()
+    }
+
+    async fn events_between(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"
+            ),
+            args![after, through, limit],
+        )
+        .await?;
+        rows.into_iter().map(EventRow::event).collect()
+    }
+
+    async fn head(&self) -> StoreResult<i64> {
+        let row: Option<(i64,)> = fetch_optional(self.pool(), D::QUERIES.head, args![]).await?;
+        Ok(row.map_or(0, |(head,)| head))
+    }
+
+    async fn log_floor(&self) -> StoreResult<i64> {
+        let (min,): (Option<i64>,) =
+            fetch_one(self.pool(), "SELECT MIN(id) FROM events", args![]).await?;
+        match min {
+            Some(min) => Ok(min - 1),
+            None => self.head().await,
+        }
+    }
+
+    async fn prune_point(&self, before_ts: i64) -> StoreResult<Option<i64>> {
+        let (id,): (Option<i64>,) = fetch_one(
+            self.pool(),
+            "SELECT MAX(id) FROM events WHERE ts < $1",
+            args![before_ts],
+        )
+        .await?;
+        Ok(id)
+    }
+
+    async fn delete_events_through(&self, through: i64) -> StoreResult<u64> {
+        execute(
+            self.pool(),
+            "DELETE FROM events WHERE id <= $1",
+            args![through],
+        )
+        .await
+    }
+
+    async fn append(
+        &self,
+        feed: Feed,
+        kind: &str,
+        room_id: Option<&str>,
+        user_id: Option<&str>,
+        data: String,
+        ts: i64,
+    ) -> StoreResult<StoredEvent> {
+        let mut t = self.write().await?;
+        let ev = append_event(&mut t, feed, kind, room_id, user_id, data, ts).await?;
+        t.commit().await?;
+        Ok(ev)
+    }
+
+    async fn transport_prefs(&self, user_id: &str) -> StoreResult<(FeedTransports, FeedOverrides)> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = fetch_all(
+            self.pool(),
+            "SELECT feed, chosen, forced FROM transport_prefs WHERE user_id = $1",
+            args![user_id],
+        )
+        .await?;
+        let mut chosen = FeedTransports::defaults();
+        let mut forced = FeedOverrides::default();
+        for (feed, c, f) in rows {
+            let Ok(feed) = Feed::from_str(&feed) else {
+                continue;
+            };
+            if !CHOOSABLE_FEEDS.contains(&feed) {
+                continue;
+            }
+            chosen.set(
+                feed,
+                c.and_then(|t| t.parse().ok())
+                    .unwrap_or(default_transport(feed)),
+            );
+            forced.set(feed, f.and_then(|t| t.parse().ok()));
+        }
+        Ok((chosen, forced))
+    }
+
+    async fn set_transport_choice(
+        &self,
+        user_id: &str,
+        feed: Feed,
+        t: Option<Transport>,
+    ) -> StoreResult<()> {
+        self.set_pref(user_id, feed, "chosen", t).await
+    }
+
+    async fn set_transport_override(
+        &self,
+        user_id: &str,
+        feed: Feed,
+        t: Option<Transport>,
+    ) -> StoreResult<()> {
+        self.set_pref(user_id, feed, "forced", t).await
+    }
+
+    async fn switches(&self) -> StoreResult<Switches> {
+        let rows: Vec<(String, bool)> = fetch_all(
+            self.pool(),
+            "SELECT transport, enabled FROM transport_switches",
+            args![],
+        )
+        .await?;
+        let mut switches = Switches::default();
+        for (t, on) in rows {
+            if let Ok(t) = t.parse::<Transport>() {
+                switches.set(t, on);
+            }
+        }
+        Ok(switches)
+    }
+
+    async fn set_switches(&self, switches: Switches) -> StoreResult<()> {
+        let mut t = self.write().await?;
+        for transport in Transport::ALL {
+            execute(
+                tx(&mut t),
+                "INSERT INTO transport_switches (transport, enabled) VALUES ($1, $2)
+                 ON CONFLICT (transport) DO UPDATE SET enabled = $2",
+                args![transport.as_str(), switches.enabled(transport)],
+            )
+            .await?;
+        }
+        t.commit().await?;
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = fetch_optional(
+            self.pool(),
+            "SELECT value FROM settings WHERE key = $1",
+            args![key],
+        )
+        .await?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        execute(
+            self.pool(),
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = $2",
+            args![key, value],
+        )
+        .await?;
+        Ok(())
+    }
+}
