@@ -3,7 +3,8 @@
 //! gap between history and live, no duplicate. A subscriber that falls behind the hub's buffer
 //! re-reads the log from its last id, so lagging never loses an event.
 
-use crate::hub::{Hub, LiveEvent, MembershipChange};
+use super::event::{encode, LiveEvent, MembershipChange, RoomSet};
+use super::Hub;
 use crate::store::{Store, StoreResult};
 use protocol::{Feed, FeedSet};
 use std::collections::VecDeque;
@@ -21,7 +22,7 @@ pub struct Subscription {
     user_id: String,
     feeds: FeedSet,
     /// Shared with the hub's cache until a membership change here copies it.
-    rooms: Arc<crate::hub::RoomSet>,
+    rooms: Arc<RoomSet>,
     last_id: i64,
     /// Where the next read of the log starts: the last id loaded into the backlog. Ahead of
     /// `last_id` while loaded events wait to go out.
@@ -202,13 +203,13 @@ impl Subscription {
                 shared_with: None,
                 eph_seq: 0,
                 published: None,
-                ts: crate::services::now_ms(),
-                json: crate::hub::encode(
+                ts: crate::clock::now_ms(),
+                json: encode(
                     None,
                     Feed::Control,
                     protocol::kind::RESYNC,
                     &data,
-                    crate::services::now_ms(),
+                    crate::clock::now_ms(),
                 )
                 .into(),
                 sse: Default::default(),
