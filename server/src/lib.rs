@@ -25,6 +25,8 @@ pub mod services;
 pub mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 use crate::config::Config;
 use crate::state::{AppState, Composed};

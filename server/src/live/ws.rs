@@ -511,3 +511,7 @@ fn error_event(client_id: Option<&str>, e: &ApiError) -> String {
     });
     encode(None, Feed::Chat, kind::ERROR, &data.to_string(), now_ms())
 }
+
+#[cfg(test)]
+#[path = "ws_tests.rs"]
+mod tests;
