@@ -297,6 +297,10 @@ fn too_large_head(status: StatusCode, code: &'static str, message: String) -> Re
     // The rest of such a request is not read: the connection is not reused.
     res.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 

@@ -19,6 +19,7 @@ pub mod origin;
 pub mod pages;
 pub mod presence;
 pub mod ratelimit;
+pub mod refusals;
 pub mod security;
 pub mod serve;
 pub mod services;

@@ -5,6 +5,7 @@
 //! `AppState::shutdown`), open requests finish, and after the drain time the rest are dropped.
 
 use crate::limits::{ConnSlot, Limits};
+use crate::refusals::JsonRefusals;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -97,7 +98,10 @@ pub async fn serve(
                 req
             });
             let conn = http
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .serve_connection(
+                    TokioIo::new(JsonRefusals::new(stream)),
+                    TowerToHyperService::new(service),
+                )
                 .with_upgrades();
             tokio::pin!(conn);
             // Polled only when the token wakes it: an SSE stream or a parked poll lives in

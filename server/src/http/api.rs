@@ -11,10 +11,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use protocol::{
-    CreateRoom, Credentials, MessageList, ReadPosition, RoomList, SendMessage, Switches,
-    TransportSettings, User, UsernameBody,
+    AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials,
+    HistoryQuery, MarkRead, MessageList, NotificationQuery, PresenceUpdate, ReadPosition, RoomList,
+    SendMessage, Switches, TransportSettings, User, UsernameBody,
 };
-use serde::Deserialize;
 use tower_sessions::Session;
 
 /// Sign-up and sign-in take JSON (the app, API clients) or a plain HTML form (the page before
@@ -214,12 +214,6 @@ pub async fn dm(
     Ok((status, Json(room)))
 }
 
-#[derive(Deserialize)]
-pub struct HistoryQuery {
-    before: Option<String>,
-    limit: Option<u32>,
-}
-
 pub async fn history(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
@@ -263,14 +257,6 @@ pub async fn typing(
 ) -> ApiResult<StatusCode> {
     chat::typing(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A user as the admin list shows it: with their transport settings.
-#[derive(serde::Serialize)]
-pub struct AdminUserView {
-    #[serde(flatten)]
-    user: User,
-    transports: TransportSettings,
 }
 
 pub async fn admin_users(
@@ -326,12 +312,6 @@ pub async fn admin_set_switches(
     Ok(Json(transports::set_switches(&state, &admin, &body).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminUserUpdate {
-    is_admin: bool,
-}
-
 pub async fn admin_set_user(
     State(state): State<AppState>,
     AdminUser(me): AdminUser,
@@ -341,13 +321,6 @@ pub async fn admin_set_user(
     Ok(Json(
         admin::set_admin(&state, &me, &user_id, body.is_admin).await?,
     ))
-}
-
-#[derive(Deserialize)]
-pub struct NotificationQuery {
-    unread_only: Option<bool>,
-    before: Option<String>,
-    limit: Option<u32>,
 }
 
 pub async fn notifications(
@@ -366,14 +339,6 @@ pub async fn notifications(
     Ok(Json(list))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MarkRead {
-    ids: Option<Vec<String>>,
-    #[serde(default)]
-    all: bool,
-}
-
 pub async fn mark_notifications_read(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
@@ -381,14 +346,6 @@ pub async fn mark_notifications_read(
 ) -> ApiResult<StatusCode> {
     notifications::mark_read(&state, &me, body.ids, body.all).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Announcement {
-    title: String,
-    #[serde(default)]
-    body: String,
 }
 
 pub async fn announce(
@@ -527,12 +484,6 @@ pub async fn presence(
     Ok(Json(serde_json::json!({ "users": users })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PresenceUpdate {
-    status: String,
-}
-
 /// For clients without a WebSocket: I am `idle` or `online` again.
 pub async fn set_presence(
     State(state): State<AppState>,
@@ -668,11 +619,6 @@ pub async fn prometheus(State(state): State<AppState>, AdminUser(_): AdminUser) 
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
-}
-
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    limit: Option<u32>,
 }
 
 pub async fn admin_audit(

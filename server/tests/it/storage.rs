@@ -302,7 +302,7 @@ fn code(body: &str) -> String {
 }
 
 #[tokio::test]
-async fn malformed_requests_get_the_json_error_where_the_parser_lets_them_through() {
+async fn malformed_requests_get_the_json_error_even_where_the_parser_refuses_them() {
     let app = TestApp::spawn().await;
     let host = app.addr;
 
@@ -330,15 +330,15 @@ async fn malformed_requests_get_the_json_error_where_the_parser_lets_them_throug
     assert!(head.contains("content-type: application/json"), "{head}");
     assert_eq!(code(&body), "headers_too_large");
 
-    // What hyper refuses before any of our code runs keeps its status with an empty body
-    // (docs/SECURITY.md): a target of 64 KiB or more, more than 100 header lines, a head beyond
-    // its read buffer, a request line that does not parse.
+    // What hyper refuses before any of our code runs (a target of 64 KiB or more, more than 100
+    // header lines, a request line that does not parse) keeps hyper's status and gets the JSON
+    // error in place of hyper's empty body (server/src/refusals.rs).
     let huge = "a".repeat(70 * 1024);
     let hyper_cases = [
         (
             "70 KiB target",
             format!("GET /api/{huge} HTTP/1.1\r\nhost: {host}\r\n\r\n"),
-            414,
+            (414, "uri_too_long"),
         ),
         (
             "150 headers",
@@ -348,18 +348,27 @@ async fn malformed_requests_get_the_json_error_where_the_parser_lets_them_throug
                     .map(|i| format!("x-h{i}: v\r\n"))
                     .collect::<String>()
             ),
-            431,
+            (431, "headers_too_large"),
         ),
         (
             "garbage request line",
             "NOT HTTP AT ALL\r\n\r\n".to_string(),
-            400,
+            (400, "bad_request"),
         ),
     ];
-    for (what, request, expected) in hyper_cases {
-        let (status, _, body) = raw(&app, request.as_bytes()).await;
+    for (what, request, (expected, expected_code)) in hyper_cases {
+        let (status, head, body) = raw(&app, request.as_bytes()).await;
         println!("{what}: {status} body {:?}", body);
         assert_eq!(status, expected, "{what}");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{what}: {head}"
+        );
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{what}: {head}"
+        );
+        assert_eq!(code(&body), expected_code, "{what}: {body}");
     }
 
     // A normal request still works after all that.

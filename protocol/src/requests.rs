@@ -1,0 +1,86 @@
+//! Request bodies of the HTTP API.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateRoom {
+    pub name: String,
+    #[serde(default)]
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsernameBody {
+    pub username: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub body: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadPosition {
+    pub message_id: String,
+}
+
+/// `GET /api/rooms/{id}/messages?before=&limit=`: a page of history, older than `before`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    pub before: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/notifications?unread_only=&before=&limit=`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NotificationQuery {
+    pub unread_only: Option<bool>,
+    pub before: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/notifications/read`: these ids, or all of mine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    pub ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// `POST /api/presence`: for clients without a WebSocket, `online` or `idle` (checked by the
+/// server, which says what it accepts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceUpdate {
+    pub status: String,
+}
+
+/// `POST /api/admin/announcements`: a notification to everyone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Announcement {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// `PUT /api/admin/users/{id}`: make someone an administrator, or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserUpdate {
+    pub is_admin: bool,
+}
+
+/// `GET /api/admin/audit?limit=`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub limit: Option<u32>,
+}
