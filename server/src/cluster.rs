@@ -10,7 +10,8 @@
 //! Redis, or with a server that died between its commit and its publish, arrives anyway. Nothing
 //! acknowledged depends on Redis.
 
-use crate::hub::{Hub, LiveEvent};
+use crate::hub::gaps::{gap_filler, GapStats};
+use crate::hub::{Backplane, Hub, LiveEvent};
 use crate::store::{Store, StoredEvent};
 use futures_util::StreamExt;
 use protocol::Feed;
@@ -25,15 +26,6 @@ use tokio_util::sync::CancellationToken;
 /// Messages waiting for the publisher at most; beyond it they are dropped (and counted): a
 /// dropped event is read from the log by the other servers, a dropped ephemeral is gone.
 const QUEUE: usize = 8192;
-/// How long a server waits for a missing id to come over the backplane before reading it from
-/// the log: ids from different servers cross Redis in any order.
-const GAP_GRACE: Duration = Duration::from_millis(30);
-/// How often the log's head is read while the backplane is up (catches a publication that was
-/// lost without a later event showing the gap) and while it is down (the only path then).
-const HEAD_POLL_UP: Duration = Duration::from_secs(1);
-const HEAD_POLL_DOWN: Duration = Duration::from_millis(100);
-/// Events read from the log per query when filling a gap.
-const FILL_PAGE: u32 = 1000;
 /// Sign-outs kept for a later publish while Redis is unreachable, at most.
 const SIGN_OUTS_KEPT: usize = 4096;
 /// Reconnect backoff to Redis.
@@ -90,7 +82,8 @@ enum Wire {
 /// The backplane's counters, for the admin console and /metrics.
 #[derive(Default)]
 pub struct Counters {
-    pub connected: AtomicBool,
+    /// Subscribed to the channel now; the gap filler reads the log more often while not.
+    pub connected: Arc<AtomicBool>,
     pub published: AtomicU64,
     pub publish_failed: AtomicU64,
     pub dropped: AtomicU64,
@@ -99,12 +92,12 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     pub bytes_in: AtomicU64,
     pub reconnects: AtomicU64,
-    /// Events read from the log because the backplane had not brought them (yet).
-    pub filled_from_log: AtomicU64,
-    pub gaps: AtomicU64,
+    /// The gap filler's: gaps found and events read from the log to fill them.
+    pub fill: Arc<GapStats>,
 }
 
-/// The sending side, held by the hub and the sessions: cheap to clone, never blocks.
+/// The sending side, held by the hub (as its [`Backplane`]), the sessions and the presence:
+/// cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct Relay {
     node: Arc<str>,
@@ -124,26 +117,6 @@ impl Relay {
         if self.tx.try_send(text).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    /// Events this server just committed (one transaction's or one batch's).
-    pub fn committed(&self, events: &[StoredEvent]) {
-        self.send(&Wire::Events {
-            node: self.node.to_string(),
-            at_us: crate::services::now_us(),
-            events: events.to_vec(),
-        });
-    }
-
-    pub fn ephemeral(&self, ev: &LiveEvent) {
-        self.send(&Wire::Ephemeral {
-            node: self.node.to_string(),
-            feed: ev.feed.as_str().to_string(),
-            room_id: ev.room_id.clone(),
-            user_id: ev.user_id.clone(),
-            ts: ev.ts,
-            json: ev.json.as_str().to_string(),
-        });
     }
 
     pub fn signed_out(&self, user_id: &str, login_id: &str) {
@@ -188,6 +161,28 @@ impl Relay {
     }
 }
 
+impl Backplane for Relay {
+    /// Events this server just committed (one transaction's or one batch's).
+    fn committed(&self, events: &[StoredEvent]) {
+        self.send(&Wire::Events {
+            node: self.node.to_string(),
+            at_us: crate::clock::now_us(),
+            events: events.to_vec(),
+        });
+    }
+
+    fn ephemeral(&self, ev: &LiveEvent) {
+        self.send(&Wire::Ephemeral {
+            node: self.node.to_string(),
+            feed: ev.feed.as_str().to_string(),
+            room_id: ev.room_id.clone(),
+            user_id: ev.user_id.clone(),
+            ts: ev.ts,
+            json: ev.json.as_str().to_string(),
+        });
+    }
+}
+
 /// What a message from another server does here.
 pub trait Apply: Send + Sync + 'static {
     fn signed_out(&self, user_id: &str, login_id: &str);
@@ -225,6 +220,9 @@ impl Nodes {
 /// This server's place in a cluster.
 pub struct Cluster {
     pub node: Arc<str>,
+    /// Where this server tells the others (sign-outs, presence, job cancels; the hub's events
+    /// go through it too, as the hub's [`Backplane`]).
+    pub relay: Relay,
     pub channel: String,
     pub counters: Arc<Counters>,
     pub nodes: Arc<Nodes>,
@@ -233,8 +231,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Joins the cluster on `redis_url`: sets the hub's relay and starts the publisher, the
-    /// subscriber and the gap filler. They stop when `stop` is cancelled.
+    /// Joins the cluster on `redis_url`: plugs the relay into the hub as its backplane and
+    /// starts the publisher, the subscriber and the gap filler. They stop when `stop` is cancelled.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         redis_url: &str,
@@ -256,9 +254,9 @@ impl Cluster {
             tx,
             counters: Arc::clone(&counters),
         };
-        hub.set_relay(relay.clone());
+        hub.set_backplane(Arc::new(relay.clone()));
         tokio::spawn(heartbeat(
-            relay,
+            relay.clone(),
             Arc::clone(&apply),
             node_ttl / 3,
             stop.clone(),
@@ -282,9 +280,16 @@ impl Cluster {
             },
             stop.clone(),
         ));
-        tokio::spawn(gap_filler(hub, store, Arc::clone(&counters), stop, true));
+        tokio::spawn(gap_filler(
+            hub,
+            store,
+            Arc::clone(&counters.fill),
+            Some(Arc::clone(&counters.connected)),
+            stop,
+        ));
         Ok(Cluster {
             node,
+            relay,
             channel,
             counters,
             nodes,
@@ -337,8 +342,8 @@ impl Cluster {
             "bytes_out": n(&c.bytes_out),
             "bytes_in": n(&c.bytes_in),
             "reconnects": n(&c.reconnects),
-            "gaps": n(&c.gaps),
-            "filled_from_log": n(&c.filled_from_log),
+            "gaps": n(&c.fill.gaps),
+            "filled_from_log": n(&c.fill.filled_from_log),
             "other_nodes": self.live_nodes(),
         })
     }
@@ -570,18 +575,6 @@ fn handle(wire: Wire, inbox: &Inbox) {
     }
 }
 
-/// A single server's safety net: its own commits are published in id order, so events wait
-/// behind a missing id only if a commit was never published; then the log has it.
-pub fn spawn_single_gap_filler(hub: Arc<Hub>, store: Arc<dyn Store>, stop: CancellationToken) {
-    tokio::spawn(gap_filler(
-        hub,
-        store,
-        Arc::new(Counters::default()),
-        stop,
-        false,
-    ));
-}
-
 /// Tells the other servers every `every` that this one is alive and which jobs it holds.
 async fn heartbeat(relay: Relay, apply: Arc<dyn Apply>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
@@ -595,77 +588,6 @@ async fn heartbeat(relay: Relay, apply: Arc<dyn Apply>, every: Duration, stop: C
             jobs: apply.held_jobs(),
         });
     }
-}
-
-/// Reads from the log what the backplane has not brought: after a short grace when events
-/// wait behind a missing id, and (`poll_head`) whenever the log's head is ahead of the hub's.
-async fn gap_filler(
-    hub: Arc<Hub>,
-    store: Arc<dyn Store>,
-    counters: Arc<Counters>,
-    stop: CancellationToken,
-    poll_head: bool,
-) {
-    loop {
-        let every = if !poll_head {
-            Duration::from_secs(3600)
-        } else if counters.connected.load(Ordering::Relaxed) {
-            HEAD_POLL_UP
-        } else {
-            HEAD_POLL_DOWN
-        };
-        tokio::select! {
-            _ = hub.gap_noticed() => {
-                tokio::select! {
-                    _ = tokio::time::sleep(GAP_GRACE) => {}
-                    _ = stop.cancelled() => return,
-                }
-            }
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.cancelled() => return,
-        }
-        if !poll_head && hub.pending() > 0 {
-            tracing::warn!(
-                waiting = hub.pending(),
-                "events waited behind an id never published here; reading the log"
-            );
-        }
-        if let Err(e) = catch_up(&hub, &*store, &counters).await {
-            tracing::warn!(error = %e, "backplane: reading the log failed");
-        }
-    }
-}
-
-/// Brings the hub up to the log's head.
-pub async fn catch_up(
-    hub: &Hub,
-    store: &dyn Store,
-    counters: &Counters,
-) -> crate::store::StoreResult<()> {
-    let through = store.head().await?;
-    let mut counted = false;
-    while hub.head() < through {
-        if !counted {
-            counters.gaps.fetch_add(1, Ordering::Relaxed);
-            counted = true;
-        }
-        let from = hub.head();
-        let events = store.events_between(from, through, FILL_PAGE).await?;
-        let last = events.last().map(|e| e.id);
-        counters
-            .filled_from_log
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        // A full page: the ids after its last one are still to read, not holes.
-        let page_through = match last {
-            Some(last) if events.len() as u32 == FILL_PAGE => last,
-            _ => through,
-        };
-        hub.fill(events, page_through);
-        if hub.head() <= from {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// The node name a server goes by when none is given: host name and process id.

@@ -303,3 +303,21 @@ fn too_large_head(status: StatusCode, code: &'static str, message: String) -> Re
     );
     res
 }
+
+/// The answer to an /api path no route takes.
+pub async fn api_not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+/// The answer to a method a route does not take: 405 with the API's JSON error.
+pub async fn method_not_allowed() -> Response {
+    let err = ApiError::bad(
+        "method_not_allowed",
+        "This route does not take that method.",
+    );
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(err.body()),
+    )
+        .into_response()
+}

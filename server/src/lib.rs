@@ -4,14 +4,18 @@
 // Leptos view types nest deeply; their layouts need a higher limit.
 #![recursion_limit = "512"]
 
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod hub;
+pub mod job_runner;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod origin;
 pub mod pages;
 pub mod presence;
 pub mod ratelimit;
@@ -22,17 +26,15 @@ pub mod services;
 pub mod sessions;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 use crate::config::Config;
-use crate::hub::Hub;
-use crate::ratelimit::RateLimiter;
-use crate::state::{AppState, Inner};
-use crate::store::Store;
+use crate::state::{AppState, Composed};
 use axum::extract::State;
 use axum::middleware;
 use axum::routing::get;
 use axum::Router;
-use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
 use std::sync::Arc;
@@ -40,14 +42,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::SessionManagerLayer;
 
 /// How often expired sessions are swept from the store.
 const SESSION_SWEEP: Duration = Duration::from_secs(3600);
-/// Window of the rate limits (sign-in, sign-up, sends: counts are per this window).
-const LIMIT_WINDOW: Duration = Duration::from_secs(60);
-/// The window of the per-user quotas on creating rooms, jobs and announcements.
-const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Serves Switchboard on `listener` until `shutdown` completes, then drains connections.
 pub async fn run(
@@ -55,66 +53,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = store::Db::connect(
-        &config.database_url,
-        config.db_pool,
-        config.synchronous,
-        Duration::from_millis(config.db_lock_timeout_ms.max(1)),
-    )
-    .await?;
-    let export_dir = data_dir(&config, &db)?.join("exports");
-    let session_store = sessions::SessionBackend::open(&db).await?;
-    let sweeper = tokio::spawn(session_store.clone().sweep_expired(SESSION_SWEEP));
-
-    let store: Arc<dyn Store> = db.store();
-    let hub = Hub::new(store.head().await?, store.log_floor().await?);
-    let (switches, _) = tokio::sync::watch::channel(store.switches().await?);
     let addr = listener.local_addr()?;
-    let leptos = LeptosOptions::builder()
-        .output_name("switchboard")
-        .site_root(config.site_root.to_string_lossy().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
     let token = CancellationToken::new();
-    let writer = services::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
-    let idle = Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
-        config.session_idle_secs.min(i64::MAX as u64) as i64,
-    ));
-    let sessions = sessions::Sessions::new(
-        db.clone(),
-        Duration::from_secs(config.session_max_secs),
-        session_store.clone(),
+    let Composed {
+        state,
+        db,
+        session_store,
         idle,
-    )
-    .await?;
-    let state = AppState::new(Inner {
-        writer,
-        limits: limits::Limits::new(
-            config.max_connections,
-            config.max_connections_per_user,
-            config.max_anonymous_connections,
-        ),
-        limiter: RateLimiter::new(LIMIT_WINDOW),
-        quotas: RateLimiter::new(QUOTA_WINDOW),
-        sessions,
-        config,
-        store,
-        hub,
-        leptos,
-        shutdown: token.clone(),
-        switches,
-        jobs: services::jobs::JobRunner::new(export_dir),
-        presence: presence::Presence::default(),
-        meters: metrics::Meters::default(),
-        users: state::UserCache::default(),
-        rooms: state::RoomCache::default(),
-        cluster: std::sync::OnceLock::new(),
-    });
+    } = state::compose(config, addr, token.clone()).await?;
+    let sweeper = tokio::spawn(session_store.clone().sweep_expired(SESSION_SWEEP));
     if let Some(url) = state.config.redis_url.clone() {
         join_cluster(&state, &url)?;
     } else {
-        cluster::spawn_single_gap_filler(
+        hub::gaps::spawn_single_gap_filler(
             Arc::clone(&state.hub),
             Arc::clone(&state.store),
             state.shutdown.clone(),
@@ -135,7 +86,12 @@ pub async fn run(
             }
         })
     };
-    let presence_announcer = tokio::spawn(presence::announce_changes(state.clone()));
+    let presence_announcer = tokio::spawn(presence::announce_changes(
+        Arc::clone(&state.presence),
+        Arc::clone(&state.hub),
+        Arc::clone(&state.store),
+        Duration::from_millis(state.config.presence_coalesce_ms),
+    ));
     services::jobs::recover(&state).await?;
     let orphans = tokio::spawn(services::jobs::sweep_orphans(state.clone()));
     let pruner = tokio::spawn(prune_events(state.clone()));
@@ -149,7 +105,7 @@ pub async fn run(
 
     // The origin check runs before the session is loaded; security headers go on everything.
     // The layers wrap the router once (`Router::layer` would wrap, box and clone them per
-    // route and request). The live routes come first and skip them: see `http::live_router`.
+    // route and request). The live routes come first and skip them: see `live::router`.
     let full = tower::ServiceBuilder::new()
         .layer(middleware::from_fn(security::headers))
         .layer(middleware::from_fn_with_state(
@@ -158,12 +114,12 @@ pub async fn run(
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            http::refuse_cross_origin,
+            origin::refuse_cross_origin,
         ))
         .layer(middleware::from_fn(error::bare_errors))
         .layer(sessions)
         .service(router(state.clone()));
-    let app = http::live_router(&state).fallback_service(full);
+    let app = live::router(&state).fallback_service(full);
     // Over-long targets and over-large headers get the JSON error before any route (the one
     // layer over the whole app, live routes included).
     let app = Router::new().fallback_service(
@@ -242,9 +198,8 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
         Arc::new(Apply(state.clone())),
         state.shutdown.clone(),
     )?;
-    if let Some(relay) = state.hub.relay() {
-        state.sessions.set_relay(relay.clone());
-    }
+    state.sessions.set_relay(joined.relay.clone());
+    state.presence.set_relay(joined.relay.clone());
     state.jobs.forget_versions();
     tracing::info!(node = %joined.node, channel = %joined.channel, "joined the cluster");
     let _ = state.cluster.set(joined);
@@ -268,15 +223,6 @@ async fn follow_switches(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "reading the transport switches"),
         }
     }
-}
-
-/// Where the server writes files: `--data-dir`, else beside the SQLite file, else `./data`.
-fn data_dir(config: &Config, db: &store::Db) -> anyhow::Result<std::path::PathBuf> {
-    Ok(match (&config.data_dir, db) {
-        (Some(dir), _) => dir.clone(),
-        (None, store::Db::Sqlite(_)) => store::sqlite::data_dir(&config.database_url)?,
-        (None, store::Db::Postgres(_)) => std::path::PathBuf::from("data"),
-    })
 }
 
 fn router(state: AppState) -> Router {
@@ -313,7 +259,7 @@ async fn prune_events(state: AppState) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let before = services::now_ms().saturating_sub(keep_ms);
+        let before = clock::now_ms().saturating_sub(keep_ms);
         let point = match state.store.prune_point(before).await {
             Ok(Some(point)) if point > state.hub.floor() => point,
             Ok(_) => continue,

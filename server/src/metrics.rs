@@ -3,6 +3,7 @@
 //! buckets, kept both since start (for Prometheus) and in six 10-second slots (for the last
 //! minute's p50/p95/p99/max).
 
+use crate::hub::event::LiveEvent;
 use protocol::{Feed, FeedSet, Transport};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -132,6 +133,18 @@ pub enum Age {
     Replayed,
     /// Not an event of the log or the hub (an ack, an error answer).
     None,
+}
+
+impl Age {
+    /// `ev`'s age for the meters: live if committed at or after `live_since_ms` (when its
+    /// connection or poll loop began), a catch-up from the log otherwise.
+    pub fn of(ev: &LiveEvent, live_since_ms: i64) -> Age {
+        if ev.ts >= live_since_ms {
+            Age::Live(ev.age_us())
+        } else {
+            Age::Replayed
+        }
+    }
 }
 
 /// Every (transport, feed) cell once. Each thread counts into a shard of its own, so the two
@@ -471,37 +484,6 @@ impl Meters {
             }
         }
         out
-    }
-}
-
-/// Counts a live connection open while it lives, with its handshake bytes.
-pub struct Metered {
-    state: crate::state::AppState,
-    transport: Transport,
-    feeds: protocol::FeedSet,
-}
-
-impl Metered {
-    pub fn new(
-        state: &crate::state::AppState,
-        transport: Transport,
-        feeds: protocol::FeedSet,
-        reconnect: bool,
-        bytes: u64,
-    ) -> Self {
-        state.meters.opened(transport, feeds, reconnect);
-        state.meters.overhead(transport, feeds, bytes);
-        Metered {
-            state: state.clone(),
-            transport,
-            feeds,
-        }
-    }
-}
-
-impl Drop for Metered {
-    fn drop(&mut self) {
-        self.state.meters.closed(self.transport, self.feeds);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Server rendering of the Leptos pages: who is signed in, which page fits, and the data the chat
 //! screen renders before its wasm loads (read through the same services as the API).
 
-use crate::http::extract::current_user;
+use crate::extract::current_user;
 use crate::services::chat;
 use crate::state::AppState;
 use app::routes::{is_sign_in_page, is_signed_in_page};

@@ -6,6 +6,7 @@
 //! its watchers a few events, not one per flip.
 
 use crate::hub::{Audience, Hub, LiveEvent, RoomSet};
+use crate::store::Store;
 use protocol::{kind, Feed};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -96,6 +97,8 @@ pub struct Presence {
     dirty: Mutex<HashMap<String, String>>,
     /// Wakes the announcer ([`announce_changes`]).
     wake: tokio::sync::Notify,
+    /// The other servers of a cluster, told of every change here (set when it joins one).
+    relay: std::sync::OnceLock<crate::cluster::Relay>,
 }
 
 impl Presence {
@@ -120,7 +123,7 @@ impl Presence {
             changed
         };
         if let Some(status) = changed {
-            if let Some(relay) = hub.relay() {
+            if let Some(relay) = self.relay.get() {
                 relay.presence(false, &[(user_id, username, status.as_str())]);
             }
             self.settle(hub, user_id, username);
@@ -167,6 +170,11 @@ impl Presence {
         self.wake.notify_one();
     }
 
+    /// Joins a cluster: changes here are told to the other servers.
+    pub fn set_relay(&self, relay: crate::cluster::Relay) {
+        let _ = self.relay.set(relay);
+    }
+
     /// A live connection opened: its user is present and, having just connected, active (the
     /// client says so again, or idle, in its first presence frame).
     pub fn connected(&self, hub: &Hub, user_id: &str, username: &str) {
@@ -209,7 +217,7 @@ impl Presence {
             gone
         };
         let mut settle = gone;
-        if let Some(relay) = hub.relay() {
+        if let Some(relay) = self.relay.get() {
             let mine: Vec<(String, String, Status)> = {
                 let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
                 users
@@ -288,7 +296,8 @@ impl Presence {
     /// with their status.
     pub async fn snapshot_for(
         &self,
-        state: &crate::state::AppState,
+        hub: &Hub,
+        store: &dyn Store,
         me: &str,
     ) -> crate::store::StoreResult<Vec<serde_json::Value>> {
         let shown: Vec<(String, String, Status)> = {
@@ -298,12 +307,12 @@ impl Presence {
                 .map(|(id, (name, s))| (id.clone(), name.clone(), *s))
                 .collect()
         };
-        let mine = rooms_of(state, me).await?;
+        let mine = rooms_of(hub, store, me).await?;
         let mut out = Vec::new();
         for (id, name, s) in shown {
             let audience = Audience {
                 subject: id.clone(),
-                rooms: rooms_of(state, &id).await?,
+                rooms: rooms_of(hub, store, &id).await?,
             };
             if audience.admits(me, &mine) {
                 out.push(serde_json::json!({ "user": {"id": id, "username": name}, "status": s.as_str() }));
@@ -314,44 +323,36 @@ impl Presence {
 }
 
 async fn rooms_of(
-    state: &crate::state::AppState,
+    hub: &Hub,
+    store: &dyn Store,
     user_id: &str,
 ) -> crate::store::StoreResult<Arc<RoomSet>> {
-    state
-        .hub
-        .rooms_of(user_id, || state.store.room_ids_of(user_id))
-        .await
+    hub.rooms_of(user_id, || store.room_ids_of(user_id)).await
 }
 
 /// The announcer: runs for the server's life. Woken by a decided change, it tells this
 /// server's clients the latest status of each user that changed (unless it is what they were
-/// last told), then rests `--presence-coalesce-ms` before the next round: changes made
-/// meanwhile are gathered into that round, the latest status of each user winning.
-pub async fn announce_changes(state: crate::state::AppState) {
-    let rest = Duration::from_millis(state.config.presence_coalesce_ms);
+/// last told), then rests `rest` (`--presence-coalesce-ms`) before the next round: changes
+/// made meanwhile are gathered into that round, the latest status of each user winning.
+pub async fn announce_changes(
+    presence: Arc<Presence>,
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    rest: Duration,
+) {
     let mut announced: HashMap<String, Status> = HashMap::new();
     loop {
         tokio::select! {
-            _ = state.presence.wake.notified() => {}
-            _ = state.hub.joins_noticed() => {}
+            _ = presence.wake.notified() => {}
+            _ = hub.joins_noticed() => {}
         }
-        for (user, room) in state.hub.take_joins() {
-            joined(&state, &user, &room, &mut announced).await;
+        for (user, room) in hub.take_joins() {
+            joined(&presence, &hub, &*store, &user, &room, &mut announced).await;
         }
-        let dirty = std::mem::take(
-            &mut *state
-                .presence
-                .dirty
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
+        let dirty = std::mem::take(&mut *presence.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         for (id, name) in dirty {
             let now = {
-                let shown = state
-                    .presence
-                    .shown
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let shown = presence.shown.lock().unwrap_or_else(|p| p.into_inner());
                 shown.get(&id).map_or(Status::Offline, |(_, s)| *s)
             };
             let before = announced.get(&id).copied().unwrap_or(Status::Offline);
@@ -363,11 +364,11 @@ pub async fn announce_changes(state: crate::state::AppState) {
             } else {
                 announced.insert(id.clone(), now);
             }
-            let rooms = rooms_of(&state, &id).await.unwrap_or_else(|e| {
+            let rooms = rooms_of(&hub, &*store, &id).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "presence: rooms not read; told to the user only");
                 Arc::new(RoomSet::new())
             });
-            announce(&state.hub, &id, &name, now, rooms);
+            announce(&hub, &id, &name, now, rooms);
         }
         if !rest.is_zero() {
             tokio::time::sleep(rest).await;
@@ -378,27 +379,28 @@ pub async fn announce_changes(state: crate::state::AppState) {
 /// `user` joined `room`: the room's members hear of the joiner's presence (their audience grew)
 /// and the joiner hears, addressed to them alone, of each member who is online or idle.
 async fn joined(
-    state: &crate::state::AppState,
+    presence: &Presence,
+    hub: &Hub,
+    store: &dyn Store,
     user: &str,
     room: &str,
     announced: &mut HashMap<String, Status>,
 ) {
-    let shown: HashMap<String, (String, Status)> = state
-        .presence
+    let shown: HashMap<String, (String, Status)> = presence
         .shown
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if let Some((name, status)) = shown.get(user) {
-        match rooms_of(state, user).await {
+        match rooms_of(hub, store, user).await {
             Ok(rooms) => {
                 announced.insert(user.to_string(), *status);
-                announce(&state.hub, user, name, *status, rooms);
+                announce(hub, user, name, *status, rooms);
             }
             Err(e) => tracing::warn!(error = %e, "presence: rooms not read"),
         }
     }
-    let members = match state.store.room_members(room).await {
+    let members = match store.room_members(room).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "presence: members not read");
@@ -411,13 +413,13 @@ async fn joined(
         }
         if let Some((name, status)) = shown.get(&m.id) {
             let data = serde_json::json!({ "user": {"id": m.id, "username": name}, "status": status.as_str() });
-            state.hub.publish_ephemeral_here(LiveEvent::ephemeral(
+            hub.publish_ephemeral_here(LiveEvent::ephemeral(
                 Feed::Chat,
                 kind::PRESENCE,
                 None,
                 Some(user.to_string()),
                 &data,
-                crate::services::now_ms(),
+                crate::clock::now_ms(),
             ));
         }
     }
@@ -433,39 +435,11 @@ fn announce(hub: &Hub, user_id: &str, username: &str, status: Status, rooms: Arc
         None,
         None,
         &data,
-        crate::services::now_ms(),
+        crate::clock::now_ms(),
     );
     ev.shared_with = Some(Arc::new(Audience {
         subject: user_id.to_string(),
         rooms,
     }));
     hub.publish_ephemeral_here(ev);
-}
-
-/// Marks a connection for presence while it lives.
-pub struct Online {
-    state: crate::state::AppState,
-    user_id: String,
-    username: String,
-}
-
-impl Online {
-    pub fn new(state: &crate::state::AppState, user: &protocol::User) -> Online {
-        state
-            .presence
-            .connected(&state.hub, &user.id, &user.username);
-        Online {
-            state: state.clone(),
-            user_id: user.id.clone(),
-            username: user.username.clone(),
-        }
-    }
-}
-
-impl Drop for Online {
-    fn drop(&mut self) {
-        self.state
-            .presence
-            .disconnected(&self.state.hub, &self.user_id, &self.username);
-    }
 }

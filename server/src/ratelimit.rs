@@ -70,50 +70,6 @@ impl RateLimiter {
     }
 }
 
-/// One chat message sent by `user_id`, over HTTP or the WebSocket: 429 `rate_limited` past
-/// `--sends-per-user-per-minute`.
-pub fn message_send(state: &crate::state::AppState, user_id: &str) -> crate::error::ApiResult<()> {
-    state
-        .limiter
-        .check(
-            &format!("send:{user_id}"),
-            state.config.sends_per_user_per_minute,
-        )
-        .map_err(crate::error::ApiError::RateLimited)
-}
-
-/// One more of `what` by `user_id` this minute: 429 `rate_limited` past `limit` (0: no limit).
-pub fn per_minute(
-    state: &crate::state::AppState,
-    what: &str,
-    user_id: &str,
-    limit: u32,
-) -> crate::error::ApiResult<()> {
-    one_more(&state.limiter, what, user_id, limit)
-}
-
-/// One more of `what` by `user_id` this hour (a quota on creating things): 429 `rate_limited`
-/// with the seconds until the hour's window ends, past `limit` (0: no limit).
-pub fn per_hour(
-    state: &crate::state::AppState,
-    what: &str,
-    user_id: &str,
-    limit: u32,
-) -> crate::error::ApiResult<()> {
-    one_more(&state.quotas, what, user_id, limit)
-}
-
-fn one_more(
-    limiter: &RateLimiter,
-    what: &str,
-    user_id: &str,
-    limit: u32,
-) -> crate::error::ApiResult<()> {
-    limiter
-        .check(&format!("{what}:{user_id}"), limit)
-        .map_err(crate::error::ApiError::RateLimited)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

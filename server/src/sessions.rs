@@ -21,14 +21,13 @@
 //! the connection re-reads its session from the database before acting on a client's frame
 //! ([`SessionConfirm::holds`]), and every connection re-reads it when the backplane is back.
 
+use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
-use crate::services::{new_id, now_ms};
-use crate::state::AppState;
 use crate::store::Db;
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -639,7 +638,8 @@ impl RenewedCookie {
 struct Checked(Option<(String, SignIn)>);
 
 /// Held by a live connection: completes [`SessionWatch::revoked`] when its session is signed
-/// out (here or by "sign out everywhere"). The extractor answers 401 when nobody is signed in.
+/// out (here or by "sign out everywhere"). Made by [`Sessions::watch_request`] (the extractor
+/// in `extract.rs`), which answers 401 when nobody is signed in.
 ///
 /// It also keeps the session alive while the connection is open (an open connection is use: the
 /// idle expiry is renewed as for requests), and, in a cluster, re-checks the session against the
@@ -654,7 +654,7 @@ pub struct SessionWatch {
 /// What a live connection needs to re-check its session; see [`SessionConfirm::holds`].
 #[derive(Clone)]
 pub struct SessionConfirm {
-    state: AppState,
+    sessions: Arc<Sessions>,
     user_id: String,
     sign_in: SignIn,
     session_id: Option<Id>,
@@ -670,7 +670,7 @@ impl SessionConfirm {
     /// backplane is or was down) the session is read from the database.
     pub async fn holds(&self) -> ApiResult<bool> {
         use std::sync::atomic::Ordering;
-        let sessions = &self.state.sessions;
+        let sessions = &self.sessions;
         if sessions.is_revoked(&self.user_id, &self.sign_in) {
             return Ok(false);
         }
@@ -686,8 +686,7 @@ impl SessionConfirm {
     }
 
     async fn check_now(&self, renew: bool) -> ApiResult<bool> {
-        self.state
-            .sessions
+        self.sessions
             .reread(self.session_id, &self.user_id, &self.sign_in, renew)
             .await
     }
@@ -702,7 +701,7 @@ impl SessionWatch {
     /// Resolves once this connection's session has been signed out (or found gone when
     /// re-checked); pending forever otherwise. Renews the session's idle expiry meanwhile.
     pub async fn revoked(&mut self) {
-        let every = self.confirm.state.sessions.renew_every;
+        let every = self.confirm.sessions.renew_every;
         let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut backplane = self.confirm.backplane.clone();
@@ -712,7 +711,7 @@ impl SessionWatch {
                 changed = self.rx.changed(), if signals => {
                     if changed.is_err() {
                         signals = false;
-                    } else if self.confirm.state.sessions.is_revoked(&self.confirm.user_id, &self.confirm.sign_in) {
+                    } else if self.confirm.sessions.is_revoked(&self.confirm.user_id, &self.confirm.sign_in) {
                         return;
                     }
                 }
@@ -740,12 +739,12 @@ impl SessionWatch {
     }
 }
 
-impl FromRequestParts<AppState> for SessionWatch {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+impl Sessions {
+    /// The request's session, watched for the live connection it opens: 401 when nobody is
+    /// signed in.
+    pub async fn watch_request(self: &Arc<Self>, parts: &mut Parts) -> ApiResult<SessionWatch> {
         // Read before the check: a backplane change during it makes the first send re-check.
-        let backplane = state.sessions.backplane.subscribe();
+        let backplane = self.backplane.subscribe();
         let epoch = {
             let b = *backplane.borrow();
             if b.up {
@@ -754,18 +753,17 @@ impl FromRequestParts<AppState> for SessionWatch {
                 u64::MAX
             }
         };
-        let (user_id, sign_in) = state
-            .sessions
+        let (user_id, sign_in) = self
             .check_request(parts)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        let mut rx = state.sessions.watch(&user_id);
+        let mut rx = self.watch(&user_id);
         // A sign-out between the check above and the subscription is caught on the first turn.
         rx.mark_changed();
-        let session_id = state.sessions.request_session(parts).id();
+        let session_id = self.request_session(parts).id();
         Ok(SessionWatch {
             confirm: SessionConfirm {
-                state: state.clone(),
+                sessions: Arc::clone(self),
                 user_id,
                 sign_in,
                 session_id,

@@ -1,16 +1,22 @@
-//! The one cheap-to-clone application state handed to every handler.
+//! The one cheap-to-clone application state handed to every handler, and its composition from
+//! the configuration ([`compose`]). It composes infrastructure (the store, the hub and its
+//! writer, sessions, presence, meters, limits, the job runner, the cluster) and names no
+//! service.
 
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::ratelimit::RateLimiter;
-use crate::store::Store;
+use crate::sessions::SessionBackend;
+use crate::store::{Db, Store};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use protocol::{Switches, Transport};
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tower_sessions::Expiry;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -22,27 +28,119 @@ pub struct Inner {
     /// Connection caps (global and per user) and their counters.
     pub limits: crate::limits::Limits,
     /// The group-commit writer every chat message goes through.
-    pub writer: crate::services::writer::Writer,
+    pub writer: crate::hub::writer::Writer,
     /// Sign-in, sign-up and send limits (keys prefixed by what they count).
     pub limiter: RateLimiter,
     /// Per-user quotas over an hour (rooms, jobs and announcements created).
     pub quotas: RateLimiter,
     /// Sign-in records, timeouts, "sign out everywhere" and ending signed-out connections.
-    pub sessions: crate::sessions::Sessions,
+    pub sessions: Arc<crate::sessions::Sessions>,
     pub leptos: LeptosOptions,
     /// Cancelled when the server begins to shut down; long-lived connections watch it.
     pub shutdown: CancellationToken,
     /// Which transports are switched on; live connections watch it and close when theirs goes.
     pub switches: watch::Sender<Switches>,
-    pub jobs: crate::services::jobs::JobRunner,
-    pub presence: crate::presence::Presence,
-    pub meters: crate::metrics::Meters,
+    pub jobs: crate::job_runner::JobRunner,
+    pub presence: Arc<crate::presence::Presence>,
+    pub meters: Arc<crate::metrics::Meters>,
     /// Recently loaded users, for the per-request sign-in check.
     pub users: UserCache,
     /// What never changes about a room (name, privacy, a DM's two people), for sends.
     pub rooms: RoomCache,
     /// This server's place in a cluster (set when started with a Redis URL).
     pub cluster: std::sync::OnceLock<crate::cluster::Cluster>,
+}
+
+/// Window of the rate limits (sign-in, sign-up, sends: counts are per this window).
+const LIMIT_WINDOW: Duration = Duration::from_secs(60);
+/// The window of the per-user quotas on creating rooms, jobs and announcements.
+const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The application state and what the composition root still needs of its parts.
+pub struct Composed {
+    pub state: AppState,
+    pub db: Db,
+    pub session_store: SessionBackend,
+    /// The sessions' idle expiry, for the session layer.
+    pub idle: Expiry,
+}
+
+/// Opens the database and composes the application state from `config` (serving on `addr`,
+/// shutting down with `token`): everything but the background tasks and the routes. The unit
+/// tests compose the same state, on a temporary database, without serving it.
+pub async fn compose(
+    config: Config,
+    addr: std::net::SocketAddr,
+    token: CancellationToken,
+) -> anyhow::Result<Composed> {
+    let db = Db::connect(
+        &config.database_url,
+        config.db_pool,
+        config.synchronous,
+        Duration::from_millis(config.db_lock_timeout_ms.max(1)),
+    )
+    .await?;
+    let export_dir = data_dir(&config, &db)?.join("exports");
+    let session_store = SessionBackend::open(&db).await?;
+
+    let store: Arc<dyn Store> = db.store();
+    let hub = Hub::new(store.head().await?, store.log_floor().await?);
+    let (switches, _) = tokio::sync::watch::channel(store.switches().await?);
+    let leptos = LeptosOptions::builder()
+        .output_name("switchboard")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let writer = crate::hub::writer::Writer::spawn(Arc::clone(&store), Arc::clone(&hub));
+    let idle = Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
+        config.session_idle_secs.min(i64::MAX as u64) as i64,
+    ));
+    let sessions = crate::sessions::Sessions::new(
+        db.clone(),
+        Duration::from_secs(config.session_max_secs),
+        session_store.clone(),
+        idle,
+    )
+    .await?;
+    let state = AppState::new(Inner {
+        writer,
+        limits: crate::limits::Limits::new(
+            config.max_connections,
+            config.max_connections_per_user,
+            config.max_anonymous_connections,
+        ),
+        limiter: RateLimiter::new(LIMIT_WINDOW),
+        quotas: RateLimiter::new(QUOTA_WINDOW),
+        sessions: Arc::new(sessions),
+        config,
+        store,
+        hub,
+        leptos,
+        shutdown: token,
+        switches,
+        jobs: crate::job_runner::JobRunner::new(export_dir),
+        presence: Arc::default(),
+        meters: Arc::default(),
+        users: UserCache::default(),
+        rooms: RoomCache::default(),
+        cluster: std::sync::OnceLock::new(),
+    });
+    Ok(Composed {
+        state,
+        db,
+        session_store,
+        idle,
+    })
+}
+
+/// Where the server writes files: `--data-dir`, else beside the SQLite file, else `./data`.
+fn data_dir(config: &Config, db: &Db) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match (&config.data_dir, db) {
+        (Some(dir), _) => dir.clone(),
+        (None, Db::Sqlite(_)) => crate::store::sqlite::data_dir(&config.database_url)?,
+        (None, Db::Postgres(_)) => std::path::PathBuf::from("data"),
+    })
 }
 
 /// How long a loaded user is trusted before it is read again. Changes made through this server

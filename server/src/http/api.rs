@@ -1,9 +1,9 @@
 //! Handlers for the JSON API: parse, call a service, shape the answer. No rules live here.
 
-use super::extract::{
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{
     json_rejection, AdminUser, ApiJson, ApiPath, ApiQuery, ClientIp, CurrentUser,
 };
-use crate::error::{ApiError, ApiResult};
 use crate::services::{admin, auth, chat, jobs, notifications, transports};
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request, State};
@@ -148,7 +148,7 @@ pub async fn create_room(
     CurrentUser(me): CurrentUser,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> ApiResult<impl IntoResponse> {
-    crate::ratelimit::per_hour(
+    crate::services::per_hour(
         &state,
         "rooms",
         &me.id,
@@ -230,7 +230,6 @@ pub async fn send_message(
     ApiPath(room_id): ApiPath<String>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
-    crate::ratelimit::message_send(&state, &me.id)?;
     let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
     // A retry gets the first answer again; 200 tells it apart from a fresh 201.
     let status = if created {
@@ -256,12 +255,6 @@ pub async fn typing(
     CurrentUser(me): CurrentUser,
     ApiPath(room_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    crate::ratelimit::per_minute(
-        &state,
-        "typing",
-        &me.id,
-        state.config.typing_per_user_per_minute,
-    )?;
     chat::typing(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -360,7 +353,7 @@ pub async fn announce(
     AdminUser(admin): AdminUser,
     ApiJson(body): ApiJson<Announcement>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    crate::ratelimit::per_hour(
+    crate::services::per_hour(
         &state,
         "announcements",
         &admin.id,
@@ -484,7 +477,10 @@ pub async fn presence(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let users = state.presence.snapshot_for(&state, &me.id).await?;
+    let users = state
+        .presence
+        .snapshot_for(&state.hub, &*state.store, &me.id)
+        .await?;
     Ok(Json(serde_json::json!({ "users": users })))
 }
 
@@ -494,20 +490,7 @@ pub async fn set_presence(
     CurrentUser(me): CurrentUser,
     ApiJson(body): ApiJson<PresenceUpdate>,
 ) -> ApiResult<StatusCode> {
-    let idle = match body.status.as_str() {
-        "idle" => true,
-        "online" => false,
-        _ => return Err(ApiError::bad("invalid_status", "status is online or idle")),
-    };
-    crate::ratelimit::per_minute(
-        &state,
-        "presence",
-        &me.id,
-        state.config.presence_per_user_per_minute,
-    )?;
-    state
-        .presence
-        .set_idle(&state.hub, &me.id, &me.username, idle);
+    chat::set_status(&state, &me, &body.status)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -571,7 +554,7 @@ pub async fn client_stats(
 ) -> ApiResult<StatusCode> {
     body.validate()
         .map_err(|m| ApiError::bad("invalid_stats", m))?;
-    crate::ratelimit::per_minute(
+    crate::services::per_minute(
         &state,
         "stats",
         &me.id,
@@ -613,7 +596,7 @@ pub async fn admin_metrics_live(
                 out.push_str("retry: 2000\n\n");
             }
             let snapshot = metrics_snapshot(&state).to_string();
-            out.push_str(&crate::live::sse::frame(None, "metrics", &snapshot));
+            out.push_str(&crate::hub::event::frame(None, "metrics", &snapshot));
             Some((
                 Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(out)),
                 (state, tick, false),

@@ -1,16 +1,13 @@
-//! The HTTP surface: routes, thin handlers over the services, and the cross-cutting layers
-//! (sessions, origin checks, body limits, JSON errors everywhere under /api).
+//! The HTTP API: its routes, thin handlers over the services, and the request-body time limit.
+//! (The extractors are `extract.rs`'s, the origin policy `origin.rs`'s, the live routes
+//! `live/`'s.)
 
 pub mod api;
 pub mod body_time;
-pub mod extract;
 
-use crate::error::ApiError;
+use crate::error::{api_not_found, method_not_allowed};
 use crate::state::AppState;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 
@@ -75,119 +72,4 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
-}
-
-/// The live routes (socket, event stream, poll), served before the rest and without its layers:
-/// a poll is a full request per delivery, and a parked long poll holds whatever wraps it. Here
-/// one small guard does what they need of those layers (the origin check and the security
-/// headers), and the extractors read the session from the cookie themselves
-/// (`Sessions::request_session`), so a poll skips the cookie jar and the session layer, and a
-/// parked one holds its handler's state only. Everything else falls through to `fallback`.
-pub fn live_router(state: &AppState) -> Router {
-    Router::new()
-        .route("/api/live/ws", get(crate::live::ws::upgrade))
-        .route("/api/live/sse", get(crate::live::sse::stream))
-        .route("/api/live/poll", get(crate::live::poll::poll))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            live_guard,
-        ))
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone())
-}
-
-/// The origin check and the security headers of the live routes (see [`live_router`]).
-async fn live_guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    // The session's renewed cookie, if the request renews its idle expiry (no session layer).
-    let renewed = crate::sessions::RenewedCookie::default();
-    req.extensions_mut().insert(renewed.clone());
-    let mut res = match misdirected(&state, &req).or_else(|| refused(&state, &req, true)) {
-        Some(refusal) => refusal,
-        None => next.run(req).await,
-    };
-    if let Some(id) = renewed.take() {
-        let cookie = state
-            .sessions
-            .renewed_cookie(id, state.config.secure_cookies);
-        if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
-            res.headers_mut().append(axum::http::header::SET_COOKIE, v);
-        }
-    }
-    crate::security::other_headers(res.headers_mut());
-    res
-}
-
-/// The 400 for a request to a host name this server does not answer to
-/// (`extract::check_host`), if it is one. `/healthz` answers any host: a load balancer's health
-/// check may name the server by its service name, and the answer tells nothing.
-fn misdirected(state: &AppState, req: &Request) -> Option<Response> {
-    if req.uri().path() == "/healthz"
-        || extract::check_host(
-            req.headers(),
-            &state.config.allowed_hosts,
-            &state.config.allowed_origins,
-        )
-    {
-        return None;
-    }
-    tracing::info!(path = %req.uri().path(), host = ?req.headers().get("host"), "refused by the host policy");
-    Some(
-        ApiError::bad(
-            "invalid_host",
-            "This server does not answer to that host name.",
-        )
-        .into_response(),
-    )
-}
-
-/// The 403 for a request the origin policy refuses (`extract::check_origin`), if it does.
-fn refused(state: &AppState, req: &Request, live: bool) -> Option<Response> {
-    let why = extract::check_origin(req.headers(), &state.config.allowed_origins, live).err()?;
-    tracing::info!(path = %req.uri().path(), origin = ?req.headers().get("origin"), "refused by the origin policy");
-    Some(ApiError::Forbidden(why.into()).into_response())
-}
-
-async fn api_not_found() -> ApiError {
-    ApiError::NotFound("route")
-}
-
-async fn method_not_allowed() -> Response {
-    let err = ApiError::bad(
-        "method_not_allowed",
-        "This route does not take that method.",
-    );
-    (
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(err.body()),
-    )
-        .into_response()
-}
-
-/// Live routes: a cross-site page must not be able to open these with the user's cookie (a
-/// WebSocket has no CORS at all), so they need an origin signal even though they are GETs.
-fn is_live(path: &str) -> bool {
-    path.starts_with("/api/live/") || path == "/api/admin/metrics/live"
-}
-
-/// Refuses requests to host names this server does not answer to (DNS rebinding), and
-/// state-changing requests and live connections from pages of other origins (CSRF and
-/// cross-site WebSocket hijacking); safe reads pass. Layered over the whole router, so it covers
-/// every route that takes a write: the API, the sign-in forms, and any Leptos server function.
-pub async fn refuse_cross_origin(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(refusal) = misdirected(&state, &req) {
-        return refusal;
-    }
-    // Layered around the router (not under a nest): the URI is the whole path.
-    let live = is_live(req.uri().path());
-    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if write || live {
-        if let Some(refusal) = refused(&state, &req, live) {
-            return refusal;
-        }
-    }
-    next.run(req).await
 }

@@ -6,7 +6,7 @@
 
 use super::ws::{self, End, MAX_CLIENT_FRAME, WRITE_TIMEOUT};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::CurrentUser;
+use crate::extract::CurrentUser;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;

@@ -66,21 +66,28 @@ impl Latch {
 
 /// A future polled only after its own wake-ups. Made once and kept across the passes of a loop
 /// (`&mut gate` in a `select!`).
-pub struct Gate<F> {
+pub struct Gate<F: ?Sized> {
     fut: Pin<Box<F>>,
     latch: Latch,
 }
 
 impl<F: Future> Gate<F> {
     pub fn new(fut: F) -> Gate<F> {
+        Gate::pinned(Box::pin(fut))
+    }
+}
+
+impl<F: Future + ?Sized> Gate<F> {
+    /// A gate in front of a future already boxed (a `dyn Future` a struct can name).
+    pub fn pinned(fut: Pin<Box<F>>) -> Gate<F> {
         Gate {
-            fut: Box::pin(fut),
+            fut,
             latch: Latch::new(),
         }
     }
 }
 
-impl<F: Future> Future for Gate<F> {
+impl<F: Future + ?Sized> Future for Gate<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

@@ -3,11 +3,13 @@
 //! saying which parameter is wrong. Pure so that they can be fuzzed without a server
 //! (`tests/it/fuzz.rs` feeds them arbitrary query strings).
 
-use super::poll::{parse_wait, PollQuery};
-use super::ws::{parse_cursor, parse_feeds, LiveQuery};
 use crate::error::{ApiError, ApiResult};
 use protocol::FeedSet;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// Longest hold a long poll may ask for, in seconds.
+pub const MAX_WAIT_S: u64 = 30;
 
 /// What a WebSocket or SSE connection asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,69 @@ pub fn poll_params(query: Option<&str>) -> ApiResult<PollParams> {
         eph: q.eph,
         reconnect: q.reconnect.as_deref() == Some("1"),
     })
+}
+
+/// The query string of a WebSocket or SSE connection, as sent.
+#[derive(Debug, Deserialize)]
+pub struct LiveQuery {
+    pub feeds: Option<String>,
+    pub cursor: Option<String>,
+    /// `1` when a client reopens after losing its connection: counted as a reconnect (a first
+    /// connection with a page's render cursor, or a switch, is not one).
+    pub reconnect: Option<String>,
+}
+
+impl LiveQuery {
+    pub fn is_reconnect(&self) -> bool {
+        self.reconnect.as_deref() == Some("1")
+    }
+}
+
+/// Parses `cursor`: absent, or a non-negative integer.
+pub fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|c| *c >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad("invalid_cursor", "cursor must be a non-negative integer")
+            }),
+    }
+}
+
+pub fn parse_feeds(raw: Option<&str>) -> ApiResult<FeedSet> {
+    FeedSet::parse(raw).map_err(|e| ApiError::bad("invalid_feeds", e.to_string()))
+}
+
+/// The query string of a poll, as sent.
+#[derive(Debug, Deserialize)]
+pub struct PollQuery {
+    pub feeds: Option<String>,
+    pub cursor: Option<String>,
+    pub wait: Option<String>,
+    /// The `eph` of the previous answer: recent ephemeral events after it come too.
+    pub eph: Option<u64>,
+    /// `1` when a client polls again after a failed poll: counted as a reconnect.
+    pub reconnect: Option<String>,
+}
+
+pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(s) => s
+            .parse::<u64>()
+            .ok()
+            .filter(|w| *w <= MAX_WAIT_S)
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "invalid_wait",
+                    "wait must be an integer from 0 to 30 (seconds)",
+                )
+            }),
+    }
 }
 
 #[cfg(test)]
@@ -119,5 +184,23 @@ mod tests {
         );
         // Unknown parameters are ignored, so clients can add some without breaking old servers.
         assert!(stream_params(Some("transport=sse&x=%FF"), None).is_ok());
+    }
+
+    #[test]
+    fn cursors_are_non_negative_integers() {
+        assert_eq!(parse_cursor(None).unwrap(), None);
+        assert_eq!(parse_cursor(Some("42")).unwrap(), Some(42));
+        assert!(parse_cursor(Some("-1")).is_err());
+        assert!(parse_cursor(Some("abc")).is_err());
+        assert!(parse_cursor(Some("1e3")).is_err());
+    }
+
+    #[test]
+    fn waits_are_whole_seconds_up_to_thirty() {
+        assert_eq!(parse_wait(None).unwrap(), 0);
+        assert_eq!(parse_wait(Some("25")).unwrap(), 25);
+        assert!(parse_wait(Some("31")).is_err());
+        assert!(parse_wait(Some("-1")).is_err());
+        assert!(parse_wait(Some("1.5")).is_err());
     }
 }

@@ -3,56 +3,28 @@
 //! exists or S seconds pass. Waiting happens on the hub's broadcast, never on a database
 //! connection. The answer is `{"events":[…],"cursor":M}`; M is the cursor to send next.
 
-use super::Subscription;
+use super::session::{Carrier, Ending, LiveSession};
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::CurrentUser;
+use crate::extract::CurrentUser;
 use crate::hub::{encode, LiveEvent};
-use crate::services::now_ms;
+use crate::metrics::Age;
+use crate::sessions::SessionWatch;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use protocol::{kind, Feed, Transport};
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Most events in one answer; a client far behind gets the rest on its next poll at once.
 pub const MAX_POLL_BATCH: usize = 200;
-/// Longest hold a long poll may ask for, in seconds.
-pub const MAX_WAIT_S: u64 = 30;
-
-#[derive(Debug, Deserialize)]
-pub struct PollQuery {
-    pub feeds: Option<String>,
-    pub cursor: Option<String>,
-    pub wait: Option<String>,
-    /// The `eph` of the previous answer: recent ephemeral events after it come too.
-    pub eph: Option<u64>,
-    /// `1` when a client polls again after a failed poll: counted as a reconnect.
-    pub reconnect: Option<String>,
-}
-
-pub fn parse_wait(raw: Option<&str>) -> ApiResult<u64> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(0),
-        Some(s) => s
-            .parse::<u64>()
-            .ok()
-            .filter(|w| *w <= MAX_WAIT_S)
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "invalid_wait",
-                    "wait must be an integer from 0 to 30 (seconds)",
-                )
-            }),
-    }
-}
 
 pub async fn poll(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    signed_in: crate::sessions::SessionWatch,
+    signed_in: SessionWatch,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
@@ -72,13 +44,23 @@ pub async fn poll(
     } else {
         Transport::LongPoll
     };
-    state.require_transport(transport)?;
-    let (feeds, cursor) = (q.feeds, q.cursor);
-    state.presence.polled(&state.hub, &me.id, &me.username);
-    let slot = state.limits.user(&me.id)?;
-    let mut sub =
-        Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
-    sub.hold(slot);
+    let feeds = q.feeds;
+    let mut session = LiveSession::open(
+        &state,
+        &me,
+        signed_in,
+        transport,
+        feeds,
+        q.cursor,
+        Carrier::Poll { live_since_ms },
+    )
+    .await?;
+    let LiveSession {
+        sub,
+        ending,
+        opening: extra,
+        ..
+    } = &mut session;
 
     // Ephemerals (typing, presence) up to here come from the hub's recent memory; later ones
     // from the subscription. Those at or below this number are skipped there.
@@ -95,11 +77,6 @@ pub async fn poll(
         );
     }
     let fresh = |ev: &LiveEvent| ev.id.is_some() || ev.eph_seq > eph_now;
-    let mut extra: Vec<String> = Vec::new();
-    if sub.take_resync() {
-        let data = serde_json::json!({ "cursor": sub.cursor() }).to_string();
-        extra.push(encode(None, Feed::Control, kind::RESYNC, &data, now_ms()));
-    }
     while events.len() < MAX_POLL_BATCH {
         match sub
             .next_ready()
@@ -111,19 +88,17 @@ pub async fn poll(
         }
     }
     if events.is_empty() && extra.is_empty() && wait > 0 {
-        let ending = super::must_end(&state, signed_in, transport);
-        tokio::pin!(ending);
         let deadline = tokio::time::sleep(Duration::from_secs(wait));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 biased;
-                ending = &mut ending => match ending {
-                    super::Ending::Shutdown => {
+                ending = &mut *ending => match ending {
+                    Ending::Shutdown => {
                         return Err(ApiError::Unavailable("shutting_down", "The server is restarting; poll again.".into()));
                     }
-                    super::Ending::SignedOut => return Err(ApiError::Unauthorized),
-                    super::Ending::SwitchedOff => {
+                    Ending::SignedOut => return Err(ApiError::Unauthorized),
+                    Ending::SwitchedOff => {
                         let (code, reason) = ending.close(transport);
                         let data = serde_json::json!({ "code": code, "reason": reason });
                         extra.push(encode(None, Feed::Control, kind::DISCONNECT, &data.to_string(), now_ms()));
@@ -197,22 +172,8 @@ pub async fn poll(
             transport,
             ev.feed,
             ev.json.len() as u64 + 1,
-            ev.age_since(live_since_ms),
+            Age::of(ev, live_since_ms),
         );
     }
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_are_whole_seconds_up_to_thirty() {
-        assert_eq!(parse_wait(None).unwrap(), 0);
-        assert_eq!(parse_wait(Some("25")).unwrap(), 25);
-        assert!(parse_wait(Some("31")).is_err());
-        assert!(parse_wait(Some("-1")).is_err());
-        assert!(parse_wait(Some("1.5")).is_err());
-    }
 }

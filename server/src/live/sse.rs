@@ -12,19 +12,22 @@
 //! never reads again is cut by the kernel after [`crate::serve::UNACKED_LIMIT`] of unacknowledged
 //! data (TCP_USER_TIMEOUT), and resumes by Last-Event-ID.
 
-use super::gate::Gate;
+use super::session::{Carrier, LiveSession};
 use super::ws::WRITE_BATCH;
-use super::Subscription;
+use crate::clock::now_ms;
 use crate::error::ApiResult;
-use crate::http::extract::CurrentUser;
-use crate::hub::encode;
-use crate::services::{new_id, now_ms};
+use crate::extract::CurrentUser;
+use crate::hub::event::frame;
+use crate::hub::{encode, LiveEvent};
+use crate::metrics::{Age, Meters};
+use crate::sessions::SessionWatch;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use protocol::{close, kind, Feed, Transport};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Comment lines keep proxies from timing the stream out and let the browser notice a dead
@@ -33,69 +36,35 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// The reconnect delay the browser's EventSource should use (ms).
 pub const RETRY_MS: u32 = 2000;
 
-/// One SSE message. The data is split on line breaks (CRLF, LF or CR, as the SSE parser
-/// splits them), each part its own `data:` line, so no payload can ever start a line of its own
-/// (`id:`, `event:`) or end the message early — JSON has none anyway. A reader gets the data
-/// back with its line breaks as LF (property-tested against a WHATWG parser in tests/it/fuzz.rs).
-pub fn frame(id: Option<i64>, event: &str, data: &str) -> String {
-    // Event names are the feeds' (and "metrics"): fixed words, never client data.
-    debug_assert!(!event.contains(['\n', '\r']), "event name {event:?}");
-    let mut out = String::with_capacity(data.len() + 40);
-    if let Some(id) = id {
-        out.push_str("id: ");
-        out.push_str(&id.to_string());
-        out.push('\n');
-    }
-    out.push_str("event: ");
-    out.push_str(event);
-    out.push('\n');
-    let mut rest = data;
-    loop {
-        let (line, next) = match rest.find(['\n', '\r']) {
-            // CRLF is one line break, not two: splitting it in two would add an empty line.
-            Some(i) if rest[i..].starts_with("\r\n") => (&rest[..i], Some(&rest[i + 2..])),
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-            None => (rest, None),
-        };
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-        match next {
-            Some(n) => rest = n,
-            None => break,
-        }
-    }
-    out.push('\n');
-    out
-}
-
 pub async fn stream(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    signed_in: crate::sessions::SessionWatch,
+    signed_in: SessionWatch,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> ApiResult<Response> {
     // The query's cursor wins: a client switching transports passes it explicitly.
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let q = super::params::stream_params(uri.query(), last_event_id)?;
-    state.require_transport(Transport::Sse)?;
-    let (feeds, cursor) = (q.feeds, q.cursor);
-    let slot = state.limits.user(&me.id)?;
-    let mut sub =
-        Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
-    sub.hold(slot);
     // Request line and headers, plus the answer's status line and headers (~140 bytes).
     let handshake = crate::metrics::header_bytes(&headers) + 160;
-    // The browser's own EventSource retry sends Last-Event-ID; ours says `reconnect=1`.
-    let opened = super::ws::Opened {
-        reconnect: q.reconnect || last_event_id.is_some(),
-        at_ms: crate::services::now_ms(),
-        handshake_bytes: handshake,
-    };
-    let conn_id = new_id();
-    tracing::debug!(conn = %conn_id, user = %me.username, "sse stream opened");
-    let pump = Pump::new(state, me, signed_in, sub, &conn_id, opened);
+    let session = LiveSession::open(
+        &state,
+        &me,
+        signed_in,
+        Transport::Sse,
+        q.feeds,
+        q.cursor,
+        Carrier::Stream {
+            // The browser's own EventSource retry sends Last-Event-ID; ours says `reconnect=1`.
+            reconnect: q.reconnect || last_event_id.is_some(),
+            handshake_bytes: handshake,
+            heartbeat: HEARTBEAT,
+        },
+    )
+    .await?;
+    tracing::debug!(conn = %session.conn_id, user = %me.username, "sse stream opened");
+    let pump = Pump::new(Arc::clone(&state.meters), session);
     // The response body is the pump itself: hyper asks it for the next chunk when it can write
     // one, so a delivery wakes one task (the connection's) and nothing is queued in between.
     // The stream (and with it the subscription and the meters' count) ends with the body.
@@ -130,66 +99,39 @@ fn chunk_overhead(len: usize) -> u64 {
 /// than [`HEARTBEAT`] and a busy stream never resets a timer per event.
 const BEAT_CHECK: Duration = Duration::from_millis(HEARTBEAT.as_millis() as u64 / 2);
 
-/// One SSE stream: its subscription, what ends it, its heartbeat, and its meters.
+/// One SSE stream: its session (subscription, what ends it, its guards), its heartbeat, and
+/// its meters.
 struct Pump {
-    state: AppState,
-    sub: Subscription,
+    meters: Arc<Meters>,
+    session: LiveSession,
     feeds: protocol::FeedSet,
-    ending: Gate<std::pin::Pin<Box<dyn std::future::Future<Output = super::Ending> + Send>>>,
     beat: std::pin::Pin<Box<tokio::time::Sleep>>,
     sent_since_beat: bool,
     /// The `retry:` hint and the opening events, sent first.
     opening: Option<Bytes>,
-    live_since_ms: i64,
     finished: bool,
-    _metered: crate::metrics::Metered,
-    _online: crate::presence::Online,
-    conn_id: String,
 }
 
 impl Pump {
-    fn new(
-        state: AppState,
-        me: protocol::User,
-        signed_in: crate::sessions::SessionWatch,
-        mut sub: Subscription,
-        conn_id: &str,
-        opened: super::ws::Opened,
-    ) -> Pump {
-        let feeds = sub.feeds();
-        let metered = crate::metrics::Metered::new(
-            &state,
-            Transport::Sse,
-            feeds,
-            opened.reconnect,
-            opened.handshake_bytes,
-        );
-        let online = crate::presence::Online::new(&state, &me);
-        // Made before the hello: a switch-off from then on is never missed.
-        let ending: std::pin::Pin<Box<dyn std::future::Future<Output = super::Ending> + Send>> =
-            Box::pin(super::must_end(&state, signed_in, Transport::Sse));
+    fn new(meters: Arc<Meters>, mut session: LiveSession) -> Pump {
+        let feeds = session.feeds();
         let mut opening = format!("retry: {RETRY_MS}\n\n");
-        for ev in super::opening_events(&mut sub, conn_id, HEARTBEAT, Transport::Sse) {
+        for ev in std::mem::take(&mut session.opening) {
             opening.push_str(&frame(None, "control", &ev));
         }
-        state.meters.overhead(
+        meters.overhead(
             Transport::Sse,
             feeds,
             opening.len() as u64 + chunk_overhead(opening.len()),
         );
         Pump {
-            sub,
+            meters,
+            session,
             feeds,
-            ending: Gate::new(ending),
             beat: Box::pin(tokio::time::sleep(BEAT_CHECK)),
             sent_since_beat: true,
             opening: Some(opening.into()),
-            live_since_ms: opened.at_ms,
             finished: false,
-            _metered: metered,
-            _online: online,
-            conn_id: conn_id.to_string(),
-            state,
         }
     }
 
@@ -204,7 +146,7 @@ impl Pump {
         loop {
             tokio::select! {
                 biased;
-                ending = &mut self.ending => {
+                ending = &mut self.session.ending => {
                     let (code, reason) = ending.close(Transport::Sse);
                     return Some(self.goodbye(code, reason));
                 }
@@ -212,15 +154,15 @@ impl Pump {
                     self.beat.as_mut().reset(tokio::time::Instant::now() + BEAT_CHECK);
                     if !std::mem::take(&mut self.sent_since_beat) {
                         self.sent_since_beat = true;
-                        self.state.meters.overhead(Transport::Sse, self.feeds, 13 + chunk_overhead(13));
+                        self.meters.overhead(Transport::Sse, self.feeds, 13 + chunk_overhead(13));
                         return Some(Bytes::from_static(b": heartbeat\n\n"));
                     }
                 }
-                ev = self.sub.next() => {
+                ev = self.session.sub.next() => {
                     let first = match ev {
                         Ok(ev) => ev,
                         Err(e) => {
-                            tracing::warn!(conn = %self.conn_id, error = %e, "subscription failed");
+                            tracing::warn!(conn = %self.session.conn_id, error = %e, "subscription failed");
                             return Some(self.goodbye(close::INTERNAL, "server error; reconnect"));
                         }
                     };
@@ -232,18 +174,18 @@ impl Pump {
 
     /// `first` and the events ready after it, as one chunk. A single event is its shared
     /// encoding as it is (no copy); several are joined.
-    fn batch(&mut self, first: std::sync::Arc<crate::hub::LiveEvent>) -> Bytes {
+    fn batch(&mut self, first: Arc<LiveEvent>) -> Bytes {
         self.sent_since_beat = true;
-        let (meters, since) = (&self.state.meters, self.live_since_ms);
-        let counted = |ev: &crate::hub::LiveEvent| -> Bytes {
+        let (meters, since) = (&self.meters, self.session.live_since_ms);
+        let counted = |ev: &LiveEvent| -> Bytes {
             let f = ev.sse_frame();
-            meters.delivered(Transport::Sse, ev.feed, f.len() as u64, ev.age_since(since));
+            meters.delivered(Transport::Sse, ev.feed, f.len() as u64, Age::of(ev, since));
             f.clone()
         };
         let head = counted(&first);
         let mut joined: Option<Vec<u8>> = None;
         for _ in 1..WRITE_BATCH {
-            let Ok(Some(ev)) = self.sub.try_next() else {
+            let Ok(Some(ev)) = self.session.sub.try_next() else {
                 break;
             };
             joined
@@ -262,30 +204,5 @@ impl Pump {
         let data = serde_json::json!({ "code": code, "reason": reason }).to_string();
         let ev = encode(None, Feed::Control, kind::DISCONNECT, &data, now_ms());
         frame(None, "control", &ev).into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_carry_id_event_and_data() {
-        assert_eq!(
-            frame(Some(7), "chat", "{}"),
-            "id: 7\nevent: chat\ndata: {}\n\n"
-        );
-        assert_eq!(frame(None, "control", "x"), "event: control\ndata: x\n\n");
-    }
-
-    #[test]
-    fn line_breaks_in_data_cannot_start_fields() {
-        let f = frame(Some(1), "chat", "a\nid: 99\r\nevent: evil");
-        let fields: Vec<&str> = f.lines().filter(|l| !l.starts_with("data: ")).collect();
-        assert_eq!(fields, vec!["id: 1", "event: chat", ""]);
-        assert_eq!(
-            frame(None, "chat", "a\r\nb\rc\n"),
-            "event: chat\ndata: a\ndata: b\ndata: c\ndata: \n\n"
-        );
     }
 }

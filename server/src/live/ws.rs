@@ -7,20 +7,22 @@
 //! log (lossless); a write that cannot complete within [`WRITE_TIMEOUT`] means the client stopped
 //! reading, and the connection is dropped; the client resumes by cursor.
 
-use super::gate::{Gate, StreamGate};
-use super::Subscription;
+use super::gate::StreamGate;
+use super::session::{Carrier, Ending, LiveSession};
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::CurrentUser;
+use crate::extract::CurrentUser;
 use crate::hub::encode;
-use crate::services::{chat, new_id, now_ms};
+use crate::metrics::Age;
+use crate::services::chat;
+use crate::sessions::{SessionConfirm, SessionWatch};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use futures_util::SinkExt;
-use protocol::{close, kind, ClientFrame, Feed, FeedSet, Transport};
-use serde::Deserialize;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use protocol::{close, kind, ClientFrame, Feed, Transport};
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 
@@ -52,40 +54,6 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Events written before one flush when several are ready at once.
 pub const WRITE_BATCH: usize = 64;
 
-#[derive(Debug, Deserialize)]
-pub struct LiveQuery {
-    pub feeds: Option<String>,
-    pub cursor: Option<String>,
-    /// `1` when a client reopens after losing its connection: counted as a reconnect (a first
-    /// connection with a page's render cursor, or a switch, is not one).
-    pub reconnect: Option<String>,
-}
-
-impl LiveQuery {
-    pub fn is_reconnect(&self) -> bool {
-        self.reconnect.as_deref() == Some("1")
-    }
-}
-
-/// Parses `cursor`: absent, or a non-negative integer.
-pub fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|c| *c >= 0)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad("invalid_cursor", "cursor must be a non-negative integer")
-            }),
-    }
-}
-
-pub fn parse_feeds(raw: Option<&str>) -> ApiResult<FeedSet> {
-    FeedSet::parse(raw).map_err(|e| ApiError::bad("invalid_feeds", e.to_string()))
-}
-
 /// Bytes of the server's `101 Switching Protocols` answer (status line, upgrade, connection and
 /// accept headers).
 const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
@@ -95,7 +63,7 @@ const HANDSHAKE_RESPONSE_BYTES: u64 = 129;
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    signed_in: crate::sessions::SessionWatch,
+    signed_in: SessionWatch,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     conn: Option<axum::Extension<crate::limits::ConnSlot>>,
@@ -107,20 +75,24 @@ pub async fn upgrade(
         + 16
         + HANDSHAKE_RESPONSE_BYTES;
     let ws = ws.map_err(|e| ApiError::bad("websocket_required", e.body_text()))?;
-    // Refused before the upgrade, so the client sees a 503 and moves on.
-    state.require_transport(protocol::Transport::Websocket)?;
-    let (feeds, cursor) = (q.feeds, q.cursor);
-    // Subscribe before the upgrade: events committed while the handshake completes are kept.
-    let slot = state.limits.user(&me.id)?;
-    let mut sub =
-        Subscription::open(&state.hub, state.store.clone(), &me.id, feeds, cursor).await?;
-    sub.hold(slot);
-    let conn_id = new_id();
-    let opened = Opened {
-        reconnect: q.reconnect,
-        at_ms: crate::services::now_ms(),
-        handshake_bytes: handshake,
-    };
+    // Checks the session before acting on a frame while the cluster's backplane is or was down.
+    let confirm = signed_in.confirmer();
+    // Opened before the upgrade: a refusal is a 503 or 429 the client sees (and moves on from),
+    // and events committed while the handshake completes are kept.
+    let session = LiveSession::open(
+        &state,
+        &me,
+        signed_in,
+        Transport::Websocket,
+        q.feeds,
+        q.cursor,
+        Carrier::Stream {
+            reconnect: q.reconnect,
+            handshake_bytes: handshake,
+            heartbeat: HEARTBEAT,
+        },
+    )
+    .await?;
     Ok(configure(ws).on_upgrade(move |socket| {
         // The TCP connection's slot stays taken while the socket lives.
         let _conn = conn;
@@ -128,7 +100,7 @@ pub async fn upgrade(
         // the connection's log lines carry its id instead.
         async move {
             let _conn = _conn;
-            run(socket, state, me, signed_in, sub, conn_id, opened).await
+            run(socket, state, me, confirm, session).await
         }
     }))
 }
@@ -141,14 +113,7 @@ pub fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(LIBRARY_FRAME_LIMIT)
 }
 
-/// How a connection began, for the meters.
-pub struct Opened {
-    pub reconnect: bool,
-    /// Events committed from here on are live; earlier ones are a catch-up.
-    pub at_ms: i64,
-    pub handshake_bytes: u64,
-}
-
+/// How a connection ends.
 pub enum End {
     /// Close with this code and reason.
     Close(u16, &'static str),
@@ -165,7 +130,10 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Ends a connection the way `end` says, completing the closing handshake (RFC 6455 7.1):
 /// after our close frame, read until the peer's close arrives (or it hangs up); after theirs,
 /// read once more so the library flushes its queued reply. Either way within [`CLOSE_TIMEOUT`].
-pub async fn finish(mut socket: WebSocket, end: End) {
+pub async fn finish<S>(mut socket: S, end: End)
+where
+    S: Sink<Message, Error = axum::Error> + Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     match end {
         End::Drop => return,
         End::Close(code, reason) => {
@@ -182,40 +150,32 @@ pub async fn finish(mut socket: WebSocket, end: End) {
         }
         End::PeerClosed => {}
     }
-    let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+    let drain = async { while let Some(Ok(_)) = socket.next().await {} };
     let _ = timeout(CLOSE_TIMEOUT, drain).await;
 }
 
-async fn run(
-    mut socket: WebSocket,
+/// The connection's pump, until it ends. Generic over the socket (a [`Sink`] and [`Stream`] of
+/// messages, as axum's `WebSocket` is), so that it runs without a network in the unit tests.
+async fn run<S>(
+    mut socket: S,
     state: AppState,
     me: protocol::User,
-    signed_in: crate::sessions::SessionWatch,
-    mut sub: Subscription,
-    conn_id: String,
-    opened: Opened,
-) {
+    session: SessionConfirm,
+    mut live: LiveSession,
+) where
+    S: Sink<Message, Error = axum::Error> + Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let LiveSession {
+        sub,
+        ending,
+        conn_id,
+        live_since_ms,
+        opening,
+        ..
+    } = &mut live;
+    let live_since_ms = *live_since_ms;
     tracing::debug!(conn = %conn_id, user = %me.username, "connected");
-    let _metered = crate::metrics::Metered::new(
-        &state,
-        Transport::Websocket,
-        sub.feeds(),
-        opened.reconnect,
-        opened.handshake_bytes,
-    );
-    let _online = crate::presence::Online::new(&state, &me);
     let mut dropped = Dropped::default();
-    // Made before the hello: a switch-off from then on is never missed (and one made while the
-    // handshake ran is seen on the first pass).
-    // Checks the session before acting on a frame while the cluster's backplane is or was down.
-    let session = signed_in.confirmer();
-    let mut ending = Gate::new(super::must_end(&state, signed_in, Transport::Websocket));
-    let opening = super::opening_events(
-        &mut sub,
-        &conn_id,
-        HEARTBEAT,
-        protocol::Transport::Websocket,
-    );
     let opening_bytes: u64 = opening
         .iter()
         .map(|f| f.len() as u64 + crate::metrics::ws_frame_overhead(f.len()))
@@ -223,6 +183,7 @@ async fn run(
     state
         .meters
         .overhead(Transport::Websocket, sub.feeds(), opening_bytes);
+    let opening = std::mem::take(opening);
     if write_all(&mut socket, opening.into_iter().map(Into::into).collect())
         .await
         .is_err()
@@ -252,7 +213,7 @@ async fn run(
     let end = loop {
         tokio::select! {
             biased;
-            ending = &mut ending => {
+            ending = &mut *ending => {
                 let (code, reason) = ending.close(Transport::Websocket);
                 break End::Close(code, reason);
             }
@@ -274,7 +235,7 @@ async fn run(
                         match session.holds().await {
                             Ok(true) => {}
                             Ok(false) => {
-                                let (code, reason) = super::Ending::SignedOut.close(Transport::Websocket);
+                                let (code, reason) = Ending::SignedOut.close(Transport::Websocket);
                                 break End::Close(code, reason);
                             }
                             Err(e) => {
@@ -289,7 +250,7 @@ async fn run(
                         }
                         if let Some(reply) = reply {
                             let bytes = reply.len() as u64 + crate::metrics::ws_frame_overhead(reply.len());
-                            state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, crate::metrics::Age::None);
+                            state.meters.delivered(Transport::Websocket, Feed::Chat, bytes, Age::None);
                             if write_all(&mut socket, vec![reply.into()]).await.is_err() {
                                 break End::Drop;
                             }
@@ -346,7 +307,7 @@ async fn run(
                 }
                 for ev in &events {
                     let bytes = ev.json.len() as u64 + crate::metrics::ws_frame_overhead(ev.json.len());
-                    state.meters.delivered(Transport::Websocket, ev.feed, bytes, ev.age_since(opened.at_ms));
+                    state.meters.delivered(Transport::Websocket, ev.feed, bytes, Age::of(ev, live_since_ms));
                 }
                 if probe.is_none() && last_probe.elapsed() >= PROBE_EVERY {
                     probes_sent += 1;
@@ -393,11 +354,13 @@ fn is_hang_up(p: &tungstenite::error::ProtocolError) -> bool {
 /// Writes the frames in `batch` (emptied) and flushes once, within the write timeout. Almost
 /// always the socket takes the bytes at once; only a write that has to wait gets a timer (making
 /// one per write would cost a runtime handle and a timer entry on every delivery).
-async fn write_batch(
-    socket: &mut WebSocket,
+async fn write_batch<S>(
+    socket: &mut S,
     batch: &mut Vec<axum::extract::ws::Utf8Bytes>,
-) -> Result<(), ()> {
-    use futures_util::Sink;
+) -> Result<(), ()>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
     use std::pin::Pin;
     use std::task::Poll;
     let mut frames = batch.drain(..);
@@ -438,10 +401,10 @@ async fn write_batch(
 }
 
 /// Writes frames and flushes once, within the write timeout.
-async fn write_all(
-    socket: &mut WebSocket,
-    frames: Vec<axum::extract::ws::Utf8Bytes>,
-) -> Result<(), ()> {
+async fn write_all<S>(socket: &mut S, frames: Vec<axum::extract::ws::Utf8Bytes>) -> Result<(), ()>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
     let write = async {
         for f in frames {
             socket.feed(Message::Text(f)).await?;
@@ -454,7 +417,6 @@ async fn write_all(
     }
 }
 
-/// Handles one client frame; returns the frame to answer with, if any.
 /// Presence and typing frames one socket sent past its user's limits (dropped silently), in
 /// the current minute: past `--flood-close-after` the socket is closed with 1008.
 #[derive(Default)]
@@ -481,6 +443,7 @@ impl Dropped {
     }
 }
 
+/// Handles one client frame; returns the frame to answer with, if any.
 async fn handle_frame(
     state: &AppState,
     me: &protocol::User,
@@ -499,12 +462,7 @@ async fn handle_frame(
             room_id,
             body,
             client_id,
-        } => match async {
-            crate::ratelimit::message_send(state, &me.id)?;
-            chat::send(state, me, &room_id, &body, &client_id).await
-        }
-        .await
-        {
+        } => match chat::send(state, me, &room_id, &body, &client_id).await {
             Ok((message, _)) => {
                 let data = serde_json::json!({ "client_id": client_id, "message": message });
                 Some(encode(
@@ -517,40 +475,28 @@ async fn handle_frame(
             }
             Err(e) => Some(error_event(Some(&client_id), &e)),
         },
-        ClientFrame::Typing { .. } | ClientFrame::Presence { .. }
-            if !within_limit(state, me, &frame) =>
-        {
-            // Past the user's limit: dropped without an answer (a well-behaved client never
-            // gets here; a flooding one learns nothing from us but the close, eventually).
-            dropped.one();
-            None
+        ClientFrame::Typing { room_id } => {
+            unanswered_past_limit(chat::typing(state, me, &room_id).await, dropped)
         }
-        ClientFrame::Typing { room_id } => match chat::typing(state, me, &room_id).await {
-            Ok(()) => None,
-            Err(e) => Some(error_event(None, &e)),
-        },
-        ClientFrame::Presence { status } => match status.as_str() {
-            "idle" | "online" => {
-                state
-                    .presence
-                    .set_idle(&state.hub, &me.id, &me.username, status == "idle");
-                None
-            }
-            _ => Some(error_event(
-                None,
-                &ApiError::bad("invalid_status", "status is online or idle"),
-            )),
-        },
+        ClientFrame::Presence { status } => {
+            unanswered_past_limit(chat::set_status(state, me, &status), dropped)
+        }
     }
 }
 
-/// Whether a typing or presence frame is within its user's per-minute limit (counting it).
-fn within_limit(state: &AppState, me: &protocol::User, frame: &ClientFrame) -> bool {
-    let (what, limit) = match frame {
-        ClientFrame::Typing { .. } => ("typing", state.config.typing_per_user_per_minute),
-        _ => ("presence", state.config.presence_per_user_per_minute),
-    };
-    crate::ratelimit::per_minute(state, what, &me.id, limit).is_ok()
+/// The answer to a typing or presence frame: none when it went through, an error event when it
+/// was wrong, and none past its user's per-minute limit either: such a frame is dropped
+/// without an answer (a well-behaved client never gets here; a flooding one learns nothing
+/// from us but the close, eventually).
+fn unanswered_past_limit(done: ApiResult<()>, dropped: &mut Dropped) -> Option<String> {
+    match done {
+        Ok(()) => None,
+        Err(ApiError::RateLimited(_)) => {
+            dropped.one();
+            None
+        }
+        Err(e) => Some(error_event(None, &e)),
+    }
 }
 
 fn error_event(client_id: Option<&str>, e: &ApiError) -> String {
@@ -567,15 +513,5 @@ fn error_event(client_id: Option<&str>, e: &ApiError) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_are_non_negative_integers() {
-        assert_eq!(parse_cursor(None).unwrap(), None);
-        assert_eq!(parse_cursor(Some("42")).unwrap(), Some(42));
-        assert!(parse_cursor(Some("-1")).is_err());
-        assert!(parse_cursor(Some("abc")).is_err());
-        assert!(parse_cursor(Some("1e3")).is_err());
-    }
-}
+#[path = "ws_tests.rs"]
+mod tests;

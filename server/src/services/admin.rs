@@ -30,13 +30,13 @@ pub async fn set_admin(
     }
     // After the change: a request that read the old record meanwhile cached it before this.
     state.users.forget(&user_id);
-    if let Some(relay) = state.hub.relay() {
-        relay.user_changed(&user_id);
+    if let Some(cluster) = state.cluster.get() {
+        cluster.relay.user_changed(&user_id);
     }
     let detail = serde_json::json!({ "user_id": user_id, "is_admin": is_admin });
     state
         .store
-        .audit(admin, "set_admin", &detail, super::now_ms())
+        .audit(admin, "set_admin", &detail, crate::clock::now_ms())
         .await?;
     state
         .store

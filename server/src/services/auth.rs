@@ -20,10 +20,10 @@ pub async fn signup(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResu
         normalize_username(&creds.username).map_err(|m| ApiError::bad("invalid_username", m))?;
     check_password(&creds.password).map_err(|m| ApiError::bad("invalid_password", m))?;
     let hash = hash_password(creds.password).await?;
-    let id = super::new_id();
+    let id = crate::clock::new_id();
     match state
         .store
-        .create_user(&id, &username, &hash, super::now_ms())
+        .create_user(&id, &username, &hash, crate::clock::now_ms())
         .await
     {
         Ok(user) => {
@@ -125,6 +125,6 @@ async fn dummy_hash() -> ApiResult<String> {
     if let Some(h) = DUMMY.get() {
         return Ok(h.clone());
     }
-    let h = hash_password(super::new_id()).await?;
+    let h = hash_password(crate::clock::new_id()).await?;
     Ok(DUMMY.get_or_init(|| h).clone())
 }

@@ -1,7 +1,8 @@
 //! Rooms, DMs and messages: membership rules, idempotent sends, history and read positions.
 //! Every change goes through the hub, so it is in the log before anyone sees it.
 
-use super::{new_id, notifications, now_ms, parse_id};
+use super::{notifications, parse_id};
+use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::LiveEvent;
 use crate::state::AppState;
@@ -206,6 +207,7 @@ pub async fn history(
 }
 
 /// Sends a message; returns it and whether it is new (false: a retry of the same client id).
+/// Over HTTP or the WebSocket alike: 429 `rate_limited` past `--sends-per-user-per-minute`.
 pub async fn send(
     state: &AppState,
     me: &User,
@@ -213,6 +215,12 @@ pub async fn send(
     body: &str,
     client_id: &str,
 ) -> ApiResult<(Message, bool)> {
+    super::per_minute(
+        state,
+        "send",
+        &me.id,
+        state.config.sends_per_user_per_minute,
+    )?;
     let body = check_body(body).map_err(|e| match e {
         BodyError::Empty => ApiError::bad("invalid_body", "A message cannot be empty."),
         BodyError::TooLong => ApiError::TooLarge("Messages are at most 4000 characters.".into()),
@@ -263,8 +271,15 @@ pub async fn mark_read(
     notifications::read_room(state, me, &room.id).await
 }
 
-/// Tells the room's members that `me` is typing: an ephemeral event, never stored.
+/// Tells the room's members that `me` is typing: an ephemeral event, never stored. 429
+/// `rate_limited` past `--typing-per-user-per-minute` (a WebSocket drops such a frame unanswered).
 pub async fn typing(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+    super::per_minute(
+        state,
+        "typing",
+        &me.id,
+        state.config.typing_per_user_per_minute,
+    )?;
     let room = member_room(state, me, room_id).await?;
     let data = serde_json::json!({
         "room_id": room.id,
@@ -278,5 +293,27 @@ pub async fn typing(state: &AppState, me: &User, room_id: &str) -> ApiResult<()>
         &data,
         now_ms(),
     ));
+    Ok(())
+}
+
+/// `me` says they are `idle` or `online` again (their client noticed, or stopped noticing, no
+/// input for a while or a hidden tab); offline is having no live connection, never said. 400
+/// `invalid_status` for any other word, then 429 `rate_limited` past
+/// `--presence-per-user-per-minute` (a WebSocket drops such a frame unanswered).
+pub fn set_status(state: &AppState, me: &User, status: &str) -> ApiResult<()> {
+    let idle = match status {
+        "idle" => true,
+        "online" => false,
+        _ => return Err(ApiError::bad("invalid_status", "status is online or idle")),
+    };
+    super::per_minute(
+        state,
+        "presence",
+        &me.id,
+        state.config.presence_per_user_per_minute,
+    )?;
+    state
+        .presence
+        .set_idle(&state.hub, &me.id, &me.username, idle);
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Background jobs: a runner inside the server. Jobs and their progress live in the `jobs` table;
-//! at most [`MAX_RUNNING`] run at once and the rest queue (in order); cancel works while queued
+//! at most [`crate::job_runner::MAX_RUNNING`] run at once and the rest queue (in order); cancel works while queued
 //! or running. Every change is a new snapshot (its version is the ETag) and an event on the
 //! `jobs` feed, so any transport shows every step.
 //!
@@ -7,22 +7,19 @@
 //! reason (its partial work is not trusted, and a demo's rhythm cannot be resumed honestly);
 //! a job still queued is queued again.
 
-use super::{new_id, notifications, now_ms, parse_id};
+use super::{notifications, parse_id};
+use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
+use crate::job_runner::etag_of;
 use crate::state::AppState;
 use crate::store::JobRecord;
 use protocol::{Job, User};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// Jobs running at once; more queue. Two keeps a 2-core machine responsive while jobs run.
-pub const MAX_RUNNING: usize = 2;
 /// Messages read per query while exporting: bounds memory however large the room.
 pub const EXPORT_PAGE: u32 = 500;
 /// Demo limits: enough for long comparisons, not enough to flood the log.
@@ -41,76 +38,6 @@ pub const ORPHAN_REASON: &str =
 const ACTIVE_SCAN: u32 = 200;
 /// Retry-After when a user already has `--jobs-active-per-user` jobs queued or running.
 const ACTIVE_RETRY_SECS: u64 = 5;
-
-pub struct JobRunner {
-    slots: Arc<Semaphore>,
-    /// Held while a submission counts the user's active jobs and inserts its own.
-    pub submits: tokio::sync::Mutex<()>,
-    cancels: Mutex<HashMap<String, CancellationToken>>,
-    /// Each job's owner and version as last saved by this server, so a status poll that
-    /// already has the current ETag is answered 304 without reading the job.
-    versions: std::sync::Mutex<HashMap<String, (String, i64)>>,
-    /// Set in a cluster: `versions` is not trusted (see [`JobRunner::forget_versions`]).
-    no_cache: std::sync::atomic::AtomicBool,
-    /// Where finished exports are written.
-    pub export_dir: PathBuf,
-}
-
-/// Jobs whose versions are remembered at most; beyond it the memory starts again empty (a
-/// miss only means a read of the job).
-const REMEMBERED_JOBS: usize = 100_000;
-
-impl JobRunner {
-    pub fn new(export_dir: PathBuf) -> Self {
-        JobRunner {
-            slots: Arc::new(Semaphore::new(MAX_RUNNING)),
-            cancels: Mutex::new(HashMap::new()),
-            versions: std::sync::Mutex::new(HashMap::new()),
-            no_cache: std::sync::atomic::AtomicBool::new(false),
-            export_dir,
-            submits: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    fn token(&self, id: &str) -> CancellationToken {
-        let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(id.to_string()).or_default().clone()
-    }
-
-    fn forget(&self, id: &str) {
-        self.cancels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
-
-    /// The jobs queued or running on this server.
-    pub fn held(&self) -> Vec<String> {
-        let map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
-        map.keys().cloned().collect()
-    }
-
-    /// How many jobs are queued or running on this server.
-    pub fn held_count(&self) -> usize {
-        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Cancels the job if this server holds it; false otherwise.
-    pub fn cancel(&self, id: &str) -> bool {
-        match self
-            .cancels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-        {
-            Some(t) => {
-                t.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -177,38 +104,6 @@ pub fn etag(r: &JobRecord) -> String {
     etag_of(&r.id, r.version)
 }
 
-fn etag_of(id: &str, version: i64) -> String {
-    format!("\"{id}-{version}\"")
-}
-
-impl JobRunner {
-    fn remember(&self, r: &JobRecord) {
-        let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        if v.len() >= REMEMBERED_JOBS && !v.contains_key(&r.id) {
-            v.clear();
-        }
-        v.insert(r.id.clone(), (r.user_id.clone(), r.version));
-    }
-
-    /// Stops answering ETags from memory: in a cluster another server may have saved a job
-    /// since this one did, so every check reads the database.
-    pub fn forget_versions(&self) {
-        self.no_cache
-            .store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// The current ETag of `user_id`'s job `id`, if this server saved it last.
-    pub fn current_etag(&self, id: &str, user_id: &str) -> Option<String> {
-        if self.no_cache.load(std::sync::atomic::Ordering::Acquire) {
-            return None;
-        }
-        let v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        v.get(id)
-            .filter(|(owner, _)| owner == user_id)
-            .map(|(_, version)| etag_of(id, *version))
-    }
-}
-
 /// Saves a job's new state and publishes its snapshot (and, when it finished or failed, the
 /// owner's notification).
 async fn publish(state: &AppState, job: JobRecord) -> ApiResult<JobRecord> {
@@ -267,7 +162,7 @@ pub async fn submit(state: &AppState, me: &User, req: JobRequest) -> ApiResult<J
     };
     // Quotas: submissions per hour, and jobs queued or running at once (counted and inserted
     // under one lock, so simultaneous submissions cannot all pass the count).
-    crate::ratelimit::per_hour(state, "jobs", &me.id, state.config.jobs_per_user_per_hour)?;
+    super::per_hour(state, "jobs", &me.id, state.config.jobs_per_user_per_hour)?;
     let _submitting = state.jobs.submits.lock().await;
     let cap = state.config.jobs_active_per_user;
     if cap > 0 {
@@ -667,12 +562,12 @@ pub async fn cancel(state: &AppState, me: &User, id: &str) -> ApiResult<Job> {
     if !state.jobs.cancel(&job.id) {
         // In a cluster another server may hold it: it stops it when told. Unless one is known
         // to, or no runner holds it (it never got one): cancel it here.
-        let held_elsewhere = match (state.hub.relay(), state.cluster.get()) {
-            (Some(relay), Some(cluster)) => {
-                relay.cancel_job(&job.id);
+        let held_elsewhere = match state.cluster.get() {
+            Some(cluster) => {
+                cluster.relay.cancel_job(&job.id);
                 cluster.job_held_elsewhere(&job.id) == Some(true)
             }
-            _ => false,
+            None => false,
         };
         if !held_elsewhere {
             finish(state, &job.id, Err(Stop::Cancelled)).await?;

@@ -7,47 +7,47 @@ pub mod chat;
 pub mod jobs;
 pub mod notifications;
 pub mod transports;
-pub mod writer;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Unix milliseconds, the API's time unit.
-/// Unix time in µs.
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 /// Checks that a path or body id is a UUID, so a malformed id is a 400, not a 404 or worse.
-pub fn parse_id(raw: &str, what: &'static str) -> Result<String, crate::error::ApiError> {
+pub fn parse_id(raw: &str, what: &'static str) -> ApiResult<String> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
-        .map_err(|_| {
-            crate::error::ApiError::bad("invalid_id", format!("{what} id is not a valid id"))
-        })
+        .map_err(|_| ApiError::bad("invalid_id", format!("{what} id is not a valid id")))
 }
 
 /// A page size: absent means the default; 1..=100 otherwise, else a 400.
-pub fn page_limit(limit: Option<u32>) -> Result<u32, crate::error::ApiError> {
+pub fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     match limit {
         None => Ok(protocol::DEFAULT_PAGE),
         Some(n) if (1..=protocol::MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(crate::error::ApiError::bad(
+        Some(_) => Err(ApiError::bad(
             "invalid_limit",
             "limit must be between 1 and 100",
         )),
     }
+}
+
+/// One more of `what` by `user_id` this minute: 429 `rate_limited` past `limit` (0: no limit).
+pub fn per_minute(state: &AppState, what: &str, user_id: &str, limit: u32) -> ApiResult<()> {
+    one_more(&state.limiter, what, user_id, limit)
+}
+
+/// One more of `what` by `user_id` this hour (a quota on creating things): 429 `rate_limited`
+/// with the seconds until the hour's window ends, past `limit` (0: no limit).
+pub fn per_hour(state: &AppState, what: &str, user_id: &str, limit: u32) -> ApiResult<()> {
+    one_more(&state.quotas, what, user_id, limit)
+}
+
+fn one_more(
+    limiter: &crate::ratelimit::RateLimiter,
+    what: &str,
+    user_id: &str,
+    limit: u32,
+) -> ApiResult<()> {
+    limiter
+        .check(&format!("{what}:{user_id}"), limit)
+        .map_err(ApiError::RateLimited)
 }

@@ -2,7 +2,8 @@
 //! your own actions), reading and marking them. Each is stored, then delivered on the
 //! `notifications` feed over whichever transport its user has.
 
-use super::{new_id, now_ms, parse_id};
+use super::parse_id;
+use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{NewNotification, ReadSelection};

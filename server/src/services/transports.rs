@@ -2,7 +2,8 @@
 //! Every change is pushed to the user's open clients as a `transport` control event, so they
 //! switch without a reload; switching a transport off also closes its open connections.
 
-use super::{now_ms, parse_id};
+use super::parse_id;
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use protocol::{kind, Feed, Switches, Transport, TransportSettings, User, CHOOSABLE_FEEDS};

@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use protocol::{Event, Feed, FeedSet};
 use serde_json::Value;
 use server::hub::encode;
+use server::hub::event::frame;
+use server::live::params::parse_cursor;
 use server::live::params::{poll_params, stream_params};
-use server::live::sse::frame;
-use server::live::ws::parse_cursor;
 
 /// Cases per property in a normal test run.
 const DEFAULT_CASES: u32 = 2000;

@@ -3,7 +3,8 @@
 //! gap between history and live, no duplicate. A subscriber that falls behind the hub's buffer
 //! re-reads the log from its last id, so lagging never loses an event.
 
-use crate::hub::{Hub, LiveEvent, MembershipChange};
+use super::event::{encode, LiveEvent, MembershipChange, RoomSet};
+use super::Hub;
 use crate::store::{Store, StoreResult};
 use protocol::{Feed, FeedSet};
 use std::collections::VecDeque;
@@ -21,7 +22,7 @@ pub struct Subscription {
     user_id: String,
     feeds: FeedSet,
     /// Shared with the hub's cache until a membership change here copies it.
-    rooms: Arc<crate::hub::RoomSet>,
+    rooms: Arc<RoomSet>,
     last_id: i64,
     /// Where the next read of the log starts: the last id loaded into the backlog. Ahead of
     /// `last_id` while loaded events wait to go out.
@@ -202,13 +203,13 @@ impl Subscription {
                 shared_with: None,
                 eph_seq: 0,
                 published: None,
-                ts: crate::services::now_ms(),
-                json: crate::hub::encode(
+                ts: crate::clock::now_ms(),
+                json: encode(
                     None,
                     Feed::Control,
                     protocol::kind::RESYNC,
                     &data,
-                    crate::services::now_ms(),
+                    crate::clock::now_ms(),
                 )
                 .into(),
                 sse: Default::default(),
@@ -298,5 +299,137 @@ impl Subscription {
     /// True if this subscription carries `feed`.
     pub fn wants(&self, feed: Feed) -> bool {
         self.feeds.contains(feed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::new_id;
+    use crate::hub::HUB_CAPACITY;
+    use crate::services::chat;
+    use crate::testing::World;
+    use protocol::{Room, User};
+
+    /// `n` new messages from `me` in `room`, sent at once (the writer commits them in
+    /// batches).
+    async fn send(world: &World, me: &User, room: &Room, n: usize) {
+        let sends = (0..n).map(|i| {
+            let (state, me, room) = (&world.state, me, &room.id);
+            async move {
+                let (_, new) = chat::send(state, me, room, &format!("m{i}"), &new_id())
+                    .await
+                    .expect("sent");
+                assert!(new);
+            }
+        });
+        futures_util::future::join_all(sends).await;
+    }
+
+    async fn open(world: &World, me: &User, cursor: Option<i64>) -> Subscription {
+        let feeds = FeedSet::parse(Some("chat")).expect("feeds");
+        let hub = &world.state.hub;
+        Subscription::open(hub, world.state.store.clone(), &me.id, feeds, cursor)
+            .await
+            .expect("subscribed")
+    }
+
+    /// The ids of the next `n` events, as they come.
+    async fn next_ids(sub: &mut Subscription, n: usize) -> Vec<i64> {
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let ev = sub.next().await.expect("an event");
+            ids.push(ev.id.expect("a stored event"));
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_overflows_the_hub_rereads_the_log_without_gap_or_duplicate() {
+        let world = World::new(|_| {}).await;
+        let ann = world.user("ann").await;
+        let room = chat::create_room(&world.state, &ann, "r", false)
+            .await
+            .expect("a room");
+        let mut sub = open(&world, &ann, None).await;
+        let from = sub.cursor();
+        // Everything is published before the subscriber reads a thing: its receiver holds at
+        // most HUB_CAPACITY of them, so it lags and has to read the rest from the log.
+        let n = HUB_CAPACITY + 700;
+        send(&world, &ann, &room, n).await;
+        assert_eq!(world.state.hub.head(), from + n as i64);
+        let ids = next_ids(&mut sub, n).await;
+        // Every message in the room is ann's to see: the ids run on without a hole.
+        let expected: Vec<i64> = (from + 1..=from + n as i64).collect();
+        assert_eq!(ids, expected);
+        assert!(sub.try_next().expect("open").is_none(), "nothing twice");
+        assert_eq!(sub.cursor(), world.state.hub.head());
+        // And it is live again afterwards.
+        send(&world, &ann, &room, 3).await;
+        assert_eq!(
+            next_ids(&mut sub, 3).await,
+            (from + n as i64 + 1..=from + n as i64 + 3).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_replays_the_log_then_follows_the_hub_without_gap_or_duplicate() {
+        let world = World::new(|_| {}).await;
+        let ann = world.user("ann").await;
+        let room = chat::create_room(&world.state, &ann, "r", false)
+            .await
+            .expect("a room");
+        let from = world.state.hub.head();
+        send(&world, &ann, &room, 30).await;
+        let mut sub = open(&world, &ann, Some(from)).await;
+        assert!(!sub.take_resync());
+        assert_eq!(sub.cursor(), from, "nothing delivered yet");
+        // More arrive while the replay is read: the hub brings them, the log the older ones.
+        let (ids, ()) = tokio::join!(next_ids(&mut sub, 60), send(&world, &ann, &room, 30));
+        assert_eq!(ids, (from + 1..=from + 60).collect::<Vec<_>>());
+        assert!(sub.try_next().expect("open").is_none());
+    }
+
+    #[tokio::test]
+    async fn events_of_rooms_one_is_not_in_stay_out() {
+        let world = World::new(|_| {}).await;
+        let (ann, bob) = (world.user("ann").await, world.user("bob").await);
+        let anns = chat::create_room(&world.state, &ann, "a", false)
+            .await
+            .expect("a room");
+        let bobs = chat::create_room(&world.state, &bob, "b", false)
+            .await
+            .expect("a room");
+        let mut sub = open(&world, &ann, None).await;
+        send(&world, &ann, &anns, 1).await;
+        let hers = world.state.hub.head();
+        send(&world, &bob, &bobs, 5).await;
+        let ev = sub.next().await.expect("an event");
+        assert_eq!(ev.room_id.as_deref(), Some(anns.id.as_str()));
+        assert_eq!(ev.id, Some(hers));
+        assert!(sub.try_next().expect("open").is_none(), "bob's stay out");
+        // What ann was not shown still moves her cursor: a poll need not look at it again.
+        assert_eq!(sub.cursor(), world.state.hub.head());
+    }
+
+    #[tokio::test]
+    async fn a_cursor_the_log_cannot_honour_gets_a_resync_from_the_head() {
+        let world = World::new(|_| {}).await;
+        let ann = world.user("ann").await;
+        let room = chat::create_room(&world.state, &ann, "r", false)
+            .await
+            .expect("a room");
+        send(&world, &ann, &room, 3).await;
+        let head = world.state.hub.head();
+        let mut sub = open(&world, &ann, Some(head + 100)).await;
+        assert!(sub.take_resync());
+        assert!(!sub.take_resync(), "told once");
+        assert_eq!(sub.cursor(), head);
+        // Below the floor (the log was pruned past it): the same.
+        world.state.hub.raise_floor(head);
+        let mut sub = open(&world, &ann, Some(head - 2)).await;
+        assert!(sub.take_resync());
+        assert_eq!(sub.cursor(), head);
+        assert!(sub.try_next().expect("open").is_none());
     }
 }

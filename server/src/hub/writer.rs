@@ -7,8 +7,8 @@
 //! cannot leave a committed message unpublished, and an acknowledgement is never sent before
 //! the commit it reports.
 
+use super::Hub;
 use crate::error::ApiError;
-use crate::hub::Hub;
 use crate::store::{NewMessage, SendOutcome, Store};
 use protocol::Message;
 use std::sync::Arc;

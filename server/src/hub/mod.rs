@@ -1,6 +1,21 @@
 //! The hub: the one place events enter the live path. A change is committed to the log first (and
 //! so gets its id), then published to every subscriber in id order. Ephemeral events (typing,
 //! presence) skip the log and carry no id.
+//!
+//! This folder is the event path, above the store and below everything else: the write side
+//! ([`writer`], the group commit), the [`Hub`] that orders and fans out, the event and its
+//! encodings made once ([`event`]), the read side ([`subscription`]: subscribe, replay, dedupe),
+//! the log as safety net ([`gaps`]) and the port to the other servers of a cluster
+//! ([`backplane`]). Nothing here imports anything above it.
+
+pub mod backplane;
+pub mod event;
+pub mod gaps;
+pub mod subscription;
+pub mod writer;
+
+pub use backplane::Backplane;
+pub use event::{encode, Audience, LiveEvent, MembershipChange, RoomSet};
 
 use crate::store::StoredEvent;
 use protocol::{kind, Feed};
@@ -17,141 +32,6 @@ pub const HUB_CAPACITY: usize = 4096;
 /// happen: at most this many, and none older than [`RECENT_EPHEMERAL_FOR`].
 pub const RECENT_EPHEMERALS: usize = 512;
 pub const RECENT_EPHEMERAL_FOR: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// A change in a user's room membership, read off a `membership` event addressed to them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MembershipChange {
-    Joined,
-    Left,
-    Invited,
-}
-
-/// One event on the live path, encoded once for every transport.
-#[derive(Debug)]
-pub struct LiveEvent {
-    pub id: Option<i64>,
-    pub feed: Feed,
-    /// Visible to this room's members (when `user_id` is not set).
-    pub room_id: Option<String>,
-    /// Visible to this user only.
-    pub user_id: Option<String>,
-    pub membership: Option<MembershipChange>,
-    /// Visible only to the people who share a room with its subject (and the subject), when
-    /// neither `user_id` nor `room_id` is set: a presence change.
-    pub shared_with: Option<Arc<Audience>>,
-    /// Ephemeral events: their place in the hub's short memory of recent ephemerals (0 for
-    /// stored events). Polls catch up on ephemerals with it.
-    pub eph_seq: u64,
-    /// When the hub published it (None for events read back from the log): the start of the
-    /// delivery latency the meters measure.
-    pub published: Option<std::time::Instant>,
-    /// Commit time (Unix ms) of a stored event; creation time of an ephemeral one.
-    pub ts: i64,
-    /// The event as the wire carries it: `{"id","feed","type","data","ts"}`, serialised once;
-    /// every WebSocket frame shares these bytes (a reference count, not a copy).
-    pub json: axum::extract::ws::Utf8Bytes,
-    /// The event as one SSE message (`id:`/`event:`/`data:`), made by the first SSE stream that
-    /// sends it and shared by the rest.
-    pub sse: std::sync::OnceLock<axum::body::Bytes>,
-}
-
-impl LiveEvent {
-    /// This event as an SSE message, encoded once for every stream that carries it.
-    pub fn sse_frame(&self) -> &axum::body::Bytes {
-        self.sse
-            .get_or_init(|| crate::live::sse::frame(self.id, self.feed.as_str(), &self.json).into())
-    }
-
-    /// Time since commit (or creation), in µs: exact for events that came live from the hub,
-    /// from the stored commit time (ms) for events read back from the log.
-    pub fn age_us(&self) -> u64 {
-        match self.published {
-            Some(at) => at.elapsed().as_micros() as u64,
-            None => (crate::services::now_ms() - self.ts).max(0) as u64 * 1000,
-        }
-    }
-
-    /// Its age for the meters: live if committed at or after `live_since_ms` (when its
-    /// connection or poll loop began), a catch-up from the log otherwise.
-    pub fn age_since(&self, live_since_ms: i64) -> crate::metrics::Age {
-        if self.ts >= live_since_ms {
-            crate::metrics::Age::Live(self.age_us())
-        } else {
-            crate::metrics::Age::Replayed
-        }
-    }
-
-    pub fn from_stored(ev: &StoredEvent) -> LiveEvent {
-        let membership = (ev.kind == kind::MEMBERSHIP)
-            .then(|| {
-                let v: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
-                match v.get("change")?.as_str()? {
-                    "joined" => Some(MembershipChange::Joined),
-                    "left" => Some(MembershipChange::Left),
-                    "invited" => Some(MembershipChange::Invited),
-                    _ => None,
-                }
-            })
-            .flatten();
-        LiveEvent {
-            id: Some(ev.id),
-            feed: ev.feed,
-            room_id: ev.room_id.clone(),
-            user_id: ev.user_id.clone(),
-            membership,
-            shared_with: None,
-            eph_seq: 0,
-            published: None,
-            ts: ev.ts,
-            json: encode(Some(ev.id), ev.feed, &ev.kind, &ev.data, ev.ts).into(),
-            sse: Default::default(),
-        }
-    }
-
-    /// An ephemeral event from another server, already encoded for the wire.
-    pub fn ephemeral_encoded(
-        feed: Feed,
-        room_id: Option<String>,
-        user_id: Option<String>,
-        ts: i64,
-        json: String,
-    ) -> LiveEvent {
-        LiveEvent {
-            id: None,
-            feed,
-            room_id,
-            user_id,
-            membership: None,
-            shared_with: None,
-            eph_seq: 0,
-            published: None,
-            ts,
-            json: json.into(),
-            sse: Default::default(),
-        }
-    }
-
-    /// An event that is delivered live but never stored or replayed.
-    pub fn ephemeral(
-        feed: Feed,
-        kind: &str,
-        room_id: Option<String>,
-        user_id: Option<String>,
-        data: &serde_json::Value,
-        ts: i64,
-    ) -> LiveEvent {
-        let json = encode(None, feed, kind, &data.to_string(), ts);
-        LiveEvent::ephemeral_encoded(feed, room_id, user_id, ts, json)
-    }
-}
-
-/// Encodes an event as wire JSON. `data` must already be JSON (it comes from our serialiser).
-pub fn encode(id: Option<i64>, feed: Feed, kind: &str, data: &str, ts: i64) -> String {
-    let id = id.map_or_else(|| "null".to_string(), |id| id.to_string());
-    let kind = serde_json::Value::from(kind);
-    let data = if data.is_empty() { "null" } else { data };
-    format!(r#"{{"id":{id},"feed":"{feed}","type":{kind},"data":{data},"ts":{ts}}}"#)
-}
 
 pub struct Hub {
     tx: broadcast::Sender<Arc<LiveEvent>>,
@@ -176,39 +56,13 @@ pub struct Hub {
     /// Woken when events wait behind a missing id: the gap filler reads it from the log.
     gap: tokio::sync::Notify,
     /// Where committed and ephemeral events also go when this server is one of a cluster.
-    relay: std::sync::OnceLock<crate::cluster::Relay>,
+    backplane: std::sync::OnceLock<Arc<dyn Backplane>>,
     /// Woken by every published change of the transport switches (whichever server made it).
     switches_changed: tokio::sync::Notify,
     /// (user, room) of every join published since the presence announcer last looked: the
     /// room's members and the joiner learn each other's presence.
     joins: std::sync::Mutex<Vec<(String, String)>>,
     joins_noticed: tokio::sync::Notify,
-}
-
-/// A user's room ids.
-pub type RoomSet = std::collections::HashSet<String>;
-
-/// Who may see an event about one user (their presence): that user, and whoever is a member
-/// of one of their rooms (a DM is a room of two).
-#[derive(Debug)]
-pub struct Audience {
-    pub subject: String,
-    pub rooms: Arc<RoomSet>,
-}
-
-impl Audience {
-    /// Whether `user_id`, a member of `rooms`, is in this audience.
-    pub fn admits(&self, user_id: &str, rooms: &RoomSet) -> bool {
-        if user_id == self.subject {
-            return true;
-        }
-        let (small, large) = if rooms.len() <= self.rooms.len() {
-            (rooms, &*self.rooms)
-        } else {
-            (&*self.rooms, rooms)
-        };
-        small.iter().any(|r| large.contains(r))
-    }
 }
 
 /// Joins waiting for the presence announcer at most.
@@ -231,7 +85,7 @@ impl Hub {
             rooms_gen: std::sync::atomic::AtomicU64::new(0),
             pending: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             gap: tokio::sync::Notify::new(),
-            relay: std::sync::OnceLock::new(),
+            backplane: std::sync::OnceLock::new(),
             switches_changed: tokio::sync::Notify::new(),
             joins: std::sync::Mutex::new(Vec::new()),
             joins_noticed: tokio::sync::Notify::new(),
@@ -254,13 +108,9 @@ impl Hub {
     }
 
     /// Joins a cluster: from now on every committed event and every ephemeral one published
-    /// here also goes to `relay` (the backplane), once.
-    pub fn set_relay(&self, relay: crate::cluster::Relay) {
-        let _ = self.relay.set(relay);
-    }
-
-    pub fn relay(&self) -> Option<&crate::cluster::Relay> {
-        self.relay.get()
+    /// here also goes to `backplane`, once.
+    pub fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
+        let _ = self.backplane.set(backplane);
     }
 
     /// `user_id`'s rooms, from the cache or (once) from `load`.
@@ -368,8 +218,8 @@ impl Hub {
         if events.is_empty() {
             return;
         }
-        if let Some(relay) = self.relay.get() {
-            relay.committed(events);
+        if let Some(backplane) = self.backplane.get() {
+            backplane.committed(events);
         }
         self.accept(events.iter().cloned().map(|e| (e, None)));
     }
@@ -486,7 +336,7 @@ impl Hub {
         // machine; across machines as good as their clock sync).
         live.published = Some(match committed_at_us {
             Some(at) => {
-                let age = (crate::services::now_us() - at).max(0) as u64;
+                let age = (crate::clock::now_us() - at).max(0) as u64;
                 now.checked_sub(std::time::Duration::from_micros(age))
                     .unwrap_or(now)
             }
@@ -496,8 +346,8 @@ impl Hub {
     }
 
     pub fn publish_ephemeral(&self, ev: LiveEvent) {
-        if let Some(relay) = self.relay.get() {
-            relay.ephemeral(&ev);
+        if let Some(backplane) = self.backplane.get() {
+            backplane.ephemeral(&ev);
         }
         self.publish_ephemeral_here(ev);
     }
@@ -541,15 +391,6 @@ mod tests {
             data: r#"{"x":1}"#.into(),
             ts: 5,
         }
-    }
-
-    #[test]
-    fn encoding_is_the_wire_event() {
-        let ev = LiveEvent::from_stored(&stored(7));
-        let parsed: protocol::Event = serde_json::from_str(&ev.json).unwrap();
-        assert_eq!(parsed.id, Some(7));
-        assert_eq!(parsed.kind, "message");
-        assert_eq!(parsed.data, serde_json::json!({"x": 1}));
     }
 
     #[tokio::test]
