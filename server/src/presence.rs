@@ -7,7 +7,7 @@
 
 use crate::hub::{Audience, Hub, LiveEvent, RoomSet};
 use crate::store::Store;
-use protocol::{kind, Feed};
+use protocol::{Author, EventData, Feed};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,22 +18,8 @@ pub const POLL_PRESENCE_TTL: Duration = Duration::from_secs(40);
 /// How often pollers who stopped are swept to offline.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Online,
-    Idle,
-    Offline,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Online => "online",
-            Status::Idle => "idle",
-            Status::Offline => "offline",
-        }
-    }
-}
+/// A user's presence, as the `presence` event spells it.
+pub use protocol::PresenceStatus as Status;
 
 struct Entry {
     username: String,
@@ -56,22 +42,22 @@ impl Entry {
     }
 }
 
-impl Status {
-    fn rank(self) -> u8 {
-        match self {
-            Status::Offline => 0,
-            Status::Idle => 1,
-            Status::Online => 2,
-        }
+/// Which of two views of a user wins: online anywhere is online.
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Offline => 0,
+        Status::Idle => 1,
+        Status::Online => 2,
     }
+}
 
-    fn parse(s: &str) -> Option<Status> {
-        match s {
-            "online" => Some(Status::Online),
-            "idle" => Some(Status::Idle),
-            "offline" => Some(Status::Offline),
-            _ => None,
-        }
+/// A status as another server of the cluster tells it.
+fn parse_status(s: &str) -> Option<Status> {
+    match s {
+        "online" => Some(Status::Online),
+        "idle" => Some(Status::Idle),
+        "offline" => Some(Status::Offline),
+        _ => None,
     }
 }
 
@@ -145,7 +131,7 @@ impl Presence {
             let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
             for node in remote.values() {
                 if let Some((_, s)) = node.users.get(user_id) {
-                    if s.rank() > best.rank() {
+                    if rank(*s) > rank(best) {
                         best = *s;
                     }
                 }
@@ -273,7 +259,7 @@ impl Presence {
                 }
             }
             for (id, name, status) in users {
-                let Some(status) = Status::parse(&status) else {
+                let Some(status) = parse_status(&status) else {
                     continue;
                 };
                 let before = entry.users.get(&id).map(|(_, s)| *s);
@@ -412,13 +398,12 @@ async fn joined(
             continue;
         }
         if let Some((name, status)) = shown.get(&m.id) {
-            let data = serde_json::json!({ "user": {"id": m.id, "username": name}, "status": status.as_str() });
+            let data = presence_event(&m.id, name, *status);
             hub.publish_ephemeral_here(LiveEvent::ephemeral(
                 Feed::Chat,
-                kind::PRESENCE,
+                &data,
                 None,
                 Some(user.to_string()),
-                &data,
                 crate::clock::now_ms(),
             ));
         }
@@ -428,18 +413,22 @@ async fn joined(
 /// Tells this server's clients who share a room with the user (each server of a cluster tells
 /// its own).
 fn announce(hub: &Hub, user_id: &str, username: &str, status: Status, rooms: Arc<RoomSet>) {
-    let data = serde_json::json!({ "user": {"id": user_id, "username": username}, "status": status.as_str() });
-    let mut ev = LiveEvent::ephemeral(
-        Feed::Chat,
-        kind::PRESENCE,
-        None,
-        None,
-        &data,
-        crate::clock::now_ms(),
-    );
+    let data = presence_event(user_id, username, status);
+    let mut ev = LiveEvent::ephemeral(Feed::Chat, &data, None, None, crate::clock::now_ms());
     ev.shared_with = Some(Arc::new(Audience {
         subject: user_id.to_string(),
         rooms,
     }));
     hub.publish_ephemeral_here(ev);
+}
+
+/// The `presence` event saying `user_id` is `status` now.
+fn presence_event(user_id: &str, username: &str, status: Status) -> EventData {
+    EventData::Presence(protocol::Presence {
+        user: Author {
+            id: user_id.to_string(),
+            username: username.to_string(),
+        },
+        status,
+    })
 }

@@ -3,16 +3,8 @@
 //! connection that carries it. No transport is named here; the transports read these bytes.
 
 use crate::store::StoredEvent;
-use protocol::{kind, Feed};
+use protocol::{kind, EventData, Feed, MembershipChange};
 use std::sync::Arc;
-
-/// A change in a user's room membership, read off a `membership` event addressed to them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MembershipChange {
-    Joined,
-    Left,
-    Invited,
-}
 
 /// One event on the live path, encoded once for every transport.
 #[derive(Debug)]
@@ -23,6 +15,7 @@ pub struct LiveEvent {
     pub room_id: Option<String>,
     /// Visible to this user only.
     pub user_id: Option<String>,
+    /// For a `membership` event addressed to its subject: what changed.
     pub membership: Option<MembershipChange>,
     /// Visible only to the people who share a room with its subject (and the subject), when
     /// neither `user_id` nor `room_id` is set: a presence change.
@@ -60,17 +53,15 @@ impl LiveEvent {
     }
 
     pub fn from_stored(ev: &StoredEvent) -> LiveEvent {
+        /// The part of a `membership` payload the hub reads.
+        #[derive(serde::Deserialize)]
+        struct Change {
+            change: MembershipChange,
+        }
         let membership = (ev.kind == kind::MEMBERSHIP)
-            .then(|| {
-                let v: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
-                match v.get("change")?.as_str()? {
-                    "joined" => Some(MembershipChange::Joined),
-                    "left" => Some(MembershipChange::Left),
-                    "invited" => Some(MembershipChange::Invited),
-                    _ => None,
-                }
-            })
-            .flatten();
+            .then(|| serde_json::from_str::<Change>(&ev.data).ok())
+            .flatten()
+            .map(|c| c.change);
         LiveEvent {
             id: Some(ev.id),
             feed: ev.feed,
@@ -112,15 +103,19 @@ impl LiveEvent {
     /// An event that is delivered live but never stored or replayed.
     pub fn ephemeral(
         feed: Feed,
-        kind: &str,
+        data: &EventData,
         room_id: Option<String>,
         user_id: Option<String>,
-        data: &serde_json::Value,
         ts: i64,
     ) -> LiveEvent {
-        let json = encode(None, feed, kind, &data.to_string(), ts);
+        let json = encode_data(None, feed, data, ts);
         LiveEvent::ephemeral_encoded(feed, room_id, user_id, ts, json)
     }
+}
+
+/// Encodes a typed event as wire JSON: its `type` and `data` as [`EventData`] spells them.
+pub fn encode_data(id: Option<i64>, feed: Feed, data: &EventData, ts: i64) -> String {
+    encode(id, feed, data.kind(), &data.data_json(), ts)
 }
 
 /// Encodes an event as wire JSON. `data` must already be JSON (it comes from our serialiser).

@@ -15,10 +15,10 @@ pub mod subscription;
 pub mod writer;
 
 pub use backplane::Backplane;
-pub use event::{encode, Audience, LiveEvent, MembershipChange, RoomSet};
+pub use event::{encode, encode_data, Audience, LiveEvent, RoomSet};
 
 use crate::store::StoredEvent;
-use protocol::{kind, Feed};
+use protocol::{kind, Feed, MembershipChange};
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -3,10 +3,10 @@
 //! gap between history and live, no duplicate. A subscriber that falls behind the hub's buffer
 //! re-reads the log from its last id, so lagging never loses an event.
 
-use super::event::{encode, LiveEvent, MembershipChange, RoomSet};
+use super::event::{encode_data, LiveEvent, RoomSet};
 use super::Hub;
 use crate::store::{Store, StoreResult};
-use protocol::{Feed, FeedSet};
+use protocol::{EventData, Feed, FeedSet, MembershipChange, Resync};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -193,7 +193,6 @@ impl Subscription {
             self.last_id = self.hub.head();
             self.read_pos = self.last_id;
             self.horizon = self.last_id;
-            let data = serde_json::json!({ "cursor": self.last_id }).to_string();
             self.backlog.push_back(Arc::new(LiveEvent {
                 id: None,
                 feed: Feed::Control,
@@ -204,11 +203,12 @@ impl Subscription {
                 eph_seq: 0,
                 published: None,
                 ts: crate::clock::now_ms(),
-                json: encode(
+                json: encode_data(
                     None,
                     Feed::Control,
-                    protocol::kind::RESYNC,
-                    &data,
+                    &EventData::Resync(Resync {
+                        cursor: self.last_id,
+                    }),
                     crate::clock::now_ms(),
                 )
                 .into(),

@@ -7,14 +7,14 @@ use super::session::{Carrier, Ending, LiveSession};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::CurrentUser;
-use crate::hub::{encode, LiveEvent};
+use crate::hub::{encode_data, LiveEvent};
 use crate::metrics::Age;
 use crate::sessions::SessionWatch;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use protocol::{kind, Feed, Transport};
+use protocol::{Disconnect, EventData, Feed, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,8 +100,8 @@ pub async fn poll(
                     Ending::SignedOut => return Err(ApiError::Unauthorized),
                     Ending::SwitchedOff => {
                         let (code, reason) = ending.close(transport);
-                        let data = serde_json::json!({ "code": code, "reason": reason });
-                        extra.push(encode(None, Feed::Control, kind::DISCONNECT, &data.to_string(), now_ms()));
+                        let disconnect = EventData::Disconnect(Disconnect { code, reason: reason.to_string() });
+                        extra.push(encode_data(None, Feed::Control, &disconnect, now_ms()));
                         break;
                     }
                 },

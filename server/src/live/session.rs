@@ -9,12 +9,12 @@ use super::gate::Gate;
 use crate::clock::{new_id, now_ms};
 use crate::error::ApiResult;
 use crate::hub::subscription::Subscription;
-use crate::hub::{encode, Hub};
+use crate::hub::{encode_data, Hub};
 use crate::metrics::Meters;
 use crate::presence::Presence;
 use crate::sessions::SessionWatch;
 use crate::state::AppState;
-use protocol::{close, kind, Feed, FeedSet, Transport, User};
+use protocol::{close, EventData, Feed, FeedSet, Hello, Resync, Transport, User};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,19 +99,13 @@ pub fn opening_events(
     heartbeat: Duration,
     transport: Transport,
 ) -> Vec<String> {
-    let hello = serde_json::json!({
-        "conn_id": conn_id,
-        "cursor": sub.cursor(),
-        "heartbeat_ms": heartbeat.as_millis() as u64,
-        "transport": transport.as_str(),
+    let hello = EventData::Hello(Hello {
+        conn_id: conn_id.to_string(),
+        cursor: sub.cursor(),
+        heartbeat_ms: heartbeat.as_millis() as u64,
+        transport,
     });
-    let mut out = vec![encode(
-        None,
-        Feed::Control,
-        kind::HELLO,
-        &hello.to_string(),
-        now_ms(),
-    )];
+    let mut out = vec![encode_data(None, Feed::Control, &hello, now_ms())];
     out.extend(resync(sub));
     out
 }
@@ -119,14 +113,10 @@ pub fn opening_events(
 /// The `resync` control event, if the cursor could not be honoured (taking the notice).
 fn resync(sub: &mut Subscription) -> Option<String> {
     sub.take_resync().then(|| {
-        let data = serde_json::json!({ "cursor": sub.cursor() });
-        encode(
-            None,
-            Feed::Control,
-            kind::RESYNC,
-            &data.to_string(),
-            now_ms(),
-        )
+        let resync = EventData::Resync(Resync {
+            cursor: sub.cursor(),
+        });
+        encode_data(None, Feed::Control, &resync, now_ms())
     })
 }
 

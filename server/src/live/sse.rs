@@ -18,7 +18,7 @@ use crate::clock::now_ms;
 use crate::error::ApiResult;
 use crate::extract::CurrentUser;
 use crate::hub::event::frame;
-use crate::hub::{encode, LiveEvent};
+use crate::hub::{encode_data, LiveEvent};
 use crate::metrics::{Age, Meters};
 use crate::sessions::SessionWatch;
 use crate::state::AppState;
@@ -26,7 +26,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use protocol::{close, kind, Feed, Transport};
+use protocol::{close, Disconnect, EventData, Feed, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,8 +201,11 @@ impl Pump {
     /// The last chunk: a `disconnect` control event saying why the stream ends.
     fn goodbye(&mut self, code: u16, reason: &str) -> Bytes {
         self.finished = true;
-        let data = serde_json::json!({ "code": code, "reason": reason }).to_string();
-        let ev = encode(None, Feed::Control, kind::DISCONNECT, &data, now_ms());
+        let disconnect = EventData::Disconnect(Disconnect {
+            code,
+            reason: reason.to_string(),
+        });
+        let ev = encode_data(None, Feed::Control, &disconnect, now_ms());
         frame(None, "control", &ev).into()
     }
 }

@@ -12,7 +12,7 @@ use super::session::{Carrier, Ending, LiveSession};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::CurrentUser;
-use crate::hub::encode;
+use crate::hub::encode_data;
 use crate::metrics::Age;
 use crate::services::chat;
 use crate::sessions::{SessionConfirm, SessionWatch};
@@ -22,7 +22,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use protocol::{close, kind, ClientFrame, Feed, Transport};
+use protocol::{close, Ack, ClientFrame, EventData, Feed, FrameError, Transport};
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 
@@ -464,14 +464,8 @@ async fn handle_frame(
             client_id,
         } => match chat::send(state, me, &room_id, &body, &client_id).await {
             Ok((message, _)) => {
-                let data = serde_json::json!({ "client_id": client_id, "message": message });
-                Some(encode(
-                    None,
-                    Feed::Chat,
-                    kind::ACK,
-                    &data.to_string(),
-                    now_ms(),
-                ))
+                let ack = EventData::Ack(Ack { client_id, message });
+                Some(encode_data(None, Feed::Chat, &ack, now_ms()))
             }
             Err(e) => Some(error_event(Some(&client_id), &e)),
         },
@@ -503,13 +497,13 @@ fn error_event(client_id: Option<&str>, e: &ApiError) -> String {
     if let ApiError::Internal(inner) = e {
         tracing::error!(error = ?inner, "frame failed");
     }
-    let data = serde_json::json!({
-        "client_id": client_id,
-        "code": e.code(),
-        "message": e.to_string(),
-        "status": e.status().as_u16(),
+    let error = EventData::Error(FrameError {
+        client_id: client_id.map(str::to_string),
+        code: e.code().to_string(),
+        message: e.to_string(),
+        status: e.status().as_u16(),
     });
-    encode(None, Feed::Chat, kind::ERROR, &data.to_string(), now_ms())
+    encode_data(None, Feed::Chat, &error, now_ms())
 }
 
 #[cfg(test)]

@@ -267,20 +267,19 @@ async fn a_client_that_does_not_answer_the_lag_probe_is_closed_as_slow() {
     let (mut client, task) = pump(&world, &ann, opened);
     assert_eq!(client.event().await["type"], "hello");
     let typing = |n: u32| {
-        let data = json!({ "n": n });
-        let ev = LiveEvent::ephemeral(
-            Feed::Chat,
-            kind::TYPING,
-            None,
-            Some(ann.id.clone()),
-            &data,
-            0,
-        );
+        let data = EventData::Typing(protocol::Typing {
+            room_id: format!("r{n}"),
+            user: protocol::Author {
+                id: ann.id.clone(),
+                username: ann.username.clone(),
+            },
+        });
+        let ev = LiveEvent::ephemeral(Feed::Chat, &data, None, Some(ann.id.clone()), 0);
         world.state.hub.publish_ephemeral_here(ev);
     };
     // An event goes out, then the probe: a ping with a payload of its own.
     typing(1);
-    assert_eq!(client.event().await["data"]["n"], 1);
+    assert_eq!(client.event().await["data"]["room_id"], "r1");
     let probe = match client.frame().await {
         Some(Message::Ping(p)) => p,
         other => panic!("expected the probe, got {other:?}"),
@@ -291,7 +290,7 @@ async fn a_client_that_does_not_answer_the_lag_probe_is_closed_as_slow() {
     tokio::time::sleep(PROBE_EVERY).await;
     let sent = Instant::now();
     typing(2);
-    assert_eq!(client.event().await["data"]["n"], 2);
+    assert_eq!(client.event().await["data"]["room_id"], "r2");
     assert!(matches!(client.frame().await, Some(Message::Ping(p)) if p.len() == 8));
     // Not answered: closed as a slow consumer once LAG_LIMIT has passed.
     assert_eq!(client.close_code().await, close::SLOW_CONSUMER);

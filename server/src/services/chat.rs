@@ -8,8 +8,8 @@ use crate::hub::LiveEvent;
 use crate::state::AppState;
 use crate::store::{NewMessage, RoomAccess};
 use protocol::{
-    check_body, kind, normalize_username, BodyError, Feed, Message, Room, User, MAX_CLIENT_ID_LEN,
-    MAX_ROOM_NAME_CHARS,
+    check_body, normalize_username, Author, BodyError, EventData, Feed, Message, Room, Typing,
+    User, MAX_CLIENT_ID_LEN, MAX_ROOM_NAME_CHARS,
 };
 
 pub async fn list_rooms(state: &AppState, me: &User) -> ApiResult<Vec<Room>> {
@@ -281,16 +281,18 @@ pub async fn typing(state: &AppState, me: &User, room_id: &str) -> ApiResult<()>
         state.config.typing_per_user_per_minute,
     )?;
     let room = member_room(state, me, room_id).await?;
-    let data = serde_json::json!({
-        "room_id": room.id,
-        "user": {"id": me.id, "username": me.username},
+    let typing = EventData::Typing(Typing {
+        room_id: room.id.clone(),
+        user: Author {
+            id: me.id.clone(),
+            username: me.username.clone(),
+        },
     });
     state.hub.publish_ephemeral(LiveEvent::ephemeral(
         Feed::Chat,
-        kind::TYPING,
+        &typing,
         Some(room.id),
         None,
-        &data,
         now_ms(),
     ));
     Ok(())
