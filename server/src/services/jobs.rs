@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::job_runner::etag_of;
 use crate::state::AppState;
 use crate::store::JobRecord;
-use protocol::{Job, User};
+use protocol::{EventData, Job, User};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,9 +112,7 @@ async fn publish(state: &AppState, job: JobRecord) -> ApiResult<JobRecord> {
         .hub
         .commit::<_, ApiError, _>(async move {
             let (saved, event) = store
-                .save_job(&job, &|saved| {
-                    serde_json::to_string(&view(saved)).unwrap_or_else(|_| "null".into())
-                })
+                .save_job(&job, &|saved| EventData::Job(view(saved)).data_json())
                 .await?;
             let snapshot = view(&saved);
             let mut events = vec![event];

@@ -6,7 +6,10 @@ use super::parse_id;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use protocol::{kind, Feed, Switches, Transport, TransportSettings, User, CHOOSABLE_FEEDS};
+use protocol::{
+    EventData, Feed, PollTimings, Switches, Transport, TransportChange, TransportSettings, User,
+    CHOOSABLE_FEEDS,
+};
 use serde_json::{Map, Value};
 
 /// Settings keys an admin can change at run time.
@@ -86,7 +89,7 @@ fn parse_changes(
 /// Tells the user's open clients their settings changed.
 async fn announce(state: &AppState, user_id: &str) -> ApiResult<TransportSettings> {
     let settings = settings_for(state, user_id).await?;
-    let data = serde_json::to_string(&settings).map_err(|e| ApiError::Internal(e.into()))?;
+    let data = EventData::Transport(TransportChange::Settings(settings.clone()));
     let (store, user_id) = (state.store.clone(), user_id.to_string());
     state
         .hub
@@ -94,10 +97,10 @@ async fn announce(state: &AppState, user_id: &str) -> ApiResult<TransportSetting
             let ev = store
                 .append(
                     Feed::Control,
-                    kind::TRANSPORT,
+                    data.kind(),
                     None,
                     Some(&user_id),
-                    data,
+                    data.data_json(),
                     now_ms(),
                 )
                 .await?;
@@ -185,7 +188,7 @@ pub async fn set_switches(
         .await?;
     // Open connections of a transport switched off close themselves on this.
     state.switches.send_replace(switches);
-    tell_everyone(state, serde_json::json!({ "switches": switches })).await?;
+    tell_everyone(state, TransportChange::Switches { switches }).await?;
     tracing::info!(?switches, "transport switches changed");
     Ok(switches)
 }
@@ -248,14 +251,19 @@ pub async fn set_poll_settings(
             now_ms(),
         )
         .await?;
-    let settings = poll_settings(state).await?;
+    let (short_poll_ms, long_poll_s) = poll_timing(state).await?;
+    let poll = PollTimings {
+        long_poll_s,
+        short_poll_ms,
+    };
     // Clients refetch their settings on a global `transport` event.
-    tell_everyone(state, serde_json::json!({ "poll": settings })).await?;
-    Ok(settings)
+    tell_everyone(state, TransportChange::Poll { poll }).await?;
+    poll_settings(state).await
 }
 
 /// A `transport` control event to every user: their clients fetch their settings again.
-async fn tell_everyone(state: &AppState, data: Value) -> ApiResult<()> {
+async fn tell_everyone(state: &AppState, change: TransportChange) -> ApiResult<()> {
+    let data = EventData::Transport(change);
     let store = state.store.clone();
     state
         .hub
@@ -263,10 +271,10 @@ async fn tell_everyone(state: &AppState, data: Value) -> ApiResult<()> {
             let ev = store
                 .append(
                     Feed::Control,
-                    kind::TRANSPORT,
+                    data.kind(),
                     None,
                     None,
-                    data.to_string(),
+                    data.data_json(),
                     now_ms(),
                 )
                 .await?;
