@@ -21,6 +21,9 @@ pub struct Outgoing {
     /// Retry or Discard and is not sent by itself.
     #[serde(default)]
     pub refused: Option<String>,
+    /// The message this one answers (its id), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 fn storage() -> Option<web_sys::Storage> {

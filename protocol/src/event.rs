@@ -12,6 +12,10 @@ use serde_json::value::RawValue;
 pub mod kind {
     /// A chat message (data = Message).
     pub const MESSAGE: &str = "message";
+    /// A message was edited or deleted, or its reply count changed (data = Message).
+    pub const MESSAGE_UPDATED: &str = "message_updated";
+    /// A reaction was added or removed (data = {"room_id","message_id","emoji","user","added","count"}).
+    pub const REACTION: &str = "reaction";
     /// My membership changed (data = {"change": "joined" | "left" | "invited", "room": Room}).
     pub const MEMBERSHIP: &str = "membership";
     /// WebSocket: the opening frame (data = {"conn_id","cursor","heartbeat_ms"}). Ephemeral.
@@ -122,6 +126,10 @@ impl TryFrom<Event> for TypedEvent {
 pub enum EventData {
     /// A chat message (chat feed, stored).
     Message(Message),
+    /// A message was edited or deleted, or its reply count changed (chat feed, stored).
+    MessageUpdated(Message),
+    /// Someone reacted to a message or took a reaction back (chat feed, stored).
+    Reaction(Reaction),
     /// My membership of a room changed (chat feed, stored, to me).
     Membership(Membership),
     /// A public room was created (chat feed, stored, to every signed-in user), as a non-member
@@ -160,6 +168,8 @@ impl EventData {
     pub fn kind(&self) -> &'static str {
         match self {
             EventData::Message(_) => kind::MESSAGE,
+            EventData::MessageUpdated(_) => kind::MESSAGE_UPDATED,
+            EventData::Reaction(_) => kind::REACTION,
             EventData::Membership(_) => kind::MEMBERSHIP,
             EventData::RoomCreated(_) => kind::ROOM_CREATED,
             EventData::Typing(_) => kind::TYPING,
@@ -190,7 +200,8 @@ impl EventData {
             serde_json::to_value(v).map_or_else(|_| "null".into(), |v| v.to_string())
         }
         match self {
-            EventData::Message(m) => fields(m),
+            EventData::Message(m) | EventData::MessageUpdated(m) => fields(m),
+            EventData::Reaction(r) => sorted(r),
             EventData::RoomCreated(r) => fields(r),
             EventData::Notification(n) => fields(n),
             EventData::Job(j) => fields(j),
@@ -223,6 +234,8 @@ impl EventData {
         }
         Ok(match kind {
             kind::MESSAGE => EventData::Message(read(kind, data)?),
+            kind::MESSAGE_UPDATED => EventData::MessageUpdated(read(kind, data)?),
+            kind::REACTION => EventData::Reaction(read(kind, data)?),
             kind::MEMBERSHIP => EventData::Membership(read(kind, data)?),
             kind::ROOM_CREATED => EventData::RoomCreated(read(kind, data)?),
             kind::TYPING => EventData::Typing(read(kind, data)?),
@@ -291,6 +304,17 @@ impl PresenceStatus {
 pub struct Presence {
     pub user: Author,
     pub status: PresenceStatus,
+}
+
+/// `reaction`: `user` added (or took back) `emoji` on a message; `count` is how many now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub room_id: String,
+    pub message_id: String,
+    pub emoji: String,
+    pub user: Author,
+    pub added: bool,
+    pub count: i64,
 }
 
 /// `typing`: who is typing where.
@@ -521,6 +545,7 @@ mod tests {
             created_at: 1,
             seq: 1,
             event_id: 9,
+            ..Default::default()
         };
         assert_eq!(
             EventData::Message(message.clone()).data_json(),

@@ -10,7 +10,7 @@ pub struct User {
     pub is_admin: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
     pub id: String,
     pub username: String,
@@ -28,7 +28,7 @@ pub struct Room {
     pub dm_with: Option<Author>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
     pub room_id: String,
@@ -41,6 +41,54 @@ pub struct Message {
     /// The global event id that published this message (the live cursor).
     #[serde(default)]
     pub event_id: i64,
+    /// When the body was last edited (ms), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// A tombstone: the message was deleted; its body is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// The message this one answers, with a short excerpt of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyRef>,
+    /// How many messages answer this one (its thread).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reply_count: i64,
+    /// Reactions, one entry per emoji, as the reader sees them (`mine`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionCount>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// What a reply points at: the original's id, author and the start of its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRef {
+    pub id: String,
+    pub author: Author,
+    #[serde(default)]
+    pub excerpt: String,
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionCount {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the reader is among those who reacted.
+    #[serde(default)]
+    pub mine: bool,
+    /// Who reacted, when the server says (for the tooltip).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+/// `GET /api/rooms/{id}/messages/{id}/thread`: the root and its replies, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thread {
+    pub root: Message,
+    pub replies: Vec<Message>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

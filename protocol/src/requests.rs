@@ -24,6 +24,15 @@ pub struct UsernameBody {
 pub struct SendMessage {
     pub body: String,
     pub client_id: String,
+    /// The message this one answers (same room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+/// `PATCH /api/rooms/{id}/messages/{id}`: the new body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EditMessage {
+    pub body: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

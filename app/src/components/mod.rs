@@ -2,6 +2,10 @@
 //! [`crate::state`]; none of them knows a page.
 
 pub mod bell;
+pub mod composer;
+pub mod emoji_picker;
 pub mod field;
+pub mod message;
 pub mod sidebar;
+pub mod thread;
 pub mod transports;

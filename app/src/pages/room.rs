@@ -1,19 +1,21 @@
 //! A room's page (`/rooms/{id}`): its header (transport, invite, export, leave), the messages
 //! grouped by day and author, who is typing, and the composer.
 
+use crate::components::composer::Composer;
 use crate::components::field::FieldError;
-use crate::components::sidebar::{room_label, PresenceDot};
+use crate::components::message::{row_version, MessageRow};
+use crate::components::sidebar::room_label;
+use crate::components::thread::ThreadPanel;
 use crate::components::transports::TransportPicker;
-use crate::live::{self, ConnState};
 use crate::routes::{nav_click, Page};
-use crate::state::chat::{now, Chat, SendState, UiMessage};
-use crate::{api, outbox, testid};
+use crate::state::chat::{Chat, SendState, UiMessage};
+use crate::{api, testid};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
-use protocol::{ClientFrame, Feed, UsernameBody};
+use protocol::{Feed, UsernameBody};
 
-/// Least time between two typing notices sent while the user types.
-const TYPING_SEND_EVERY_MS: f64 = 3_000.0;
+/// Scrolled this close to the top, the page of older messages loads.
+const OLDER_WHEN_PX: i32 = 120;
 /// Messages from one author closer together than this share one header.
 const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
 
@@ -195,6 +197,8 @@ fn RoomView(room_id: String) -> impl IntoView {
                     <button on:click=move |_| stay() node_ref=stay_button data-testid=testid::LEAVE_CONFIRM_NO>"Stay"</button>
                 </div>
             </Show>
+            <div class="room-body">
+                <div class="room-main">
             <MessageList room_id=rid.get_value() />
             <TypingLine room_id=rid.get_value() />
             <Show
@@ -208,6 +212,9 @@ fn RoomView(room_id: String) -> impl IntoView {
             >
                 <Composer room_id=rid.get_value() />
             </Show>
+                </div>
+                <ThreadPanel room_id=rid.get_value() />
+            </div>
         </section>
     }
 }
@@ -216,6 +223,8 @@ fn RoomView(room_id: String) -> impl IntoView {
 #[derive(Clone, PartialEq)]
 enum Row {
     Day(String),
+    /// "New messages": where I stopped reading when I opened the room.
+    Divider,
     Msg(UiMessage, bool),
 }
 
@@ -223,20 +232,13 @@ impl Row {
     fn key(&self) -> String {
         match self {
             Row::Day(d) => format!("day:{d}"),
-            Row::Msg(m, header) => {
-                let state = match &m.state {
-                    SendState::Sent => "s".to_string(),
-                    SendState::Pending => "p".to_string(),
-                    SendState::Queued => "q".to_string(),
-                    SendState::Failed(e) => format!("f{e}"),
-                };
-                format!("{}:{}:{}:{}", m.msg.client_id, m.msg.id, state, header)
-            }
+            Row::Divider => "divider".into(),
+            Row::Msg(m, header) => format!("{}:{header}", row_version(m)),
         }
     }
 }
 
-fn rows(msgs: &[UiMessage], tz_offset: i32) -> Vec<Row> {
+fn rows(msgs: &[UiMessage], tz_offset: i32, divider: Option<i64>) -> Vec<Row> {
     let now = crate::time::now_ms();
     let mut out = Vec::with_capacity(msgs.len() + 4);
     let mut last_day = String::new();
@@ -248,7 +250,12 @@ fn rows(msgs: &[UiMessage], tz_offset: i32) -> Vec<Row> {
             out.push(Row::Day(day.clone()));
             last_day = day;
         }
+        let divided = m.state == SendState::Sent && divider == Some(m.msg.seq);
+        if divided {
+            out.push(Row::Divider);
+        }
         let header = new_day
+            || divided
             || prev.is_none_or(|p| {
                 p.msg.author.id != m.msg.author.id
                     || m.msg.created_at - p.msg.created_at > GROUP_GAP_MS
@@ -264,124 +271,134 @@ fn MessageList(room_id: String) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let rid = StoredValue::new(room_id);
     let list_ref = NodeRef::<leptos::html::Div>::new();
-    let at_bottom = StoredValue::new(true);
+    let at_bottom = RwSignal::new(true);
+    let loading_older = StoredValue::new(false);
     let log = Memo::new(move |_| {
         chat.logs
             .with(|l| l.get(&rid.get_value()).cloned().unwrap_or_default())
     });
-    let me_id = chat.me.with_value(|m| m.id.clone());
-
-    // Follow new messages while the reader is at the bottom; leave them alone when scrolled up.
-    Effect::new(move |_| {
-        log.track();
-        if at_bottom.get_value() {
-            request_animation_frame(move || {
-                if let Some(el) = list_ref.get_untracked() {
-                    el.set_scroll_top(el.scroll_height());
-                }
-            });
-        }
+    let divider = Memo::new(move |_| chat.divider.with(|d| d.get(&rid.get_value()).copied()));
+    // The newest seq seen while at the bottom: what came after it is "new" when scrolled up.
+    let seen_seq = RwSignal::new(0i64);
+    let newest = Memo::new(move |_| log.with(|l| l.last_confirmed_seq()));
+    let unseen = Memo::new(move |_| {
+        let seen = seen_seq.get();
+        log.with(|l| {
+            l.msgs
+                .iter()
+                .filter(|m| m.state == SendState::Sent && m.msg.seq > seen)
+                .count()
+        })
     });
-    let on_scroll = move |_| {
+
+    let to_bottom = move || {
         if let Some(el) = list_ref.get_untracked() {
-            at_bottom.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 80);
+            el.set_scroll_top(el.scroll_height());
         }
     };
-    let load_older = move |_| {
+    // Follow new messages while the reader is at the bottom; leave them alone when scrolled up.
+    // A room opened with unread messages starts at the divider instead.
+    let first_follow = StoredValue::new(true);
+    Effect::new(move |_| {
+        log.track();
+        if !at_bottom.get_untracked() {
+            return;
+        }
+        seen_seq.set(newest.get_untracked());
+        let first = first_follow.get_value() && log.with_untracked(|l| l.loaded);
+        if first {
+            first_follow.set_value(false);
+        }
+        request_animation_frame(move || {
+            let divider_el = document().query_selector(".messages .new-divider").ok().flatten();
+            match divider_el.filter(|_| first) {
+                Some(el) => el.scroll_into_view_with_bool(true),
+                None => to_bottom(),
+            }
+        });
+    });
+    let load_older = move || {
+        if loading_older.get_value() || !log.with_untracked(|l| l.has_older) {
+            return;
+        }
+        loading_older.set_value(true);
         let before = list_ref
             .get_untracked()
-            .map(|el| el.scroll_height())
-            .unwrap_or(0);
+            .map(|el| (el.scroll_height(), el.scroll_top()))
+            .unwrap_or((0, 0));
         let id = rid.get_value();
         leptos::task::spawn_local(async move {
             chat.load_older(id).await;
             // Keep the reader's place: shift by what was added above.
             request_animation_frame(move || {
                 if let Some(el) = list_ref.get_untracked() {
-                    el.set_scroll_top(el.scroll_top() + el.scroll_height() - before);
+                    el.set_scroll_top(before.1 + el.scroll_height() - before.0);
                 }
+                loading_older.set_value(false);
             });
         });
     };
+    let on_scroll = move |_| {
+        if let Some(el) = list_ref.get_untracked() {
+            let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 80;
+            if bottom != at_bottom.get_untracked() {
+                at_bottom.set(bottom);
+            }
+            if bottom {
+                seen_seq.set(newest.get_untracked());
+            }
+            // Near the top: the page before comes in, the reader stays where they are.
+            if el.scroll_top() < OLDER_WHEN_PX {
+                load_older();
+            }
+        }
+    };
+    let jump = move |_| {
+        at_bottom.set(true);
+        seen_seq.set(newest.get_untracked());
+        if let Some(el) = list_ref.get_untracked() {
+            let opts = web_sys::ScrollToOptions::new();
+            opts.set_top(el.scroll_height() as f64);
+            opts.set_behavior(web_sys::ScrollBehavior::Smooth);
+            el.scroll_to_with_scroll_to_options(&opts);
+        }
+    };
 
     view! {
-        <div class="messages" node_ref=list_ref on:scroll=on_scroll data-testid=testid::MESSAGES>
-            <Show when=move || log.with(|l| l.has_older)>
-                <button class="load-older" on:click=load_older data-testid=testid::LOAD_OLDER>"Load older messages"</button>
-            </Show>
-            <Show when=move || log.with(|l| l.loaded && l.msgs.is_empty())>
-                <p class="muted center">"No messages yet. Say hello!"</p>
-            </Show>
-            <Show when=move || !log.with(|l| l.loaded)>
-                <p class="muted center">"Loading messages…"</p>
-            </Show>
-            <ol class="log" aria-live="polite" aria-relevant="additions" aria-label="Messages">
-                <For each=move || log.with(|l| rows(&l.msgs, chat.tz_offset.get())) key=Row::key let:row>
-                    {
-                        let me_id = me_id.clone();
-                        match row {
-                            Row::Day(d) => view! { <li class="day"><span>{d}</span></li> }.into_any(),
-                            Row::Msg(m, header) => view! { <MessageRow m header mine=m_is_mine(&me_id) /> }.into_any(),
+        <div class="messages-wrap">
+            <div class="messages" node_ref=list_ref on:scroll=on_scroll data-testid=testid::MESSAGES>
+                <Show when=move || log.with(|l| l.has_older)>
+                    <button class="load-older" on:click=move |_| load_older() data-testid=testid::LOAD_OLDER>"Load older messages"</button>
+                </Show>
+                <Show when=move || log.with(|l| l.loaded && l.msgs.is_empty())>
+                    <p class="muted center">"No messages yet. Say hello!"</p>
+                </Show>
+                <Show when=move || !log.with(|l| l.loaded)>
+                    <p class="muted center">"Loading messages…"</p>
+                </Show>
+                <ol class="log" aria-live="polite" aria-relevant="additions" aria-label="Messages">
+                    <For each=move || log.with(|l| rows(&l.msgs, chat.tz_offset.get(), divider.get())) key=Row::key let:row>
+                        {
+                            match row {
+                                Row::Day(d) => view! { <li class="day"><span>{d}</span></li> }.into_any(),
+                                Row::Divider => view! {
+                                    <li class="new-divider" data-testid=testid::NEW_DIVIDER><span>"New messages"</span></li>
+                                }.into_any(),
+                                Row::Msg(m, header) => view! { <MessageRow m header /> }.into_any(),
+                            }
                         }
-                    }
-                </For>
-            </ol>
+                    </For>
+                </ol>
+            </div>
+            <Show when=move || !at_bottom.get()>
+                <button type="button" class="jump-latest" on:click=jump data-testid=testid::JUMP_LATEST>
+                    {move || match unseen.get() {
+                        0 => "Jump to latest".to_string(),
+                        n => format!("Jump to latest ({n} new)"),
+                    }}
+                </button>
+            </Show>
         </div>
-    }
-}
-
-fn m_is_mine(me_id: &str) -> String {
-    me_id.to_string()
-}
-
-#[component]
-fn MessageRow(m: UiMessage, header: bool, mine: String) -> impl IntoView {
-    let chat = expect_context::<Chat>();
-    let is_mine = m.msg.author.id == mine;
-    let me_name = chat.me.with_value(|u| u.username.clone());
-    let mentions_me = !is_mine && protocol::mentions(&m.msg.body).contains(&me_name);
-    let created_at = m.msg.created_at;
-    let (state_class, failed) = match &m.state {
-        SendState::Sent => ("", None),
-        SendState::Pending => ("pending", None),
-        SendState::Queued => ("pending queued", None),
-        SendState::Failed(e) => ("failed", Some(e.clone())),
-    };
-    let retry = {
-        let (room_id, body, client_id) = (
-            m.msg.room_id.clone(),
-            m.msg.body.clone(),
-            m.msg.client_id.clone(),
-        );
-        move |_| chat.send(room_id.clone(), body.clone(), Some(client_id.clone()))
-    };
-    let discard = {
-        let (room_id, client_id) = (m.msg.room_id.clone(), m.msg.client_id.clone());
-        move |_| chat.discard(&room_id, &client_id)
-    };
-    view! {
-        <li class=format!("msg {state_class}") class:mine=is_mine class:mentions-me=mentions_me class:grouped=!header data-testid=testid::MESSAGE data-seq=m.msg.seq>
-            {header.then(|| view! {
-                <div class="meta">
-                    <PresenceDot user_id=m.msg.author.id.clone() />
-                    <span class="author">{m.msg.author.username.clone()}</span>
-                    <time datetime=crate::time::iso(m.msg.created_at)>
-                        {move || crate::time::clock(created_at, chat.tz_offset.get())}
-                    </time>
-                </div>
-            })}
-            <div class="body" data-testid=testid::MESSAGE_BODY>{m.msg.body.clone()}</div>
-            {(m.state == SendState::Pending).then(|| view! { <span class="status" data-testid=testid::SEND_STATUS>"Sending…"</span> })}
-            {(m.state == SendState::Queued).then(|| view! { <span class="status queued" data-testid=testid::SEND_STATUS>"Waiting for connection…"</span> })}
-            {failed.map(|e| view! {
-                <span class="status error" data-testid=testid::SEND_STATUS>
-                    "Not sent: " {e} " "
-                    <button class="link" on:click=retry data-testid=testid::SEND_RETRY>"Retry"</button>
-                    " "
-                    <button class="link" on:click=discard data-testid=testid::SEND_DISCARD>"Discard"</button>
-                </span>
-            })}
-        </li>
     }
 }
 
@@ -405,90 +422,3 @@ fn TypingLine(room_id: String) -> impl IntoView {
     view! { <div class="typing" aria-live="polite" data-testid=testid::TYPING>{text}</div> }
 }
 
-#[component]
-fn Composer(room_id: String) -> impl IntoView {
-    let chat = expect_context::<Chat>();
-    let rid = StoredValue::new(room_id);
-    let me_id = StoredValue::new(chat.me_id());
-    let text = RwSignal::new(String::new());
-    let last_typing = StoredValue::new(0.0f64);
-    // Browser only: what was typed here before a reload comes back.
-    Effect::new(move |_| {
-        if let Some(draft) = outbox::draft(&me_id.get_value(), &rid.get_value()) {
-            if text.get_untracked().is_empty() {
-                text.set(draft);
-            }
-        }
-    });
-    let submit = move || {
-        let body = text.get_untracked();
-        if body.trim().is_empty() {
-            return;
-        }
-        if body.trim().chars().count() > protocol::MAX_BODY_CHARS {
-            chat.notify("Messages are at most 4000 characters.");
-            return;
-        }
-        text.set(String::new());
-        outbox::set_draft(&me_id.get_value(), &rid.get_value(), "");
-        last_typing.set_value(0.0);
-        chat.send(rid.get_value(), body, None);
-    };
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-            ev.prevent_default();
-            submit();
-        }
-    };
-    let on_input = move |ev: leptos::ev::Event| {
-        let value = event_target_value(&ev);
-        outbox::set_draft(&me_id.get_value(), &rid.get_value(), &value);
-        text.set(value);
-        let t = now();
-        // Offline, nobody would see the notice.
-        if chat.chat_live() && t - last_typing.get_value() > TYPING_SEND_EVERY_MS {
-            last_typing.set_value(t);
-            let room_id = rid.get_value();
-            if !live::send(
-                Feed::Chat,
-                &ClientFrame::Typing {
-                    room_id: room_id.clone(),
-                },
-            ) {
-                leptos::task::spawn_local(async move {
-                    let _ = api::post_empty(&format!("/api/rooms/{room_id}/typing")).await;
-                });
-            }
-        }
-    };
-    let over = move || text.with(|t| t.trim().chars().count() > protocol::MAX_BODY_CHARS);
-    let offline = move || {
-        chat.live.feed(Feed::Chat).is_some_and(|s| {
-            matches!(
-                s.state,
-                ConnState::Reconnecting { .. } | ConnState::Offline | ConnState::Stopped(_)
-            )
-        })
-    };
-    view! {
-        <Show when=offline>
-            <p class="composer-offline" role="status" data-testid=testid::COMPOSER_OFFLINE>
-                <span class="dot" aria-hidden="true"></span>
-                "You are offline. Messages you send now wait here and go out by themselves when the connection is back."
-            </p>
-        </Show>
-        <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); submit(); }>
-            <textarea
-                id="composer"
-                rows="2"
-                placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
-                aria-label="Message"
-                prop:value=move || text.get()
-                on:input=on_input
-                on:keydown=on_keydown
-                data-testid=testid::COMPOSER
-            ></textarea>
-            <button type="submit" class="primary" disabled=over data-testid=testid::SEND>"Send"</button>
-        </form>
-    }
-}

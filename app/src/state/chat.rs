@@ -4,6 +4,7 @@
 
 use crate::live::{self, ConnState, Delivery, LiveUi};
 use crate::state::activity::Activity;
+use crate::state::life::{Replying, ThreadState};
 use crate::state::Initial;
 use crate::{api, outbox};
 use leptos::prelude::*;
@@ -84,6 +85,11 @@ impl RoomLog {
         }
     }
 
+    /// The seq of the newest confirmed message (0 when there is none).
+    pub(crate) fn last_confirmed_seq(&self) -> i64 {
+        self.last_confirmed().map_or(0, |m| m.seq)
+    }
+
     fn last_confirmed(&self) -> Option<&Message> {
         self.msgs
             .iter()
@@ -144,6 +150,14 @@ pub struct Chat {
     /// the order written.
     inflight: StoredValue<Option<(String, u32)>>,
     attempts: StoredValue<u32>,
+    /// The message being edited in place (its id), if any.
+    pub(crate) editing: RwSignal<Option<String>>,
+    /// The message the composer answers, if any.
+    pub(crate) replying: RwSignal<Option<Replying>>,
+    /// The thread open in the side panel.
+    pub(crate) thread: RwSignal<Option<ThreadState>>,
+    /// Per room: the seq of the first message I had not read when I opened it ("New messages").
+    pub(crate) divider: RwSignal<HashMap<String, i64>>,
 }
 
 pub(crate) fn now() -> f64 {
@@ -199,6 +213,10 @@ impl Chat {
             outbox: StoredValue::new(Vec::new()),
             inflight: StoredValue::new(None),
             attempts: StoredValue::new(0),
+            editing: RwSignal::new(None),
+            replying: RwSignal::new(None),
+            thread: RwSignal::new(None),
+            divider: RwSignal::new(HashMap::new()),
         }
     }
 
@@ -282,6 +300,7 @@ impl Chat {
                     .logs
                     .with_untracked(|l| l.get(&room).is_some_and(|r| r.loaded));
                 if loaded {
+                    chat.place_divider(&room);
                     chat.mark_read(&room, true);
                 } else {
                     leptos::task::spawn_local(chat.load_room(room));
@@ -295,6 +314,14 @@ impl Chat {
     pub(crate) fn room(&self, id: &str) -> Option<Room> {
         self.rooms
             .with(|rs| rs.iter().find(|r| r.id == id).cloned())
+    }
+
+    pub(crate) fn room_unread(&self, id: &str) -> i64 {
+        self.rooms.with_untracked(|rs| {
+            rs.iter()
+                .find(|r| r.id == id)
+                .map_or(0, |r| r.unread)
+        })
     }
 
     fn room_untracked(&self, id: &str) -> Option<Room> {
@@ -470,6 +497,9 @@ impl Chat {
                     self.forget_outgoing(client_id);
                 }
                 self.pump();
+                if self.current.get_untracked().as_deref() == Some(room_id.as_str()) {
+                    self.place_divider(&room_id);
+                }
                 self.mark_read(&room_id, true);
             }
             Err(e) if e.status == 403 || e.status == 404 => {
@@ -575,6 +605,18 @@ impl Chat {
     fn show_outgoing(&self, o: &outbox::Outgoing) -> bool {
         let me = self.me.get_value();
         let state = self.outgoing_state(o);
+        let reply_to = o.reply_to.as_ref().map(|id| {
+            self.logs
+                .with_untracked(|l| {
+                    l.get(&o.room_id)
+                        .and_then(|log| log.msgs.iter().find(|m| &m.msg.id == id))
+                        .map(|m| crate::state::life::reply_ref(&m.msg))
+                })
+                .unwrap_or_else(|| protocol::ReplyRef {
+                    id: id.clone(),
+                    ..Default::default()
+                })
+        });
         let msg = Message {
             id: format!("pending:{}", o.client_id),
             room_id: o.room_id.clone(),
@@ -587,6 +629,8 @@ impl Chat {
             created_at: o.created_at,
             seq: 0,
             event_id: 0,
+            reply_to,
+            ..Default::default()
         };
         let mut shown = false;
         self.logs.update(|logs| {
@@ -666,6 +710,7 @@ impl Chat {
     /// A message of mine the server confirmed: shown as sent, out of the outbox, next one goes.
     fn confirmed(self, msg: Message) {
         let client_id = msg.client_id.clone();
+        self.thread_message(&msg);
         self.logs.update(|l| {
             l.entry(msg.room_id.clone()).or_default().confirm(msg);
         });
@@ -674,13 +719,20 @@ impl Chat {
     }
 
     /// Puts a message into the outbox (a retry keeps its client id) and sends what is due.
-    pub(crate) fn send(self, room_id: String, body: String, retry_of: Option<String>) {
+    pub(crate) fn send(
+        self,
+        room_id: String,
+        body: String,
+        retry_of: Option<String>,
+        reply_to: Option<String>,
+    ) {
         let o = outbox::Outgoing {
             room_id,
             client_id: retry_of.unwrap_or_else(new_client_id),
             body,
             created_at: now() as i64,
             refused: None,
+            reply_to,
         };
         self.outbox.update_value(
             |q| match q.iter_mut().find(|x| x.client_id == o.client_id) {
@@ -735,7 +787,8 @@ impl Chat {
             body: o.body.clone(),
             client_id: o.client_id.clone(),
         };
-        if live::send(Feed::Chat, &frame) {
+        // A reply goes over HTTP: the WebSocket `send` frame has no `reply_to`.
+        if o.reply_to.is_none() && live::send(Feed::Chat, &frame) {
             let key = (o.client_id, attempt);
             set_timeout(
                 move || {
@@ -753,6 +806,7 @@ impl Chat {
             let req = protocol::SendMessage {
                 body: o.body,
                 client_id: o.client_id.clone(),
+                reply_to: o.reply_to,
             };
             leptos::task::spawn_local(async move {
                 match api::post::<_, Message>(&url, &req).await {
@@ -833,6 +887,7 @@ impl Chat {
         }
         match ev.data {
             EventData::Message(msg) => {
+                self.thread_message(&msg);
                 let mine = msg.author.id == self.me.with_value(|m| m.id.clone());
                 let client_id = msg.client_id.clone();
                 let room_id = msg.room_id.clone();
@@ -865,6 +920,7 @@ impl Chat {
                 // Sending a message ends its author's typing notice.
                 self.typing
                     .update(|t| t.retain(|x| !(x.room_id == room_id && x.username == author)));
+
                 if is_new && !mine {
                     let viewing = self.current.get_untracked().as_deref() == Some(room_id.as_str())
                         && page_visible();
@@ -879,6 +935,8 @@ impl Chat {
                     }
                 }
             }
+            EventData::MessageUpdated(msg) => self.message_updated(msg),
+            EventData::Reaction(r) => self.reaction(r),
             EventData::Ack(ack) => self.confirmed(ack.message),
             EventData::Error(e) => match e.client_id {
                 Some(cid) => self.send_failed(&cid, e.status, &e.code),

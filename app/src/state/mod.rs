@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod chat;
+pub mod life;
 
 use leptos::prelude::*;
 use protocol::User;

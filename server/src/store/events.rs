@@ -72,6 +72,7 @@ pub fn message(m: &NewMessage, seq: i64, event_id: i64) -> Message {
         created_at: m.now,
         seq,
         event_id,
+        ..Default::default()
     }
 }
 

@@ -355,6 +355,7 @@ impl MessageRow {
             created_at: self.created_at,
             seq: self.seq,
             event_id: self.event_id,
+            ..Default::default()
         }
     }
 }

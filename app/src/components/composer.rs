@@ -1,0 +1,409 @@
+//! The composer: writing a message (Enter sends, Shift+Enter a new line), answering one ("Replying
+//! to bob"), `:shortcode:` and `@mention` completion, an emoji button, typing notices, the draft
+//! kept over reloads, and Up in an empty composer to edit my last message. The room's composer
+//! and a thread's are the same component.
+
+use crate::components::emoji_picker::EmojiPicker;
+use crate::live::{self, ConnState};
+use crate::state::chat::{now, Chat};
+use crate::{api, emoji, outbox, testid};
+use leptos::prelude::*;
+use protocol::{ClientFrame, Feed};
+
+/// Least time between two typing notices sent while the user types.
+const TYPING_SEND_EVERY_MS: f64 = 3_000.0;
+/// Suggestions shown at once under the composer.
+const SUGGESTIONS: usize = 8;
+
+/// One completion offered while typing: what it shows and what replaces the typed word.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub label: String,
+    pub insert: String,
+}
+
+/// The `@name` being typed at the end of `before_caret` (`hi @bo` → `bo`; `@` alone → ``).
+pub fn typing_mention(before_caret: &str) -> Option<&str> {
+    let at = before_caret.rfind('@')?;
+    let word = &before_caret[at + 1..];
+    let starts_word = before_caret[..at]
+        .chars()
+        .next_back()
+        .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '['));
+    let ok = starts_word
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    ok.then_some(word)
+}
+
+/// What to offer for the text before the caret: emoji for `:sm`, people for `@bo`. Returns the
+/// byte where the typed word starts (it is replaced) and the suggestions.
+pub fn suggest(before_caret: &str, people: &[String]) -> Option<(usize, Vec<Suggestion>)> {
+    if let Some(code) = emoji::typing_shortcode(before_caret) {
+        let list: Vec<Suggestion> = emoji::search(code, SUGGESTIONS)
+            .into_iter()
+            .map(|e| Suggestion {
+                label: format!("{} :{}:", e.glyph, e.code),
+                insert: e.glyph.to_string(),
+            })
+            .collect();
+        let start = before_caret.len() - code.len() - 1;
+        return (!list.is_empty()).then_some((start, list));
+    }
+    let name = typing_mention(before_caret)?.to_lowercase();
+    let mut list: Vec<&String> = people
+        .iter()
+        .filter(|p| p.to_lowercase().starts_with(&name))
+        .collect();
+    list.extend(
+        people
+            .iter()
+            .filter(|p| !p.to_lowercase().starts_with(&name) && p.to_lowercase().contains(&name)),
+    );
+    let list: Vec<Suggestion> = list
+        .into_iter()
+        .take(SUGGESTIONS)
+        .map(|p| Suggestion {
+            label: format!("@{p}"),
+            insert: format!("@{p} "),
+        })
+        .collect();
+    let start = before_caret.len() - name.len() - 1;
+    (!list.is_empty()).then_some((start, list))
+}
+
+/// The byte offset in `s` of UTF-16 offset `units` (what a text field's caret gives).
+fn byte_at_utf16(s: &str, units: u32) -> usize {
+    let mut n = 0u32;
+    for (i, c) in s.char_indices() {
+        if n >= units {
+            return i;
+        }
+        n += c.len_utf16() as u32;
+    }
+    s.len()
+}
+
+/// Whoever wrote in the room: who `@` completes to until the member list is in (and if the
+/// server has no member list to give).
+fn people_from_log(chat: Chat, room_id: &str) -> Vec<String> {
+    chat.logs.with_untracked(|l| {
+        let mut names: Vec<String> = l
+            .get(room_id)
+            .map(|log| log.msgs.iter().map(|m| m.msg.author.username.clone()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names.dedup();
+        names
+    })
+}
+
+#[component]
+pub fn Composer(
+    room_id: String,
+    /// A thread's composer: every message answers this one.
+    #[prop(optional)]
+    thread_root: Option<String>,
+) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let rid = StoredValue::new(room_id);
+    let root = StoredValue::new(thread_root);
+    let in_thread = root.with_value(Option::is_some);
+    let me_id = StoredValue::new(chat.me_id());
+    let text = RwSignal::new(String::new());
+    let last_typing = StoredValue::new(0.0f64);
+    let field = NodeRef::<leptos::html::Textarea>::new();
+    let suggestions = RwSignal::new(Vec::<Suggestion>::new());
+    let replace_from = StoredValue::new(0usize);
+    let active = RwSignal::new(0usize);
+    let people = RwSignal::new(Vec::<String>::new());
+    let picker_open = RwSignal::new(false);
+    let emoji_button = NodeRef::<leptos::html::Button>::new();
+    let field_id = if in_thread { "thread-composer" } else { "composer" };
+    let list_id = format!("{field_id}-suggestions");
+
+    // Browser only: what was typed here before a reload comes back, and who can be mentioned.
+    Effect::new(move |_| {
+        if !in_thread {
+            if let Some(draft) = outbox::draft(&me_id.get_value(), &rid.get_value()) {
+                if text.get_untracked().is_empty() {
+                    text.set(draft);
+                }
+            }
+        }
+        people.set(people_from_log(chat, &rid.get_value()));
+        let url = format!("/api/rooms/{}/members", rid.get_value());
+        leptos::task::spawn_local(async move {
+            if let Ok(v) = api::get::<serde_json::Value>(&url).await {
+                let mut names: Vec<String> = v["members"]
+                    .as_array()
+                    .map(|ms| {
+                        ms.iter()
+                            .filter_map(|m| m["user"]["username"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !names.is_empty() {
+                    names.sort();
+                    let _ = people.try_set(names);
+                }
+            }
+        });
+    });
+    let replying = Memo::new(move |_| {
+        if in_thread {
+            return None;
+        }
+        chat.replying
+            .with(|r| r.clone().filter(|r| r.room_id == rid.get_value()))
+    });
+    let submit = move || {
+        let body = text.get_untracked();
+        if body.trim().is_empty() {
+            return;
+        }
+        if body.trim().chars().count() > protocol::MAX_BODY_CHARS {
+            chat.notify("Messages are at most 4000 characters.");
+            return;
+        }
+        text.set(String::new());
+        suggestions.set(Vec::new());
+        if !in_thread {
+            outbox::set_draft(&me_id.get_value(), &rid.get_value(), "");
+        }
+        last_typing.set_value(0.0);
+        let reply_to = root
+            .get_value()
+            .or_else(|| replying.get_untracked().map(|r| r.to.id));
+        if !in_thread {
+            chat.replying.set(None);
+        }
+        chat.send(rid.get_value(), body, None, reply_to);
+    };
+    let refresh_suggestions = move || {
+        let Some(el) = field.get_untracked() else {
+            return;
+        };
+        let value = el.value();
+        let caret = el.selection_start().ok().flatten().unwrap_or(0);
+        let before = &value[..byte_at_utf16(&value, caret)];
+        match people.with_untracked(|p| suggest(before, p)) {
+            Some((start, list)) => {
+                replace_from.set_value(start);
+                active.set(0);
+                suggestions.set(list);
+            }
+            None => {
+                if !suggestions.with_untracked(Vec::is_empty) {
+                    suggestions.set(Vec::new());
+                }
+            }
+        }
+    };
+    // Puts `insert` at the caret, replacing the text from byte `from` (the typed word).
+    let insert_at_caret = move |from: Option<usize>, insert: &str| {
+        let Some(el) = field.get_untracked() else {
+            return;
+        };
+        let value = el.value();
+        let caret = el
+            .selection_start()
+            .ok()
+            .flatten()
+            .map_or(value.len(), |c| byte_at_utf16(&value, c));
+        let from = from.unwrap_or(caret).min(caret);
+        let new = format!("{}{}{}", &value[..from], insert, &value[caret..]);
+        let new_caret = (value[..from].encode_utf16().count() + insert.encode_utf16().count()) as u32;
+        text.set(new.clone());
+        el.set_value(&new);
+        let _ = el.set_selection_range(new_caret, new_caret);
+        let _ = el.focus();
+        if !in_thread {
+            outbox::set_draft(&me_id.get_value(), &rid.get_value(), &new);
+        }
+        suggestions.set(Vec::new());
+    };
+    let accept = move |i: usize| {
+        if let Some(s) = suggestions.with_untracked(|l| l.get(i).cloned()) {
+            insert_at_caret(Some(replace_from.get_value()), &s.insert);
+        }
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.is_composing() {
+            return;
+        }
+        let open = suggestions.with_untracked(|s| s.len());
+        if open > 0 {
+            let handled = match ev.key().as_str() {
+                "ArrowDown" => {
+                    active.update(|a| *a = (*a + 1) % open);
+                    true
+                }
+                "ArrowUp" => {
+                    active.update(|a| *a = (*a + open - 1) % open);
+                    true
+                }
+                "Enter" | "Tab" => {
+                    accept(active.get_untracked());
+                    true
+                }
+                "Escape" => {
+                    suggestions.set(Vec::new());
+                    ev.stop_propagation();
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                ev.prevent_default();
+                return;
+            }
+        }
+        match ev.key().as_str() {
+            "Enter" if !ev.shift_key() => {
+                ev.prevent_default();
+                submit();
+            }
+            "ArrowUp" if !in_thread && text.with_untracked(String::is_empty) => {
+                if let Some(id) = chat.my_last_message(&rid.get_value()) {
+                    ev.prevent_default();
+                    chat.editing.set(Some(id));
+                }
+            }
+            "Escape" if replying.get_untracked().is_some() => {
+                ev.prevent_default();
+                ev.stop_propagation();
+                chat.replying.set(None);
+            }
+            _ => {}
+        }
+    };
+    let on_input = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        if !in_thread {
+            outbox::set_draft(&me_id.get_value(), &rid.get_value(), &value);
+        }
+        text.set(value);
+        refresh_suggestions();
+        let t = now();
+        // Offline, nobody would see the notice.
+        if chat.chat_live() && t - last_typing.get_value() > TYPING_SEND_EVERY_MS {
+            last_typing.set_value(t);
+            let room_id = rid.get_value();
+            if !live::send(
+                Feed::Chat,
+                &ClientFrame::Typing {
+                    room_id: room_id.clone(),
+                },
+            ) {
+                leptos::task::spawn_local(async move {
+                    let _ = api::post_empty(&format!("/api/rooms/{room_id}/typing")).await;
+                });
+            }
+        }
+    };
+    let over = move || text.with(|t| t.trim().chars().count() > protocol::MAX_BODY_CHARS);
+    let offline = move || {
+        chat.live.feed(Feed::Chat).is_some_and(|s| {
+            matches!(
+                s.state,
+                ConnState::Reconnecting { .. } | ConnState::Offline | ConnState::Stopped(_)
+            )
+        })
+    };
+    let on_pick = Callback::new(move |glyph: String| insert_at_caret(None, &glyph));
+    let placeholder = if in_thread {
+        "Reply in thread…"
+    } else {
+        "Write a message… (Enter sends, Shift+Enter for a new line)"
+    };
+    let list_id2 = list_id.clone();
+    view! {
+        <Show when=move || offline() && !in_thread>
+            <p class="composer-offline" role="status" data-testid=testid::COMPOSER_OFFLINE>
+                <span class="dot" aria-hidden="true"></span>
+                "You are offline. Messages you send now wait here and go out by themselves when the connection is back."
+            </p>
+        </Show>
+        {move || replying.get().map(|r| view! {
+            <div class="replying" data-testid=testid::REPLYING>
+                <span>"Replying to " <strong>{r.to.author.username.clone()}</strong> ": " <span class="excerpt">{r.to.excerpt.clone()}</span></span>
+                <button type="button" class="link" aria-label="Cancel the reply" on:click=move |_| chat.replying.set(None) data-testid=testid::REPLY_CANCEL>"Cancel"</button>
+            </div>
+        })}
+        <form class="composer" class:thread-composer=in_thread on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); submit(); }>
+            <Show when=move || !suggestions.with(Vec::is_empty)>
+                <ul class="suggestions" role="listbox" id=list_id.clone() aria-label="Suggestions" data-testid=testid::SUGGESTIONS>
+                    {move || suggestions.get().into_iter().enumerate().map(|(i, s)| view! {
+                        <li
+                            role="option"
+                            id=format!("{field_id}-s{i}")
+                            aria-selected=move || (active.get() == i).to_string()
+                            class:active=move || active.get() == i
+                            on:mousedown=move |ev: leptos::ev::MouseEvent| { ev.prevent_default(); accept(i); }
+                            data-testid=testid::SUGGESTION
+                        >{s.label}</li>
+                    }).collect_view()}
+                </ul>
+            </Show>
+            <textarea
+                id=field_id
+                rows="2"
+                placeholder=placeholder
+                aria-label=if in_thread { "Reply in thread" } else { "Message" }
+                role="combobox"
+                aria-autocomplete="list"
+                aria-expanded=move || (!suggestions.with(Vec::is_empty)).to_string()
+                aria-controls=list_id2
+                aria-activedescendant=move || (!suggestions.with(Vec::is_empty)).then(|| format!("{field_id}-s{}", active.get()))
+                node_ref=field
+                prop:value=move || text.get()
+                on:input=on_input
+                on:keydown=on_keydown
+                on:blur=move |_| suggestions.set(Vec::new())
+                data-testid=if in_thread { testid::THREAD_COMPOSER } else { testid::COMPOSER }
+            ></textarea>
+            <div class="composer-tools">
+                <button type="button" class="emoji-button" aria-label="Insert an emoji" title="Insert an emoji" node_ref=emoji_button
+                    aria-expanded=move || picker_open.get().to_string()
+                    on:click=move |_| picker_open.update(|o| *o = !*o)
+                    data-testid=testid::COMPOSER_EMOJI>"☺"</button>
+                <EmojiPicker open=picker_open on_pick opener=emoji_button />
+                <button type="submit" class="primary" disabled=over data-testid=if in_thread { testid::THREAD_SEND } else { testid::SEND }>"Send"</button>
+            </div>
+        </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_complete_from_people() {
+        let people = vec!["alice".to_string(), "bob".to_string(), "bobby".to_string()];
+        let (start, list) = suggest("hi @bo", &people).unwrap();
+        assert_eq!(start, 3);
+        assert_eq!(list[0].insert, "@bob ");
+        assert_eq!(list.len(), 2);
+        assert!(suggest("mail a@bo", &people).is_none());
+        assert_eq!(suggest("@", &people).unwrap().1.len(), 3);
+        assert!(suggest("hi @zed", &people).is_none());
+    }
+
+    #[test]
+    fn shortcodes_complete_to_emoji() {
+        let (start, list) = suggest("nice :tad", &[]).unwrap();
+        assert_eq!(start, 5);
+        assert_eq!(list[0].insert, "🎉");
+        assert!(suggest("at 10:30", &[]).is_none());
+    }
+
+    #[test]
+    fn carets_count_utf16() {
+        assert_eq!(byte_at_utf16("a👍b", 3), 5);
+        assert_eq!(byte_at_utf16("é", 1), 2);
+        assert_eq!(byte_at_utf16("ab", 9), 2);
+    }
+}
