@@ -12,9 +12,11 @@ use serde_json::value::RawValue;
 pub mod kind {
     /// A chat message (data = Message).
     pub const MESSAGE: &str = "message";
-    /// A message was edited or deleted, or its reply count changed (data = Message).
+    /// A message changed: edited, deleted (a tombstone) or its reply count moved (data = the
+    /// Message as it now is; its reactions' `mine` is always false).
     pub const MESSAGE_UPDATED: &str = "message_updated";
-    /// A reaction was added or removed (data = {"room_id","message_id","emoji","user","added","count"}).
+    /// Someone added or removed a reaction (data = {"room_id","message_id","emoji","user",
+    /// "added","count"}; `count` is the emoji's count after the change).
     pub const REACTION: &str = "reaction";
     /// My membership changed (data = {"change": "joined" | "left" | "invited", "room": Room}).
     pub const MEMBERSHIP: &str = "membership";
@@ -126,10 +128,11 @@ impl TryFrom<Event> for TypedEvent {
 pub enum EventData {
     /// A chat message (chat feed, stored).
     Message(Message),
-    /// A message was edited or deleted, or its reply count changed (chat feed, stored).
+    /// A message was edited or deleted, or its reply count moved (chat feed, stored, to the
+    /// room's members): the message as it now is, with `mine` false on every reaction.
     MessageUpdated(Message),
-    /// Someone reacted to a message or took a reaction back (chat feed, stored).
-    Reaction(Reaction),
+    /// A reaction was added or removed (chat feed, stored, to the room's members).
+    Reaction(ReactionEvent),
     /// My membership of a room changed (chat feed, stored, to me).
     Membership(Membership),
     /// A public room was created (chat feed, stored, to every signed-in user), as a non-member
@@ -200,8 +203,9 @@ impl EventData {
             serde_json::to_value(v).map_or_else(|_| "null".into(), |v| v.to_string())
         }
         match self {
-            EventData::Message(m) | EventData::MessageUpdated(m) => fields(m),
-            EventData::Reaction(r) => sorted(r),
+            EventData::Message(m) => fields(m),
+            EventData::MessageUpdated(m) => fields(m),
+            EventData::Reaction(r) => fields(r),
             EventData::RoomCreated(r) => fields(r),
             EventData::Notification(n) => fields(n),
             EventData::Job(j) => fields(j),
@@ -254,6 +258,18 @@ impl EventData {
     }
 }
 
+/// `reaction`: who added (or removed) which emoji on which message, and the emoji's count on
+/// that message after the change. Clients keep `mine` from it: `user` is who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionEvent {
+    pub room_id: String,
+    pub message_id: String,
+    pub emoji: String,
+    pub user: Author,
+    pub added: bool,
+    pub count: i64,
+}
+
 /// How a person's membership of a room changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -304,17 +320,6 @@ impl PresenceStatus {
 pub struct Presence {
     pub user: Author,
     pub status: PresenceStatus,
-}
-
-/// `reaction`: `user` added (or took back) `emoji` on a message; `count` is how many now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reaction {
-    pub room_id: String,
-    pub message_id: String,
-    pub emoji: String,
-    pub user: Author,
-    pub added: bool,
-    pub count: i64,
 }
 
 /// `typing`: who is typing where.
@@ -545,7 +550,11 @@ mod tests {
             created_at: 1,
             seq: 1,
             event_id: 9,
-            ..Default::default()
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reply_count: 0,
+            reactions: Vec::new(),
         };
         assert_eq!(
             EventData::Message(message.clone()).data_json(),
@@ -601,6 +610,14 @@ mod tests {
                 room: room(),
             }),
             EventData::RoomCreated(room()),
+            EventData::Reaction(ReactionEvent {
+                room_id: "r1".into(),
+                message_id: "m1".into(),
+                emoji: "👍".into(),
+                user: author(),
+                added: true,
+                count: 2,
+            }),
             EventData::Presence(Presence {
                 user: author(),
                 status: PresenceStatus::Online,

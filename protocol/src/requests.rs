@@ -24,13 +24,14 @@ pub struct UsernameBody {
 pub struct SendMessage {
     pub body: String,
     pub client_id: String,
-    /// The message this one answers (same room).
+    /// The id of the message this one answers (same room, not deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
 }
 
-/// `PATCH /api/rooms/{id}/messages/{id}`: the new body.
+/// `PATCH /api/rooms/{room}/messages/{id}`: the new body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EditMessage {
     pub body: String,
 }

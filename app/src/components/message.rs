@@ -8,7 +8,7 @@ use crate::state::chat::{Chat, SendState, UiMessage};
 use crate::state::life::{reply_ref, Replying};
 use crate::{markdown, testid};
 use leptos::prelude::*;
-use protocol::{Message, ReactionCount, ReplyRef};
+use protocol::{Message, Reaction, ReplyRef};
 
 /// How long a message jumped to stays highlighted.
 const FLASH_MS: u64 = 2_000;
@@ -52,7 +52,7 @@ fn focus_composer() {
 }
 
 /// Who reacted, in words for the chip's tooltip.
-fn reactors(chip: &ReactionCount) -> String {
+fn reactors(chip: &Reaction) -> String {
     let code = crate::emoji::ALL
         .iter()
         .find(|e| e.glyph == chip.emoji)
@@ -68,7 +68,12 @@ fn reactors(chip: &ReactionCount) -> String {
         };
         return format!("{who} reacted with {code}");
     }
-    let mut names = chip.users.join(", ");
+    let mut names = chip
+        .users
+        .iter()
+        .map(|u| u.username.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if chip.count > named {
         names.push_str(&format!(" and {} more", chip.count - named));
     }
@@ -180,7 +185,9 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
         } else {
             r.author.username.clone()
         };
-        let excerpt = if r.excerpt.is_empty() {
+        let excerpt = if r.deleted {
+            "This message was deleted".to_string()
+        } else if r.excerpt.is_empty() {
             "(no longer shown)".to_string()
         } else {
             r.excerpt.clone()
@@ -466,7 +473,10 @@ pub fn row_version(m: &UiMessage) -> String {
         .msg
         .reactions
         .iter()
-        .map(|c| format!("{}{}{}{};", c.emoji, c.count, u8::from(c.mine), c.users.join(",")))
+        .map(|c| {
+            let who: Vec<&str> = c.users.iter().map(|u| u.id.as_str()).collect();
+            format!("{}{}{}{};", c.emoji, c.count, u8::from(c.mine), who.join(","))
+        })
         .collect();
     format!(
         "{}:{}:{}:{}:{}:{}:{}:{}",

@@ -614,7 +614,12 @@ impl Chat {
                 })
                 .unwrap_or_else(|| protocol::ReplyRef {
                     id: id.clone(),
-                    ..Default::default()
+                    author: protocol::Author {
+                        id: String::new(),
+                        username: String::new(),
+                    },
+                    excerpt: String::new(),
+                    deleted: false,
                 })
         });
         let msg = Message {
@@ -629,8 +634,11 @@ impl Chat {
             created_at: o.created_at,
             seq: 0,
             event_id: 0,
+            edited_at: None,
+            deleted: false,
             reply_to,
-            ..Default::default()
+            reply_count: 0,
+            reactions: Vec::new(),
         };
         let mut shown = false;
         self.logs.update(|logs| {

@@ -7,7 +7,10 @@
 use crate::api;
 use crate::state::chat::{Chat, SendState, UiMessage};
 use leptos::prelude::*;
-use protocol::{EditMessage, Message, Reaction, ReactionCount, ReplyRef, Thread};
+use protocol::{
+    EditMessage, Message, Reaction as Chip, ReactionEvent as Reaction, ReplyRef, Thread,
+    REACTION_USERS_SHOWN,
+};
 
 /// How many characters of the original a reply quotes before the server's excerpt arrives.
 const EXCERPT_CHARS: usize = 120;
@@ -39,13 +42,13 @@ pub fn reply_ref(msg: &Message) -> ReplyRef {
         id: msg.id.clone(),
         author: msg.author.clone(),
         excerpt,
+        deleted: msg.deleted,
     }
 }
 
 /// Applies a reaction event to a message's chips. `me` is my user id: my own reactions (from
 /// any tab) light up my chip; the count is the server's.
 pub fn apply_reaction(msg: &mut Message, r: &Reaction, me: &str) {
-    let name = r.user.username.clone();
     match msg.reactions.iter_mut().position(|c| c.emoji == r.emoji) {
         Some(i) => {
             let chip = &mut msg.reactions[i];
@@ -53,35 +56,37 @@ pub fn apply_reaction(msg: &mut Message, r: &Reaction, me: &str) {
             if r.user.id == me {
                 chip.mine = r.added;
             }
-            chip.users.retain(|u| *u != name);
+            chip.users.retain(|u| u.id != r.user.id);
             if r.added {
-                chip.users.push(name);
+                chip.users.push(r.user.clone());
             }
             if chip.count <= 0 {
                 msg.reactions.remove(i);
             }
         }
-        None if r.added && r.count > 0 => msg.reactions.push(ReactionCount {
+        None if r.added && r.count > 0 => msg.reactions.push(Chip {
             emoji: r.emoji.clone(),
             count: r.count,
             mine: r.user.id == me,
-            users: vec![name],
+            users: vec![r.user.clone()],
         }),
         None => {}
     }
 }
 
 /// A new version of a message (edited, deleted, a new reply count) over the copy held. The
-/// event is the same for every reader, so which reactions are mine stays as this reader knew it.
-pub fn apply_update(held: &mut Message, new: &Message) {
+/// event is the same for every reader (`mine` false): mine is whether I am among those listed,
+/// or, past the listed few, what this reader knew.
+pub fn apply_update(held: &mut Message, new: &Message, me: &str) {
     let old = std::mem::replace(held, new.clone());
     for chip in held.reactions.iter_mut() {
-        if let Some(was) = old.reactions.iter().find(|c| c.emoji == chip.emoji) {
-            chip.mine = chip.mine || was.mine;
-            if chip.users.is_empty() {
-                chip.users = was.users.clone();
-            }
-        }
+        let was_mine = old
+            .reactions
+            .iter()
+            .any(|c| c.emoji == chip.emoji && c.mine);
+        chip.mine = chip.mine
+            || chip.users.iter().any(|u| u.id == me)
+            || (was_mine && chip.users.len() >= REACTION_USERS_SHOWN);
     }
     // The log's order and live cursor are the original message's.
     held.seq = old.seq;
@@ -143,7 +148,8 @@ impl Chat {
     /// `message_updated`: an edit, a delete or a new reply count, wherever the message shows.
     pub(crate) fn message_updated(&self, msg: Message) {
         let (room_id, id) = (msg.room_id.clone(), msg.id.clone());
-        self.each_copy(&room_id, &id, |held| apply_update(held, &msg));
+        let me = self.me_id();
+        self.each_copy(&room_id, &id, |held| apply_update(held, &msg, &me));
         // Replies quoting a deleted message say so.
         if msg.deleted {
             self.logs.update(|logs| {
@@ -151,6 +157,7 @@ impl Chat {
                     for m in log.msgs.iter_mut() {
                         if let Some(r) = m.msg.reply_to.as_mut().filter(|r| r.id == id) {
                             r.excerpt = String::new();
+                            r.deleted = true;
                         }
                     }
                 }
@@ -349,8 +356,15 @@ mod tests {
                     username: author.into(),
                 },
                 body: format!("body {id}"),
+                client_id: format!("c{id}"),
+                created_at: 0,
                 seq,
-                ..Default::default()
+                event_id: 0,
+                edited_at: None,
+                deleted: false,
+                reply_to: None,
+                reply_count: 0,
+                reactions: Vec::new(),
             },
             state: SendState::Sent,
         }
@@ -378,11 +392,14 @@ mod tests {
         assert!(!m.reactions[0].mine);
         apply_reaction(&mut m, &reaction("me", true, 2), "me");
         assert!(m.reactions[0].mine);
-        assert_eq!(m.reactions[0].users, vec!["alice", "me"]);
+        let names = |m: &Message| -> Vec<String> {
+            m.reactions[0].users.iter().map(|u| u.username.clone()).collect()
+        };
+        assert_eq!(names(&m), vec!["alice", "me"]);
         // The same event twice (a resume): the same state.
         apply_reaction(&mut m, &reaction("me", true, 2), "me");
         assert_eq!(m.reactions[0].count, 2);
-        assert_eq!(m.reactions[0].users, vec!["alice", "me"]);
+        assert_eq!(names(&m), vec!["alice", "me"]);
         apply_reaction(&mut m, &reaction("me", false, 1), "me");
         assert!(!m.reactions[0].mine);
         apply_reaction(&mut m, &reaction("alice", false, 0), "me");
@@ -400,12 +417,13 @@ mod tests {
         new.edited_at = Some(5);
         new.seq = 0;
         new.reactions[0].mine = false;
-        new.reactions[0].users.clear();
-        apply_update(&mut held, &new);
+        apply_update(&mut held, &new, "me");
         assert_eq!(held.body, "edited");
         assert_eq!(held.seq, 7);
-        assert!(held.reactions[0].mine);
-        assert_eq!(held.reactions[0].users, vec!["me"]);
+        assert!(held.reactions[0].mine, "I am among those listed");
+        new.reactions[0].users.clear();
+        apply_update(&mut held, &new, "me");
+        assert!(!held.reactions[0].mine, "the server lists everyone up to the cap");
     }
 
     #[test]
