@@ -85,7 +85,7 @@ fn byte_at_utf16(s: &str, units: u32) -> usize {
     s.len()
 }
 
-/// Whoever wrote in the room: who `@` completes to until the member list is in (and if the
+/// Whoever wrote in the room: who `@` completes to besides the members (all of it when the
 /// server has no member list to give).
 fn people_from_log(chat: Chat, room_id: &str) -> Vec<String> {
     chat.logs.with_untracked(|l| {
@@ -132,7 +132,6 @@ pub fn Composer(
                 }
             }
         }
-        people.set(people_from_log(chat, &rid.get_value()));
         let url = format!("/api/rooms/{}/members", rid.get_value());
         leptos::task::spawn_local(async move {
             if let Ok(v) = api::get::<serde_json::Value>(&url).await {
@@ -188,7 +187,12 @@ pub fn Composer(
         let value = el.value();
         let caret = el.selection_start().ok().flatten().unwrap_or(0);
         let before = &value[..byte_at_utf16(&value, caret)];
-        match people.with_untracked(|p| suggest(before, p)) {
+        // The members (when the server lists them) and whoever wrote here so far.
+        let mut who = people.get_untracked();
+        who.extend(people_from_log(chat, &rid.get_value()));
+        who.sort();
+        who.dedup();
+        match suggest(before, &who) {
             Some((start, list)) => {
                 replace_from.set_value(start);
                 active.set(0);
