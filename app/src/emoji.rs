@@ -512,7 +512,9 @@ mod tests {
     fn search_prefers_shortcode_prefixes() {
         let found = search("smi", 5);
         assert_eq!(found[0].code, "smile");
-        assert!(found.iter().all(|e| e.code.contains("smi") || e.words.contains("smi")));
+        assert!(found
+            .iter()
+            .all(|e| e.code.contains("smi") || e.words.contains("smi")));
         assert_eq!(search(":tada:", 1)[0].glyph, "🎉");
         assert_eq!(search("party", 3)[0].code, "partying_face");
         assert!(search("zzzzqqq", 5).is_empty());

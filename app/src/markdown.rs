@@ -82,12 +82,16 @@ pub fn find_urls(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let starts_word =
-            i == 0 || !text[..i].chars().next_back().is_some_and(char::is_alphanumeric);
+        let starts_word = i == 0
+            || !text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric);
         let rest = &text[i..];
-        let prefix = ["https://", "http://", "www."]
-            .into_iter()
-            .find(|p| rest.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)));
+        let prefix = ["https://", "http://", "www."].into_iter().find(|p| {
+            rest.get(..p.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(p))
+        });
         let (Some(prefix), true) = (prefix, starts_word) else {
             i += rest.chars().next().map_or(1, char::len_utf8);
             continue;
@@ -207,7 +211,8 @@ pub fn parse(body: &str) -> Vec<Node> {
             Event::Rule => {
                 flush(&mut stack);
                 if let Some(top) = stack.last_mut() {
-                    top.children.push(Node::Para(vec![Node::Text("———".into())]));
+                    top.children
+                        .push(Node::Para(vec![Node::Text("———".into())]));
                 }
             }
             Event::Start(tag) => {
@@ -366,7 +371,9 @@ fn node_view(node: Node) -> AnyView {
             .into_any()
         }
         Node::Para(c) => view! { <p>{nodes_view(c)}</p> }.into_any(),
-        Node::CodeBlock(t) => view! { <pre class="code" tabindex="0"><code>{t}</code></pre> }.into_any(),
+        Node::CodeBlock(t) => {
+            view! { <pre class="code" tabindex="0"><code>{t}</code></pre> }.into_any()
+        }
         Node::Quote(c) => view! { <blockquote>{nodes_view(c)}</blockquote> }.into_any(),
         Node::List {
             start: Some(n),
@@ -443,14 +450,25 @@ mod tests {
             vec![Node::CodeBlock("fn main() {}".into())]
         );
         assert!(matches!(&parse("> hi")[0], Node::Quote(_)));
-        assert!(matches!(&parse("1. a\n2. b")[0], Node::List { start: Some(1), children } if children.len() == 2));
-        assert!(matches!(&parse("- a\n- b")[0], Node::List { start: None, .. }));
+        assert!(
+            matches!(&parse("1. a\n2. b")[0], Node::List { start: Some(1), children } if children.len() == 2)
+        );
+        assert!(matches!(
+            &parse("- a\n- b")[0],
+            Node::List { start: None, .. }
+        ));
     }
 
     #[test]
     fn only_web_and_mail_links() {
-        assert_eq!(hrefs("[x](https://example.com/a)"), vec!["https://example.com/a"]);
-        assert_eq!(hrefs("[x](mailto:bob@example.com)"), vec!["mailto:bob@example.com"]);
+        assert_eq!(
+            hrefs("[x](https://example.com/a)"),
+            vec!["https://example.com/a"]
+        );
+        assert_eq!(
+            hrefs("[x](mailto:bob@example.com)"),
+            vec!["mailto:bob@example.com"]
+        );
         assert_eq!(hrefs("<bob@example.com>"), vec!["mailto:bob@example.com"]);
         for hostile in [
             "[x](javascript:alert(1))",
@@ -479,7 +497,10 @@ mod tests {
             plain_text("hi <img src=x onerror=alert(1)> there"),
             "hi <img src=x onerror=alert(1)> there"
         );
-        assert_eq!(hrefs("<a href=\"javascript:alert(1)\">x</a>"), Vec::<String>::new());
+        assert_eq!(
+            hrefs("<a href=\"javascript:alert(1)\">x</a>"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -496,8 +517,14 @@ mod tests {
         assert_eq!(hrefs("xhttps://example.com"), Vec::<String>::new());
         assert_eq!(hrefs("https:// nothing"), Vec::<String>::new());
         assert_eq!(hrefs("www. and www."), Vec::<String>::new());
-        assert_eq!(hrefs("[https://a.example](https://b.example)"), vec!["https://b.example"]);
-        assert_eq!(find_urls("é https://ü.example/ä ok")[0].1, "https://ü.example/ä");
+        assert_eq!(
+            hrefs("[https://a.example](https://b.example)"),
+            vec!["https://b.example"]
+        );
+        assert_eq!(
+            find_urls("é https://ü.example/ä ok")[0].1,
+            "https://ü.example/ä"
+        );
     }
 
     #[test]
@@ -529,18 +556,24 @@ mod tests {
     #[test]
     fn rendered_html_is_safe() {
         let html = |body: &str| render(body).to_html();
-        let h = html("[x](javascript:alert(1)) <script>alert(1)</script> <img src=x onerror=alert(1)>");
+        let h =
+            html("[x](javascript:alert(1)) <script>alert(1)</script> <img src=x onerror=alert(1)>");
         assert!(!h.contains("<script"), "{h}");
         assert!(!h.contains("<img"), "{h}");
         assert!(!h.contains("href"), "{h}");
         assert!(h.contains("&lt;script&gt;"), "{h}");
         let h = html("go to https://example.com now");
         assert!(
-            h.contains(r#"<a href="https://example.com" rel="noopener noreferrer" target="_blank">"#),
+            h.contains(
+                r#"<a href="https://example.com" rel="noopener noreferrer" target="_blank">"#
+            ),
             "{h}"
         );
         let h = html("[mail](mailto:a@example.com)");
-        assert!(h.contains(r#"href="mailto:a@example.com""#) && !h.contains("_blank"), "{h}");
+        assert!(
+            h.contains(r#"href="mailto:a@example.com""#) && !h.contains("_blank"),
+            "{h}"
+        );
         let h = html("[x](https://example.com/\"onmouseover=\"alert(1))");
         assert!(!h.contains("\" onmouseover"), "{h}");
     }

@@ -91,7 +91,12 @@ fn people_from_log(chat: Chat, room_id: &str) -> Vec<String> {
     chat.logs.with_untracked(|l| {
         let mut names: Vec<String> = l
             .get(room_id)
-            .map(|log| log.msgs.iter().map(|m| m.msg.author.username.clone()).collect())
+            .map(|log| {
+                log.msgs
+                    .iter()
+                    .map(|m| m.msg.author.username.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names.dedup();
@@ -120,7 +125,11 @@ pub fn Composer(
     let people = RwSignal::new(Vec::<String>::new());
     let picker_open = RwSignal::new(false);
     let emoji_button = NodeRef::<leptos::html::Button>::new();
-    let field_id = if in_thread { "thread-composer" } else { "composer" };
+    let field_id = if in_thread {
+        "thread-composer"
+    } else {
+        "composer"
+    };
     let list_id = format!("{field_id}-suggestions");
 
     // Browser only: what was typed here before a reload comes back, and who can be mentioned.
@@ -218,7 +227,8 @@ pub fn Composer(
             .map_or(value.len(), |c| byte_at_utf16(&value, c));
         let from = from.unwrap_or(caret).min(caret);
         let new = format!("{}{}{}", &value[..from], insert, &value[caret..]);
-        let new_caret = (value[..from].encode_utf16().count() + insert.encode_utf16().count()) as u32;
+        let new_caret =
+            (value[..from].encode_utf16().count() + insert.encode_utf16().count()) as u32;
         text.set(new.clone());
         el.set_value(&new);
         let _ = el.set_selection_range(new_caret, new_caret);

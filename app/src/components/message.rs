@@ -60,7 +60,11 @@ fn reactors(chip: &Reaction) -> String {
         .unwrap_or_else(|| chip.emoji.clone());
     let named = chip.users.len() as i64;
     if named == 0 {
-        let who = if chip.count == 1 { "1 person" } else { "people" };
+        let who = if chip.count == 1 {
+            "1 person"
+        } else {
+            "people"
+        };
         let who = if chip.count > 1 {
             format!("{} {who}", chip.count)
         } else {
@@ -263,9 +267,9 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
             })}
             {(!chips.is_empty()).then(|| view! {
                 <div class="reactions" role="group" aria-label="Reactions">
-                    {chips.iter().cloned().map(|chip| {
+                    {chips.iter().map(|chip| {
                         let emoji = chip.emoji.clone();
-                        let title = reactors(&chip);
+                        let title = reactors(chip);
                         view! {
                             <button
                                 type="button"
@@ -415,7 +419,8 @@ fn EditBox(msg: StoredValue<Message>) -> impl IntoView {
     };
     let save = move || {
         let body = text.get_untracked();
-        let (room_id, id, old) = msg.with_value(|m| (m.room_id.clone(), m.id.clone(), m.body.clone()));
+        let (room_id, id, old) =
+            msg.with_value(|m| (m.room_id.clone(), m.id.clone(), m.body.clone()));
         if body.trim().is_empty() {
             chat.notify("A message cannot be empty. Delete it instead.");
             return;
@@ -475,7 +480,13 @@ pub fn row_version(m: &UiMessage) -> String {
         .iter()
         .map(|c| {
             let who: Vec<&str> = c.users.iter().map(|u| u.id.as_str()).collect();
-            format!("{}{}{}{};", c.emoji, c.count, u8::from(c.mine), who.join(","))
+            format!(
+                "{}{}{}{};",
+                c.emoji,
+                c.count,
+                u8::from(c.mine),
+                who.join(",")
+            )
         })
         .collect();
     format!(

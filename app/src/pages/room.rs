@@ -225,7 +225,7 @@ enum Row {
     Day(String),
     /// "New messages": where I stopped reading when I opened the room.
     Divider,
-    Msg(UiMessage, bool),
+    Msg(Box<UiMessage>, bool),
 }
 
 impl Row {
@@ -260,7 +260,7 @@ fn rows(msgs: &[UiMessage], tz_offset: i32, divider: Option<i64>) -> Vec<Row> {
                 p.msg.author.id != m.msg.author.id
                     || m.msg.created_at - p.msg.created_at > GROUP_GAP_MS
             });
-        out.push(Row::Msg(m.clone(), header));
+        out.push(Row::Msg(Box::new(m.clone()), header));
         prev = Some(m);
     }
     out
@@ -310,7 +310,10 @@ fn MessageList(room_id: String) -> impl IntoView {
             first_follow.set_value(false);
         }
         request_animation_frame(move || {
-            let divider_el = document().query_selector(".messages .new-divider").ok().flatten();
+            let divider_el = document()
+                .query_selector(".messages .new-divider")
+                .ok()
+                .flatten();
             match divider_el.filter(|_| first) {
                 Some(el) => el.scroll_into_view_with_bool(true),
                 None => to_bottom(),
@@ -384,7 +387,7 @@ fn MessageList(room_id: String) -> impl IntoView {
                                 Row::Divider => view! {
                                     <li class="new-divider" data-testid=testid::NEW_DIVIDER><span>"New messages"</span></li>
                                 }.into_any(),
-                                Row::Msg(m, header) => view! { <MessageRow m header /> }.into_any(),
+                                Row::Msg(m, header) => view! { <MessageRow m=*m header /> }.into_any(),
                             }
                         }
                     </For>
@@ -421,4 +424,3 @@ fn TypingLine(room_id: String) -> impl IntoView {
     };
     view! { <div class="typing" aria-live="polite" data-testid=testid::TYPING>{text}</div> }
 }
-

@@ -317,11 +317,8 @@ impl Chat {
     }
 
     pub(crate) fn room_unread(&self, id: &str) -> i64 {
-        self.rooms.with_untracked(|rs| {
-            rs.iter()
-                .find(|r| r.id == id)
-                .map_or(0, |r| r.unread)
-        })
+        self.rooms
+            .with_untracked(|rs| rs.iter().find(|r| r.id == id).map_or(0, |r| r.unread))
     }
 
     fn room_untracked(&self, id: &str) -> Option<Room> {

@@ -393,7 +393,11 @@ mod tests {
         apply_reaction(&mut m, &reaction("me", true, 2), "me");
         assert!(m.reactions[0].mine);
         let names = |m: &Message| -> Vec<String> {
-            m.reactions[0].users.iter().map(|u| u.username.clone()).collect()
+            m.reactions[0]
+                .users
+                .iter()
+                .map(|u| u.username.clone())
+                .collect()
         };
         assert_eq!(names(&m), vec!["alice", "me"]);
         // The same event twice (a resume): the same state.
@@ -423,7 +427,10 @@ mod tests {
         assert!(held.reactions[0].mine, "I am among those listed");
         new.reactions[0].users.clear();
         apply_update(&mut held, &new, "me");
-        assert!(!held.reactions[0].mine, "the server lists everyone up to the cap");
+        assert!(
+            !held.reactions[0].mine,
+            "the server lists everyone up to the cap"
+        );
     }
 
     #[test]
