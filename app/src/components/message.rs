@@ -181,34 +181,41 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
             ev.prevent_default();
         }
     };
-    let reply_quote = m.msg.reply_to.clone().map(|r: ReplyRef| {
-        let room_id = m.msg.room_id.clone();
-        let target = r.id.clone();
-        let who = if r.author.username.is_empty() {
-            "a message".to_string()
-        } else {
-            r.author.username.clone()
-        };
-        let excerpt = if r.deleted {
-            "This message was deleted".to_string()
-        } else if r.excerpt.is_empty() {
-            "(no longer shown)".to_string()
-        } else {
-            r.excerpt.clone()
-        };
-        view! {
-            <button
-                type="button"
-                class="reply-quote"
-                title="Show the original"
-                on:click=move |_| jump_to(chat, &room_id, &target)
-                data-testid=testid::REPLY_QUOTE
-            >
-                <span class="who">{who}</span>
-                <span class="excerpt">{excerpt}</span>
-            </button>
-        }
-    });
+    // In the thread panel every reply answers the root shown above it: no quote needed.
+    let reply_quote = m
+        .msg
+        .reply_to
+        .clone()
+        .filter(|_| !in_thread)
+        .map(|r: ReplyRef| {
+            let room_id = m.msg.room_id.clone();
+            let target = r.id.clone();
+            let who = if r.author.username.is_empty() {
+                "a message".to_string()
+            } else {
+                r.author.username.clone()
+            };
+            let excerpt = if r.deleted {
+                "This message was deleted".to_string()
+            } else if r.excerpt.is_empty() {
+                "(no longer shown)".to_string()
+            } else {
+                // The excerpt is the start of the Markdown source: shown as the words it reads as.
+                markdown::plain_text(&r.excerpt)
+            };
+            view! {
+                <button
+                    type="button"
+                    class="reply-quote"
+                    title="Show the original"
+                    on:click=move |_| jump_to(chat, &room_id, &target)
+                    data-testid=testid::REPLY_QUOTE
+                >
+                    <span class="who">{who}</span>
+                    <span class="excerpt">{excerpt}</span>
+                </button>
+            }
+        });
     let edited_title = m.msg.edited_at.map(|t| {
         let tz = chat.tz_offset.get_untracked();
         let now = crate::time::now_ms();
