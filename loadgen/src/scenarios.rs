@@ -1007,6 +1007,17 @@ pub async fn smoke(t: Target) -> Result<Vec<String>> {
         bail!("writes: {} acked, {} failed", w.acked, w.failed);
     }
     out.push(format!("writes: {} acked, {}", w.acked, w.ack));
+    let m = mixed(t, 4, 1.0).await?;
+    if m.sends.n == 0 || m.edits.n == 0 || m.reactions.n == 0 || m.failed > 0 {
+        bail!(
+            "mixed: {} sends, {} edits, {} reactions acked, {} failed",
+            m.sends.n,
+            m.edits.n,
+            m.reactions.n,
+            m.failed
+        );
+    }
+    out.push(format!("mixed: {} acked, {}", m.acked, m.ack));
     Ok(out)
 }
 

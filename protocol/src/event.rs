@@ -2,6 +2,7 @@
 //! WebSocket client may send, acknowledgements, errors, poll answers and close codes.
 
 use crate::feed::{Feed, ParseError, Transport};
+use crate::ids::{MessageId, NotificationId, RoomId};
 use crate::model::{Author, Job, Message, Notification, Room};
 use crate::settings::{Switches, TransportSettings};
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
@@ -262,8 +263,8 @@ impl EventData {
 /// that message after the change. Clients keep `mine` from it: `user` is who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReactionEvent {
-    pub room_id: String,
-    pub message_id: String,
+    pub room_id: RoomId,
+    pub message_id: MessageId,
     pub emoji: String,
     pub user: Author,
     pub added: bool,
@@ -325,7 +326,7 @@ pub struct Presence {
 /// `typing`: who is typing where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Typing {
-    pub room_id: String,
+    pub room_id: RoomId,
     pub user: Author,
 }
 
@@ -334,7 +335,7 @@ pub struct Typing {
 #[serde(untagged)]
 pub enum NotificationsRead {
     All { all: bool },
-    Ids { ids: Vec<String> },
+    Ids { ids: Vec<NotificationId> },
 }
 
 /// `hello`: the connection's id, where its stream starts, how often the server beats.
@@ -392,12 +393,12 @@ pub struct Disconnect {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
     Send {
-        room_id: String,
+        room_id: RoomId,
         body: String,
         client_id: String,
     },
     Typing {
-        room_id: String,
+        room_id: RoomId,
     },
     /// I am `online` again or `idle` (no input for a while, or the tab hidden).
     Presence {

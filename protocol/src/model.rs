@@ -1,24 +1,25 @@
 //! The resources of the API: people, rooms, messages, notifications, jobs, and their lists.
 
+use crate::ids::{JobId, MessageId, NotificationId, RoomId, UserId};
 use crate::settings::TransportSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub is_admin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
-    pub id: String,
+    pub id: RoomId,
     pub name: String,
     pub private: bool,
     pub is_member: bool,
@@ -30,8 +31,8 @@ pub struct Room {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    pub id: String,
-    pub room_id: String,
+    pub id: MessageId,
+    pub room_id: RoomId,
     pub author: Author,
     pub body: String,
     pub client_id: String,
@@ -77,7 +78,7 @@ pub const REACTION_USERS_SHOWN: usize = 10;
 /// What a reply shows of the message it answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyRef {
-    pub id: String,
+    pub id: MessageId,
     pub author: Author,
     /// The start of its body ("" once it is deleted).
     pub excerpt: String,
@@ -110,7 +111,7 @@ pub struct Thread {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
-    pub id: String,
+    pub id: NotificationId,
     /// `mention`, `dm`, `invite`, `job_finished`, `job_failed`, `announcement`.
     pub kind: String,
     pub title: String,
@@ -130,7 +131,7 @@ pub struct NotificationList {
 /// A background job's snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    pub id: String,
+    pub id: JobId,
     /// `export_room` or `demo`.
     pub kind: String,
     /// `queued`, `running`, `done`, `failed`, `cancelled`.
@@ -149,7 +150,7 @@ pub struct Job {
     pub result_url: Option<String>,
     /// The job's room (exports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub room_id: Option<String>,
+    pub room_id: Option<RoomId>,
     /// The room's name when the job started (exports), so the job can say what it exports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_name: Option<String>,

@@ -1,5 +1,6 @@
 //! Request bodies of the HTTP API.
 
+use crate::ids::{MessageId, NotificationId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +27,7 @@ pub struct SendMessage {
     pub client_id: String,
     /// The id of the message this one answers (same room, not deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<String>,
+    pub reply_to: Option<MessageId>,
 }
 
 /// `PATCH /api/rooms/{room}/messages/{id}`: the new body.
@@ -38,13 +39,13 @@ pub struct EditMessage {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReadPosition {
-    pub message_id: String,
+    pub message_id: MessageId,
 }
 
 /// `GET /api/rooms/{id}/messages?before=&limit=`: a page of history, older than `before`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HistoryQuery {
-    pub before: Option<String>,
+    pub before: Option<MessageId>,
     pub limit: Option<u32>,
 }
 
@@ -52,7 +53,7 @@ pub struct HistoryQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NotificationQuery {
     pub unread_only: Option<bool>,
-    pub before: Option<String>,
+    pub before: Option<NotificationId>,
     pub limit: Option<u32>,
 }
 
@@ -60,7 +61,7 @@ pub struct NotificationQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
-    pub ids: Option<Vec<String>>,
+    pub ids: Option<Vec<NotificationId>>,
     #[serde(default)]
     pub all: bool,
 }

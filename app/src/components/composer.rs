@@ -183,7 +183,7 @@ pub fn Composer(
         last_typing.set_value(0.0);
         let reply_to = root
             .get_value()
-            .or_else(|| replying.get_untracked().map(|r| r.to.id));
+            .or_else(|| replying.get_untracked().map(|r| r.to.id.to_string()));
         if !in_thread {
             chat.replying.set(None);
         }
@@ -308,7 +308,7 @@ pub fn Composer(
             if !live::send(
                 Feed::Chat,
                 &ClientFrame::Typing {
-                    room_id: room_id.clone(),
+                    room_id: room_id.clone().into(),
                 },
             ) {
                 leptos::task::spawn_local(async move {

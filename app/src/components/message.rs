@@ -107,10 +107,10 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
         let m = m.msg.clone();
         move |_| {
             chat.send(
-                m.room_id.clone(),
+                m.room_id.to_string(),
                 m.body.clone(),
                 Some(m.client_id.clone()),
-                m.reply_to.as_ref().map(|r| r.id.clone()),
+                m.reply_to.as_ref().map(|r| r.id.to_string()),
             )
         }
     };
@@ -118,7 +118,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
         let (room_id, client_id) = (m.msg.room_id.clone(), m.msg.client_id.clone());
         move |_| chat.discard(&room_id, &client_id)
     };
-    let id = m.msg.id.clone();
+    let id = m.msg.id.to_string();
     let editing = Memo::new({
         let id = id.clone();
         move |_| !in_thread && chat.editing.with(|e| e.as_deref() == Some(id.as_str()))
@@ -129,7 +129,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
     let row = NodeRef::<leptos::html::Li>::new();
 
     let react = move |emoji: String| {
-        msg.with_value(|m| chat.toggle_reaction(m.room_id.clone(), m.id.clone(), emoji));
+        msg.with_value(|m| chat.toggle_reaction(m.room_id.to_string(), m.id.to_string(), emoji));
     };
     let on_pick = Callback::new(react);
     let reply = move || {
@@ -139,7 +139,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
                 focus_thread_composer();
             } else {
                 chat.replying.set(Some(Replying {
-                    room_id: m.room_id.clone(),
+                    room_id: m.room_id.to_string(),
                     to: reply_ref(m),
                 }));
                 focus_composer();
@@ -150,14 +150,14 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
         .msg
         .reply_to
         .as_ref()
-        .map(|r| r.id.clone())
+        .map(|r| r.id.to_string())
         .filter(|_| m.msg.reply_count == 0)
-        .unwrap_or_else(|| m.msg.id.clone());
+        .unwrap_or_else(|| m.msg.id.to_string());
     let open_thread = {
         let root = thread_root.clone();
-        move || msg.with_value(|m| chat.open_thread(m.room_id.clone(), root.clone()))
+        move || msg.with_value(|m| chat.open_thread(m.room_id.to_string(), root.clone()))
     };
-    let edit = move || chat.editing.set(Some(msg.with_value(|m| m.id.clone())));
+    let edit = move || chat.editing.set(Some(msg.with_value(|m| m.id.to_string())));
     let ask_delete = move || confirming.set(true);
     let on_row_key = {
         let open_thread = open_thread.clone();
@@ -390,7 +390,7 @@ fn DeleteConfirm(
             <p>"Delete this message? Everyone will see that it was deleted."</p>
             <button class="danger" on:click=move |_| {
                 confirming.set(false);
-                msg.with_value(|m| chat.delete_message(m.room_id.clone(), m.id.clone()));
+                msg.with_value(|m| chat.delete_message(m.room_id.to_string(), m.id.to_string()));
             } data-testid=testid::DELETE_CONFIRM_YES>"Delete"</button>
             <button node_ref=cancel_button on:click=move |_| back_to_row() data-testid=testid::DELETE_CONFIRM_NO>"Cancel"</button>
         </div>
@@ -411,7 +411,7 @@ fn EditBox(msg: StoredValue<Message>) -> impl IntoView {
         }
     });
     let back_to_row = move || {
-        let id = dom_id(&msg.with_value(|m| m.id.clone()));
+        let id = dom_id(&msg.with_value(|m| m.id.to_string()));
         request_animation_frame(move || {
             if let Some(el) = document().get_element_by_id(&id) {
                 if let Ok(el) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el) {
@@ -427,7 +427,7 @@ fn EditBox(msg: StoredValue<Message>) -> impl IntoView {
     let save = move || {
         let body = text.get_untracked();
         let (room_id, id, old) =
-            msg.with_value(|m| (m.room_id.clone(), m.id.clone(), m.body.clone()));
+            msg.with_value(|m| (m.room_id.to_string(), m.id.to_string(), m.body.clone()));
         if body.trim().is_empty() {
             chat.notify("A message cannot be empty. Delete it instead.");
             return;

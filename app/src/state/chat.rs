@@ -577,7 +577,7 @@ impl Chat {
     }
 
     pub(crate) fn me_id(&self) -> String {
-        self.me.with_value(|m| m.id.clone())
+        self.me.with_value(|m| m.id.to_string())
     }
 
     /// Whether the chat feed is live now (not tracked).
@@ -610,9 +610,9 @@ impl Chat {
                         .map(|m| crate::state::life::reply_ref(&m.msg))
                 })
                 .unwrap_or_else(|| protocol::ReplyRef {
-                    id: id.clone(),
+                    id: id.clone().into(),
                     author: protocol::Author {
-                        id: String::new(),
+                        id: String::new().into(),
                         username: String::new(),
                     },
                     excerpt: String::new(),
@@ -620,8 +620,8 @@ impl Chat {
                 })
         });
         let msg = Message {
-            id: format!("pending:{}", o.client_id),
-            room_id: o.room_id.clone(),
+            id: format!("pending:{}", o.client_id).into(),
+            room_id: o.room_id.clone().into(),
             author: protocol::Author {
                 id: me.id.clone(),
                 username: me.username.clone(),
@@ -717,7 +717,7 @@ impl Chat {
         let client_id = msg.client_id.clone();
         self.thread_message(&msg);
         self.logs.update(|l| {
-            l.entry(msg.room_id.clone()).or_default().confirm(msg);
+            l.entry(msg.room_id.to_string()).or_default().confirm(msg);
         });
         self.forget_outgoing(&client_id);
         self.pump();
@@ -788,7 +788,7 @@ impl Chat {
             .set_value(Some((o.client_id.clone(), attempt)));
         self.set_outgoing_state(&o.client_id, SendState::Pending);
         let frame = ClientFrame::Send {
-            room_id: o.room_id.clone(),
+            room_id: o.room_id.clone().into(),
             body: o.body.clone(),
             client_id: o.client_id.clone(),
         };
@@ -811,7 +811,7 @@ impl Chat {
             let req = protocol::SendMessage {
                 body: o.body,
                 client_id: o.client_id.clone(),
-                reply_to: o.reply_to,
+                reply_to: o.reply_to.map(Into::into),
             };
             leptos::task::spawn_local(async move {
                 match api::post::<_, Message>(&url, &req).await {
@@ -900,7 +900,7 @@ impl Chat {
                 let mut is_new = false;
                 let mut gap = false;
                 self.logs.update(|l| {
-                    if let Some(log) = l.get_mut(&room_id) {
+                    if let Some(log) = l.get_mut(room_id.as_str()) {
                         // Seqs are gap-free per room: a jump means something was missed.
                         let settled = log.msgs.iter().all(|m| m.state == SendState::Sent);
                         gap = log.loaded
@@ -915,7 +915,7 @@ impl Chat {
                 });
                 if gap {
                     self.live.gap(Feed::Chat);
-                    leptos::task::spawn_local(self.load_room(room_id.clone()));
+                    leptos::task::spawn_local(self.load_room(room_id.to_string()));
                 }
                 if mine {
                     // Mine, from any tab: out of the outbox, and the next one goes.
@@ -957,7 +957,7 @@ impl Chat {
                 if change == MembershipChange::Joined
                     && self.current.get_untracked().as_deref() == Some(room_id.as_str())
                 {
-                    leptos::task::spawn_local(self.load_room(room_id));
+                    leptos::task::spawn_local(self.load_room(room_id.into_string()));
                 }
             }
             // Someone's new public room. Mine (or one I already hold) stays as it is: this
@@ -973,7 +973,7 @@ impl Chat {
                 self.typing.update(|t| {
                     t.retain(|x| !(x.room_id == room_id && x.username == username));
                     t.push(Typist {
-                        room_id,
+                        room_id: room_id.into_string(),
                         username,
                         until: now() + TYPING_SHOW_MS,
                     });
@@ -982,9 +982,9 @@ impl Chat {
             EventData::Presence(Presence { user, status }) => {
                 self.presence.update(|p| {
                     if status == PresenceStatus::Offline {
-                        p.remove(&user.id);
+                        p.remove(user.id.as_str());
                     } else {
-                        p.insert(user.id, status.as_str().to_string());
+                        p.insert(user.id.into_string(), status.as_str().to_string());
                     }
                 });
             }

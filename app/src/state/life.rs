@@ -147,7 +147,7 @@ impl Chat {
 
     /// `message_updated`: an edit, a delete or a new reply count, wherever the message shows.
     pub(crate) fn message_updated(&self, msg: Message) {
-        let (room_id, id) = (msg.room_id.clone(), msg.id.clone());
+        let (room_id, id) = (msg.room_id.to_string(), msg.id.to_string());
         let me = self.me_id();
         self.each_copy(&room_id, &id, |held| apply_update(held, &msg, &me));
         // Replies quoting a deleted message say so.
@@ -217,8 +217,8 @@ impl Chat {
                 .find(|c| c.emoji == emoji)
                 .map_or(0, |c| c.count);
             Reaction {
-                room_id: room_id.clone(),
-                message_id: message_id.clone(),
+                room_id: room_id.clone().into(),
+                message_id: message_id.clone().into(),
                 emoji: emoji.clone(),
                 user: protocol::Author {
                     id: me.id.clone(),
@@ -276,7 +276,7 @@ impl Chat {
                 .iter()
                 .rev()
                 .find(|m| m.state == SendState::Sent && m.msg.author.id == me && !m.msg.deleted)
-                .map(|m| m.msg.id.clone())
+                .map(|m| m.msg.id.to_string())
         })
     }
 

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use protocol::{
     AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials, EditMessage,
-    HistoryQuery, MarkRead, Message, MessageList, NotificationQuery, PresenceUpdate, ReadPosition,
-    RoomList, SendMessage, Switches, Thread, TransportSettings, User, UsernameBody,
+    HistoryQuery, JobId, MarkRead, Message, MessageId, MessageList, NotificationQuery,
+    PresenceUpdate, ReadPosition, RoomId, RoomList, SendMessage, Switches, Thread,
+    TransportSettings, User, UserId, UsernameBody,
 };
 use tower_sessions::Session;
 
@@ -175,7 +176,7 @@ pub async fn race_room(
 pub async fn join_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<StatusCode> {
     chat::join(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -184,7 +185,7 @@ pub async fn join_room(
 pub async fn leave_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<StatusCode> {
     chat::leave(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -193,7 +194,7 @@ pub async fn leave_room(
 pub async fn invite(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<UsernameBody>,
 ) -> ApiResult<StatusCode> {
     chat::invite(&state, &me, &room_id, &body.username).await?;
@@ -217,17 +218,17 @@ pub async fn dm(
 pub async fn history(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<MessageList>> {
-    let messages = chat::history(&state, &me, &room_id, q.before.as_deref(), q.limit).await?;
+    let messages = chat::history(&state, &me, &room_id, q.before.as_ref(), q.limit).await?;
     Ok(Json(MessageList { messages }))
 }
 
 pub async fn send_message(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
     let (message, created) = chat::send_reply(
@@ -236,7 +237,7 @@ pub async fn send_message(
         &room_id,
         &body.body,
         &body.client_id,
-        body.reply_to.as_deref(),
+        body.reply_to.as_ref(),
     )
     .await?;
     // A retry gets the first answer again; 200 tells it apart from a fresh 201.
@@ -251,7 +252,7 @@ pub async fn send_message(
 pub async fn edit_message(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath((room_id, message_id)): ApiPath<(String, String)>,
+    ApiPath((room_id, message_id)): ApiPath<(RoomId, MessageId)>,
     ApiJson(body): ApiJson<EditMessage>,
 ) -> ApiResult<Json<Message>> {
     let message = messages::edit(&state, &me, &room_id, &message_id, &body.body).await?;
@@ -261,7 +262,7 @@ pub async fn edit_message(
 pub async fn delete_message(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath((room_id, message_id)): ApiPath<(String, String)>,
+    ApiPath((room_id, message_id)): ApiPath<(RoomId, MessageId)>,
 ) -> ApiResult<StatusCode> {
     messages::delete(&state, &me, &room_id, &message_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -270,7 +271,7 @@ pub async fn delete_message(
 pub async fn add_reaction(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath((room_id, message_id, emoji)): ApiPath<(String, String, String)>,
+    ApiPath((room_id, message_id, emoji)): ApiPath<(RoomId, MessageId, String)>,
 ) -> ApiResult<StatusCode> {
     messages::react(&state, &me, &room_id, &message_id, &emoji, true).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -279,7 +280,7 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath((room_id, message_id, emoji)): ApiPath<(String, String, String)>,
+    ApiPath((room_id, message_id, emoji)): ApiPath<(RoomId, MessageId, String)>,
 ) -> ApiResult<StatusCode> {
     messages::react(&state, &me, &room_id, &message_id, &emoji, false).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -288,7 +289,7 @@ pub async fn remove_reaction(
 pub async fn thread(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath((room_id, message_id)): ApiPath<(String, String)>,
+    ApiPath((room_id, message_id)): ApiPath<(RoomId, MessageId)>,
 ) -> ApiResult<Json<Thread>> {
     Ok(Json(
         messages::thread(&state, &me, &room_id, &message_id).await?,
@@ -298,7 +299,7 @@ pub async fn thread(
 pub async fn mark_read(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<ReadPosition>,
 ) -> ApiResult<StatusCode> {
     chat::mark_read(&state, &me, &room_id, &body.message_id).await?;
@@ -308,7 +309,7 @@ pub async fn mark_read(
 pub async fn typing(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<StatusCode> {
     chat::typing(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -344,7 +345,7 @@ pub async fn set_my_transports(
 pub async fn admin_set_transports(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(user_id): ApiPath<String>,
+    ApiPath(user_id): ApiPath<UserId>,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Json<TransportSettings>> {
     Ok(Json(
@@ -370,7 +371,7 @@ pub async fn admin_set_switches(
 pub async fn admin_set_user(
     State(state): State<AppState>,
     AdminUser(me): AdminUser,
-    ApiPath(user_id): ApiPath<String>,
+    ApiPath(user_id): ApiPath<UserId>,
     ApiJson(body): ApiJson<AdminUserUpdate>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
@@ -387,7 +388,7 @@ pub async fn notifications(
         &state,
         &me,
         q.unread_only.unwrap_or(false),
-        q.before.as_deref(),
+        q.before.as_ref(),
         q.limit,
     )
     .await?;
@@ -445,7 +446,7 @@ pub async fn jobs(
 pub async fn job(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(job_id): ApiPath<String>,
+    ApiPath(job_id): ApiPath<JobId>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let if_none_match = headers
@@ -485,7 +486,7 @@ fn with_etag(mut res: Response, tag: &str) -> Response {
 pub async fn cancel_job(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(job_id): ApiPath<String>,
+    ApiPath(job_id): ApiPath<JobId>,
 ) -> ApiResult<(StatusCode, Json<protocol::Job>)> {
     Ok((
         StatusCode::ACCEPTED,
@@ -496,7 +497,7 @@ pub async fn cancel_job(
 pub async fn job_result(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(job_id): ApiPath<String>,
+    ApiPath(job_id): ApiPath<JobId>,
 ) -> ApiResult<Response> {
     let (path, name) = jobs::result_file(&state, &me, &job_id).await?;
     let file = tokio::fs::File::open(&path)

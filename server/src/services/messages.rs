@@ -9,13 +9,13 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use protocol::{
-    check_body, check_emoji, BodyError, Message, Room, Thread, User, MAX_REACTION_EMOJI,
-    MAX_THREAD_REPLIES,
+    check_body, check_emoji, BodyError, Message, MessageId, Room, RoomId, Thread, User,
+    MAX_REACTION_EMOJI, MAX_THREAD_REPLIES,
 };
 
 /// The message `message_id` of `room`, as it now is (404 when the room has no such message).
-async fn find(state: &AppState, room: &Room, message_id: &str) -> ApiResult<Message> {
-    let id = parse_id(message_id, "message")?;
+async fn find(state: &AppState, room: &Room, message_id: &MessageId) -> ApiResult<Message> {
+    let id: MessageId = parse_id(message_id, "message")?;
     state
         .store
         .message(&room.id, &id)
@@ -30,8 +30,8 @@ async fn find(state: &AppState, room: &Room, message_id: &str) -> ApiResult<Mess
 pub async fn edit(
     state: &AppState,
     me: &User,
-    room_id: &str,
-    message_id: &str,
+    room_id: &RoomId,
+    message_id: &MessageId,
     body: &str,
 ) -> ApiResult<Message> {
     per_minute(
@@ -83,7 +83,12 @@ pub async fn edit(
 /// Deletes a message: it stays in history as a tombstone (`deleted`, body "", no reactions).
 /// Its author may, and an administrator (in any room they can see); others get 403. Deleting a
 /// tombstone again changes nothing.
-pub async fn delete(state: &AppState, me: &User, room_id: &str, message_id: &str) -> ApiResult<()> {
+pub async fn delete(
+    state: &AppState,
+    me: &User,
+    room_id: &RoomId,
+    message_id: &MessageId,
+) -> ApiResult<()> {
     per_minute(
         state,
         "edit",
@@ -123,8 +128,8 @@ pub async fn delete(state: &AppState, me: &User, room_id: &str, message_id: &str
 pub async fn react(
     state: &AppState,
     me: &User,
-    room_id: &str,
-    message_id: &str,
+    room_id: &RoomId,
+    message_id: &MessageId,
     emoji: &str,
     add: bool,
 ) -> ApiResult<()> {
@@ -136,7 +141,7 @@ pub async fn react(
         state.config.reactions_per_user_per_minute,
     )?;
     let room = member_room(state, me, room_id).await?;
-    let id = parse_id(message_id, "message")?;
+    let id: MessageId = parse_id(message_id, "message")?;
     let (store, me, emoji, now) = (state.store.clone(), me.clone(), emoji.to_string(), now_ms());
     state
         .hub
@@ -154,8 +159,8 @@ pub async fn react(
 pub async fn thread(
     state: &AppState,
     me: &User,
-    room_id: &str,
-    message_id: &str,
+    room_id: &RoomId,
+    message_id: &MessageId,
 ) -> ApiResult<Thread> {
     let access = visible_room(state, me, room_id).await?;
     // As history: public rooms can be read before joining, private ones cannot.
@@ -176,7 +181,11 @@ pub async fn thread(
 
 /// The message a new message answers, checked before the send: in the same room (404) and not
 /// deleted (400 `invalid_reply_to`). The store checks again when it counts the reply.
-pub async fn reply_root(state: &AppState, room: &Room, reply_to: &str) -> ApiResult<String> {
+pub async fn reply_root(
+    state: &AppState,
+    room: &Room,
+    reply_to: &MessageId,
+) -> ApiResult<MessageId> {
     let root = find(state, room, reply_to).await?;
     if root.deleted {
         return Err(ApiError::bad(

@@ -125,8 +125,8 @@ pub fn reaction(
     now: i64,
 ) -> NewEvent {
     let data = EventData::Reaction(ReactionEvent {
-        room_id: room_id.to_string(),
-        message_id: message_id.to_string(),
+        room_id: room_id.into(),
+        message_id: message_id.into(),
         emoji: emoji.to_string(),
         user: Author {
             id: user.id.clone(),

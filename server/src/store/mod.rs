@@ -13,8 +13,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use protocol::{
-    Feed, FeedOverrides, FeedSet, FeedTransports, Message, Notification, Room, Switches, Transport,
-    User,
+    Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Message, MessageId, Notification,
+    NotificationId, Room, RoomId, Switches, Transport, User, UserId,
 };
 
 /// A committed event as the log holds it. `data` is the event's JSON payload, serialised once.
@@ -75,8 +75,8 @@ pub struct RoomAccess {
 
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: String,
-    pub room_id: String,
+    pub id: MessageId,
+    pub room_id: RoomId,
     pub author: User,
     pub body: String,
     pub client_id: String,
@@ -85,13 +85,13 @@ pub struct NewMessage {
     pub notify: Vec<NewNotification>,
     /// The message this one answers (same room): its reply count moves in the same
     /// transaction, with a `message_updated` event for it.
-    pub reply_to: Option<String>,
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewNotification {
-    pub id: String,
-    pub user_id: String,
+    pub id: NotificationId,
+    pub user_id: UserId,
     pub kind: String,
     pub title: String,
     pub body: String,
@@ -102,8 +102,8 @@ pub struct NewNotification {
 /// A background job as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    pub id: String,
-    pub user_id: String,
+    pub id: JobId,
+    pub user_id: UserId,
     pub kind: String,
     pub params: String,
     pub state: String,
@@ -122,7 +122,7 @@ pub struct JobRecord {
 #[derive(Debug, Clone)]
 pub enum ReadSelection {
     All,
-    Ids(Vec<String>),
+    Ids(Vec<NotificationId>),
 }
 
 #[derive(Debug)]

@@ -29,8 +29,9 @@ use super::{
 };
 use async_trait::async_trait;
 use protocol::{
-    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, MembershipChange,
-    Message, Notification, Reaction, ReplyRef, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, JobId,
+    MembershipChange, Message, MessageId, Notification, NotificationId, Reaction, ReplyRef, Room,
+    RoomId, Switches, Transport, User, UserId, CHOOSABLE_FEEDS,
 };
 use sqlx::{Database, FromRow, Pool, Transaction};
 use std::future::Future;
@@ -92,6 +93,24 @@ impl<'a> From<&'a [String]> for Arg<'a> {
         Arg::TextList(list.iter().map(String::as_str).collect())
     }
 }
+
+impl<'a> From<&'a [NotificationId]> for Arg<'a> {
+    fn from(list: &'a [NotificationId]) -> Self {
+        Arg::TextList(list.iter().map(NotificationId::as_str).collect())
+    }
+}
+
+/// Typed ids bind as their text.
+macro_rules! id_args {
+    ($($id:ty),*) => {$(
+        impl<'a> From<&'a $id> for Arg<'a> {
+            fn from(id: &'a $id) -> Self {
+                Arg::Text(Some(id.as_str()))
+            }
+        }
+    )*};
+}
+id_args!(UserId, RoomId, MessageId, NotificationId, JobId);
 
 /// The arguments of one statement, in `$n` order.
 macro_rules! args {
@@ -289,7 +308,7 @@ pub struct UserRow {
 impl UserRow {
     fn user(&self) -> User {
         User {
-            id: self.id.clone(),
+            id: self.id.as_str().into(),
             username: self.username.clone(),
             is_admin: self.is_admin,
         }
@@ -311,11 +330,14 @@ pub struct RoomRow {
 impl RoomRow {
     fn room(self) -> Room {
         let dm_with = match (self.dm_user_id, self.dm_username) {
-            (Some(id), Some(username)) => Some(Author { id, username }),
+            (Some(id), Some(username)) => Some(Author {
+                id: id.into(),
+                username,
+            }),
             _ => None,
         };
         Room {
-            id: self.id,
+            id: self.id.into(),
             name: self.name,
             private: self.private,
             is_member: self.is_member,
@@ -359,9 +381,9 @@ impl MessageRow {
     pub fn message(self) -> Message {
         let reply_to = match (self.reply_to, self.reply_author_id, self.reply_author_name) {
             (Some(id), Some(author_id), Some(username)) => Some(ReplyRef {
-                id,
+                id: id.into(),
                 author: Author {
-                    id: author_id,
+                    id: author_id.into(),
                     username,
                 },
                 excerpt: events::excerpt(self.reply_body.as_deref().unwrap_or("")),
@@ -370,10 +392,10 @@ impl MessageRow {
             _ => None,
         };
         Message {
-            id: self.id,
-            room_id: self.room_id,
+            id: self.id.into(),
+            room_id: self.room_id.into(),
             author: Author {
-                id: self.author_id,
+                id: self.author_id.into(),
                 username: self.author_name,
             },
             body: self.body,
@@ -421,7 +443,7 @@ async fn with_reactions<D: Dialect>(
     for (message_id, emoji, user_id, username) in rows {
         let list = by_message.entry(message_id).or_default();
         let who = Author {
-            id: user_id,
+            id: user_id.into(),
             username,
         };
         match list.iter_mut().find(|r| r.emoji == emoji) {
@@ -438,7 +460,7 @@ async fn with_reactions<D: Dialect>(
         }
     }
     for m in &mut msgs {
-        if let Some(list) = by_message.remove(&m.id) {
+        if let Some(list) = by_message.remove(m.id.as_str()) {
             m.reactions = list;
         }
     }
@@ -503,8 +525,8 @@ pub struct JobRow {
 impl From<JobRow> for JobRecord {
     fn from(r: JobRow) -> Self {
         JobRecord {
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             kind: r.kind,
             params: r.params,
             state: r.state,
@@ -538,7 +560,7 @@ pub struct NotificationRow {
 impl NotificationRow {
     fn notification(self) -> Notification {
         Notification {
-            id: self.id,
+            id: self.id.into(),
             kind: self.kind,
             title: self.title,
             body: self.body,
@@ -816,7 +838,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         t.commit().await?;
         Ok(User {
-            id: id.to_string(),
+            id: id.into(),
             username: username.to_string(),
             is_admin,
         })
@@ -1413,7 +1435,7 @@ impl<D: Dialect> Store for SqlStore<D> {
                     args![user_id, ids.as_slice()],
                 )
                 .await?;
-                let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+                let distinct: std::collections::HashSet<&NotificationId> = ids.iter().collect();
                 if mine as usize != distinct.len() {
                     return Ok(None);
                 }
