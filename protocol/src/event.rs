@@ -2,7 +2,7 @@
 //! WebSocket client may send, acknowledgements, errors, poll answers and close codes.
 
 use crate::feed::{Feed, ParseError, Transport};
-use crate::ids::{NotificationId, RoomId};
+use crate::ids::{MessageId, NotificationId, RoomId};
 use crate::model::{Author, Job, Message, Notification, Room};
 use crate::settings::{Switches, TransportSettings};
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
@@ -13,6 +13,12 @@ use serde_json::value::RawValue;
 pub mod kind {
     /// A chat message (data = Message).
     pub const MESSAGE: &str = "message";
+    /// A message changed: edited, deleted (a tombstone) or its reply count moved (data = the
+    /// Message as it now is; its reactions' `mine` is always false).
+    pub const MESSAGE_UPDATED: &str = "message_updated";
+    /// Someone added or removed a reaction (data = {"room_id","message_id","emoji","user",
+    /// "added","count"}; `count` is the emoji's count after the change).
+    pub const REACTION: &str = "reaction";
     /// My membership changed (data = {"change": "joined" | "left" | "invited", "room": Room}).
     pub const MEMBERSHIP: &str = "membership";
     /// WebSocket: the opening frame (data = {"conn_id","cursor","heartbeat_ms"}). Ephemeral.
@@ -123,6 +129,11 @@ impl TryFrom<Event> for TypedEvent {
 pub enum EventData {
     /// A chat message (chat feed, stored).
     Message(Message),
+    /// A message was edited or deleted, or its reply count moved (chat feed, stored, to the
+    /// room's members): the message as it now is, with `mine` false on every reaction.
+    MessageUpdated(Message),
+    /// A reaction was added or removed (chat feed, stored, to the room's members).
+    Reaction(ReactionEvent),
     /// My membership of a room changed (chat feed, stored, to me).
     Membership(Membership),
     /// A public room was created (chat feed, stored, to every signed-in user), as a non-member
@@ -161,6 +172,8 @@ impl EventData {
     pub fn kind(&self) -> &'static str {
         match self {
             EventData::Message(_) => kind::MESSAGE,
+            EventData::MessageUpdated(_) => kind::MESSAGE_UPDATED,
+            EventData::Reaction(_) => kind::REACTION,
             EventData::Membership(_) => kind::MEMBERSHIP,
             EventData::RoomCreated(_) => kind::ROOM_CREATED,
             EventData::Typing(_) => kind::TYPING,
@@ -192,6 +205,8 @@ impl EventData {
         }
         match self {
             EventData::Message(m) => fields(m),
+            EventData::MessageUpdated(m) => fields(m),
+            EventData::Reaction(r) => fields(r),
             EventData::RoomCreated(r) => fields(r),
             EventData::Notification(n) => fields(n),
             EventData::Job(j) => fields(j),
@@ -224,6 +239,8 @@ impl EventData {
         }
         Ok(match kind {
             kind::MESSAGE => EventData::Message(read(kind, data)?),
+            kind::MESSAGE_UPDATED => EventData::MessageUpdated(read(kind, data)?),
+            kind::REACTION => EventData::Reaction(read(kind, data)?),
             kind::MEMBERSHIP => EventData::Membership(read(kind, data)?),
             kind::ROOM_CREATED => EventData::RoomCreated(read(kind, data)?),
             kind::TYPING => EventData::Typing(read(kind, data)?),
@@ -240,6 +257,18 @@ impl EventData {
             _ => EventData::Unknown,
         })
     }
+}
+
+/// `reaction`: who added (or removed) which emoji on which message, and the emoji's count on
+/// that message after the change. Clients keep `mine` from it: `user` is who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionEvent {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub user: Author,
+    pub added: bool,
+    pub count: i64,
 }
 
 /// How a person's membership of a room changed.
@@ -522,6 +551,11 @@ mod tests {
             created_at: 1,
             seq: 1,
             event_id: 9,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reply_count: 0,
+            reactions: Vec::new(),
         };
         assert_eq!(
             EventData::Message(message.clone()).data_json(),
@@ -577,6 +611,14 @@ mod tests {
                 room: room(),
             }),
             EventData::RoomCreated(room()),
+            EventData::Reaction(ReactionEvent {
+                room_id: "r1".into(),
+                message_id: "m1".into(),
+                emoji: "👍".into(),
+                user: author(),
+                added: true,
+                count: 2,
+            }),
             EventData::Presence(Presence {
                 user: author(),
                 status: PresenceStatus::Online,

@@ -290,6 +290,32 @@ impl Client {
         into_parts(r).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        into_parts(r).await
+    }
+
+    pub async fn put_empty(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.http.put(self.url(path)).send().await.expect("request");
+        into_parts(r).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        into_parts(r).await
+    }
+
     pub async fn signup(&self, username: &str) -> User {
         let (status, body) = self
             .post(
