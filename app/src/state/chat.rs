@@ -578,10 +578,7 @@ impl Chat {
         let msg = Message {
             id: format!("pending:{}", o.client_id),
             room_id: o.room_id.clone(),
-            author: protocol::Author {
-                id: me.id.clone(),
-                username: me.username.clone(),
-            },
+            author: me.author(),
             body: o.body.clone(),
             client_id: o.client_id.clone(),
             created_at: o.created_at,

@@ -24,13 +24,14 @@
 
 use super::events::{self, NewEvent};
 use super::{
-    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome,
+    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, RoomChange,
+    SendOutcome,
     Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
-    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, MembershipChange,
-    Message, Notification, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, Member,
+    MembershipChange, Message, Notification, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
 };
 use sqlx::{Database, FromRow, Pool, Transaction};
 use std::future::Future;
@@ -123,7 +124,7 @@ where
 pub struct Queries {
     /// Rooms as one user sees them (`$1` is the user id).
     pub room_select: &'static str,
-    /// The name of a public room called `$1` in any case, if there is one.
+    /// The name of a public room called `$1` in any case, other than room `$2`, if there is one.
     pub room_name_taken: &'static str,
     /// The members of room `$1` among the usernames in list `$2`.
     pub members_named: &'static str,
@@ -146,6 +147,7 @@ pub trait Dialect:
     + Decodes<MessageRow>
     + Decodes<JobRow>
     + Decodes<NotificationRow>
+    + Decodes<MemberRow>
     + Decodes<EventRow>
     + Decodes<(i64,)>
     + Decodes<(Option<i64>,)>
@@ -279,6 +281,7 @@ pub struct UserRow {
     username: String,
     is_admin: bool,
     password_hash: String,
+    display_name: Option<String>,
 }
 
 impl UserRow {
@@ -287,6 +290,7 @@ impl UserRow {
             id: self.id.clone(),
             username: self.username.clone(),
             is_admin: self.is_admin,
+            display_name: self.display_name.clone(),
         }
     }
 }
@@ -301,12 +305,21 @@ pub struct RoomRow {
     invited: bool,
     dm_user_id: Option<String>,
     dm_username: Option<String>,
+    dm_display_name: Option<String>,
+    topic: String,
+    created_by: String,
+    member_count: i64,
+    last_read: Option<String>,
 }
 
 impl RoomRow {
     fn room(self) -> Room {
         let dm_with = match (self.dm_user_id, self.dm_username) {
-            (Some(id), Some(username)) => Some(Author { id, username }),
+            (Some(id), Some(username)) => Some(Author {
+                id,
+                username,
+                display_name: self.dm_display_name,
+            }),
             _ => None,
         };
         Room {
@@ -316,6 +329,10 @@ impl RoomRow {
             is_member: self.is_member,
             unread: self.unread.max(0),
             dm_with,
+            topic: self.topic,
+            member_count: self.member_count,
+            last_read: self.last_read,
+            created_by: Some(self.created_by),
         }
     }
 
@@ -335,6 +352,7 @@ pub struct MessageRow {
     seq: i64,
     author_id: String,
     author_name: String,
+    author_display_name: Option<String>,
     body: String,
     client_id: String,
     created_at: i64,
@@ -349,6 +367,7 @@ impl MessageRow {
             author: Author {
                 id: self.author_id,
                 username: self.author_name,
+                display_name: self.author_display_name,
             },
             body: self.body,
             client_id: self.client_id,
@@ -360,7 +379,8 @@ impl MessageRow {
 }
 
 pub const MESSAGE_SELECT: &str = "
-    SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name, m.body, m.client_id,
+    SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name,
+           u.display_name AS author_display_name, m.body, m.client_id,
            m.created_at, m.event_id
     FROM messages m JOIN users u ON u.id = m.author_id";
 
@@ -427,6 +447,27 @@ impl NotificationRow {
             link: self.link,
             created_at: self.created_at,
             read: self.read,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct MemberRow {
+    id: String,
+    username: String,
+    display_name: Option<String>,
+    joined_at: i64,
+}
+
+impl MemberRow {
+    fn member(self) -> Member {
+        Member {
+            user: Author {
+                id: self.id,
+                username: self.username,
+                display_name: self.display_name,
+            },
+            joined_at: self.joined_at,
         }
     }
 }
@@ -564,6 +605,29 @@ async fn membership<D: Dialect>(
     Ok(events::membership(room.room, user_id, change, now))
 }
 
+/// A join or leave of `user`: their own `membership` event, and for a room other than a DM the
+/// same change told to the room's members ("bob joined"), after it (appended by the caller).
+async fn membership_told<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    user: &User,
+    change: MembershipChange,
+    now: i64,
+) -> StoreResult<Vec<NewEvent>> {
+    let room = room_in_tx(t, room_id, &user.id)
+        .await?
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?
+        .room;
+    let mut new = Vec::with_capacity(2);
+    if room.dm_with.is_none() {
+        new.push(events::membership(room.clone(), &user.id, change, now));
+        new.push(events::member_change(room, user.author(), change, now));
+    } else {
+        new.push(events::membership(room, &user.id, change, now));
+    }
+    Ok(new)
+}
+
 async fn add_member<D: Dialect>(
     t: &mut Transaction<'static, D>,
     room_id: &str,
@@ -673,13 +737,14 @@ impl<D: Dialect> Store for SqlStore<D> {
             id: id.to_string(),
             username: username.to_string(),
             is_admin,
+            display_name: None,
         })
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let row: Option<UserRow> = fetch_optional(
             self.pool(),
-            "SELECT id, username, is_admin, password_hash FROM users WHERE username = $1",
+            "SELECT id, username, is_admin, password_hash, display_name FROM users WHERE username = $1",
             args![username],
         )
         .await?;
@@ -692,7 +757,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = fetch_optional(
             self.pool(),
-            "SELECT id, username, is_admin, password_hash FROM users WHERE id = $1",
+            "SELECT id, username, is_admin, password_hash, display_name FROM users WHERE id = $1",
             args![id],
         )
         .await?;
@@ -712,7 +777,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let rows: Vec<UserRow> = fetch_all(
             self.pool(),
-            "SELECT id, username, is_admin, password_hash FROM users ORDER BY username",
+            "SELECT id, username, is_admin, password_hash, display_name FROM users ORDER BY username",
             args![],
         )
         .await?;
@@ -732,7 +797,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if !private {
             D::lock_room_name(&mut t, name).await?;
             let taken: Option<(String,)> =
-                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name]).await?;
+                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name, id]).await?;
             if let Some((taken,)) = taken {
                 return Err(StoreError::RoomNameTaken(taken));
             }
@@ -819,7 +884,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut new = Vec::new();
         if added {
-            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Joined, now).await?);
+            new = membership_told(&mut t, room_id, user, MembershipChange::Joined, now).await?;
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -836,7 +901,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut new = Vec::new();
         if done > 0 {
-            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Left, now).await?);
+            new = membership_told(&mut t, room_id, user, MembershipChange::Left, now).await?;
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -1005,12 +1070,122 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn room_members(&self, room_id: &str) -> StoreResult<Vec<User>> {
         let rows: Vec<UserRow> = fetch_all(
             self.pool(),
-            "SELECT u.id, u.username, u.is_admin, u.password_hash FROM users u
+            "SELECT u.id, u.username, u.is_admin, u.password_hash, u.display_name FROM users u
              JOIN members m ON m.user_id = u.id WHERE m.room_id = $1 ORDER BY u.username",
             args![room_id],
         )
         .await?;
         Ok(rows.iter().map(UserRow::user).collect())
+    }
+
+    async fn members(&self, room_id: &str) -> StoreResult<Vec<Member>> {
+        let rows: Vec<MemberRow> = fetch_all(
+            self.pool(),
+            "SELECT u.id, u.username, u.display_name, m.joined_at FROM users u
+             JOIN members m ON m.user_id = u.id WHERE m.room_id = $1
+             ORDER BY m.joined_at, u.username",
+            args![room_id],
+        )
+        .await?;
+        Ok(rows.into_iter().map(MemberRow::member).collect())
+    }
+
+    async fn update_room(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        change: &RoomChange,
+        now: i64,
+    ) -> StoreResult<(Room, Vec<StoredEvent>)> {
+        let mut t = self.write().await?;
+        let current = room_in_tx(&mut t, room_id, user_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?
+            .room;
+        let name = change.name.as_deref().unwrap_or(&current.name);
+        let topic = change.topic.as_deref().unwrap_or(&current.topic);
+        if name == current.name && topic == current.topic {
+            // Nothing changes: no event either.
+            return Ok((current, Vec::new()));
+        }
+        // One public room per name, whatever the case; renaming a room to itself in another
+        // case is fine.
+        if !current.private && name != current.name {
+            D::lock_room_name(&mut t, name).await?;
+            let taken: Option<(String,)> =
+                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name, room_id])
+                    .await?;
+            if let Some((taken,)) = taken {
+                return Err(StoreError::RoomNameTaken(taken));
+            }
+        }
+        execute(
+            tx(&mut t),
+            "UPDATE rooms SET name = $1, topic = $2 WHERE id = $3",
+            args![name, topic, room_id],
+        )
+        .await?;
+        let room = room_in_tx(&mut t, room_id, user_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?
+            .room;
+        let events = append_events(&mut t, vec![events::room_updated(&room, now)]).await?;
+        t.commit().await?;
+        Ok((room, events))
+    }
+
+    async fn set_display_name(
+        &self,
+        user_id: &str,
+        display_name: &str,
+        now: i64,
+    ) -> StoreResult<Option<(User, Vec<StoredEvent>)>> {
+        let mut t = self.write().await?;
+        let before: Option<UserRow> = fetch_optional(
+            tx(&mut t),
+            "SELECT id, username, is_admin, password_hash, display_name FROM users WHERE id = $1",
+            args![user_id],
+        )
+        .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        if before.display_name.as_deref() == Some(display_name) {
+            return Ok(Some((before.user(), Vec::new())));
+        }
+        execute(
+            tx(&mut t),
+            "UPDATE users SET display_name = $1 WHERE id = $2",
+            args![display_name, user_id],
+        )
+        .await?;
+        let user = User {
+            display_name: Some(display_name.to_string()),
+            ..before.user()
+        };
+        let events = append_events(&mut t, vec![events::user_updated(&user, now)]).await?;
+        t.commit().await?;
+        Ok(Some((user, events)))
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<bool> {
+        let done = execute(
+            self.pool(),
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            args![hash, user_id],
+        )
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = fetch_optional(
+            self.pool(),
+            "SELECT password_hash FROM users WHERE id = $1",
+            args![user_id],
+        )
+        .await?;
+        Ok(row.map(|(h,)| h))
     }
 
     async fn notify(&self, items: Vec<NewNotification>) -> StoreResult<Vec<StoredEvent>> {

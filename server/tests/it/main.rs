@@ -18,6 +18,7 @@ mod metrics;
 mod notifications;
 mod origin;
 mod pages;
+mod people;
 mod presence;
 mod quotas;
 mod restart;

@@ -290,6 +290,27 @@ impl Client {
         into_parts(r).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        into_parts(r).await
+    }
+
+    /// Another client of the same server, with cookies of its own (another browser).
+    pub fn stranger(&self) -> Client {
+        let addr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address");
+        Client::new(Arc::new(Jar::default()), addr, same_origin(&self.base))
+    }
+
     pub async fn signup(&self, username: &str) -> User {
         let (status, body) = self
             .post(
