@@ -61,6 +61,14 @@ pub async fn put<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Resu
     request("PUT", url, Some(body)).await
 }
 
+pub async fn patch<B: Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+) -> Result<T, ApiFailure> {
+    let body = serde_json::to_string(body).map_err(ApiFailure::network)?;
+    request("PATCH", url, Some(body)).await
+}
+
 /// A POST without a body; whatever the answer carries is ignored.
 pub async fn post_empty(url: &str) -> Result<(), ApiFailure> {
     request::<serde::de::IgnoredAny>("POST", url, None)

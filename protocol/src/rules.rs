@@ -285,7 +285,10 @@ mod tests {
         assert!(check_room_name(" ").is_err());
         assert!(check_room_name(&"x".repeat(MAX_ROOM_NAME_CHARS + 1)).is_err());
         assert_eq!(check_topic("  ").unwrap(), "");
-        assert_eq!(check_topic(" Plans for Friday ").unwrap(), "Plans for Friday");
+        assert_eq!(
+            check_topic(" Plans for Friday ").unwrap(),
+            "Plans for Friday"
+        );
         assert!(check_topic(&"é".repeat(MAX_TOPIC_CHARS)).is_ok());
         assert!(check_topic(&"é".repeat(MAX_TOPIC_CHARS + 1)).is_err());
         assert!(check_topic("two\nlines").is_err());

@@ -243,9 +243,10 @@ impl RoomCache {
             at: std::time::Instant::now(),
             name: room.name.clone(),
             private: room.private,
-            dm: room.dm_with.as_ref().map(|other| {
-                [me.author(), other.clone()]
-            }),
+            dm: room
+                .dm_with
+                .as_ref()
+                .map(|other| [me.author(), other.clone()]),
         };
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= ROOM_CACHE_MAX {

@@ -3,5 +3,7 @@
 
 pub mod bell;
 pub mod field;
+pub mod profile;
+pub mod room_info;
 pub mod sidebar;
 pub mod transports;

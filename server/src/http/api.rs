@@ -13,8 +13,8 @@ use axum::{Form, Json};
 use protocol::{
     AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials,
     HistoryQuery, MarkRead, MemberList, MessageList, NotificationQuery, PasswordChange,
-    PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomList, RoomUpdate, SendMessage,
-    Switches, TransportSettings, User, UsernameBody,
+    PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomList, RoomUpdate, SendMessage, Switches,
+    TransportSettings, User, UsernameBody,
 };
 use tower_sessions::Session;
 

@@ -28,10 +28,7 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route("/me", get(api::me).patch(api::update_me))
         .route("/me/password", post(api::change_password))
         .route("/rooms", get(api::list_rooms).post(api::create_room))
-        .route(
-            "/rooms/{room_id}",
-            get(api::room).patch(api::update_room),
-        )
+        .route("/rooms/{room_id}", get(api::room).patch(api::update_room))
         .route("/rooms/{room_id}/members", get(api::room_members))
         .route("/rooms/{room_id}/join", post(api::join_room))
         .route("/rooms/{room_id}/leave", post(api::leave_room))

@@ -135,9 +135,7 @@ pub async fn update_room(
     let room = state
         .hub
         .commit(async move {
-            Ok(store
-                .update_room(&id, &me.id, &change, now_ms())
-                .await?)
+            Ok::<_, ApiError>(store.update_room(&id, &me.id, &change, now_ms()).await?)
         })
         .await?;
     // The name this server remembers for sends (mention notifications name the room).

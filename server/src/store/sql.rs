@@ -25,8 +25,7 @@
 use super::events::{self, NewEvent};
 use super::{
     EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, RoomChange,
-    SendOutcome,
-    Store, StoreError, StoreResult, StoredEvent, UserRecord,
+    SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{

@@ -105,18 +105,27 @@ async fn members_rename_and_set_the_topic_under_the_rules_of_names() {
 
     // Any member, not only the creator.
     let (status, r) = bob
-        .patch(&path, json!({"name": " plans ", "topic": " Friday's launch "}))
+        .patch(
+            &path,
+            json!({"name": " plans ", "topic": " Friday's launch "}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["name"], "plans", "trimmed");
     assert_eq!(r["topic"], "Friday's launch");
     assert_eq!(r["is_member"], true, "as the editor sees it");
     let (_, r) = alice.get(&path).await;
-    assert_eq!((r["name"].as_str(), r["topic"].as_str()), (Some("plans"), Some("Friday's launch")));
+    assert_eq!(
+        (r["name"].as_str(), r["topic"].as_str()),
+        (Some("plans"), Some("Friday's launch"))
+    );
     // One field at a time; an empty topic clears it; the same name in another case is fine.
     let (status, r) = alice.patch(&path, json!({"topic": ""})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((r["name"].as_str(), r["topic"].as_str()), (Some("plans"), Some("")));
+    assert_eq!(
+        (r["name"].as_str(), r["topic"].as_str()),
+        (Some("plans"), Some(""))
+    );
     let (status, r) = alice.patch(&path, json!({"name": "Plans"})).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["name"], "Plans");
@@ -126,7 +135,10 @@ async fn members_rename_and_set_the_topic_under_the_rules_of_names() {
     let (status, body) = alice.patch(&path, json!({"name": "RANDOM"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(code(&body), "room_name_taken");
-    assert!(body["error"]["message"].as_str().unwrap().contains("random"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("random"));
 
     // Bad input: a clear 400 each, nothing changed.
     for (body, want) in [
@@ -163,7 +175,11 @@ async fn members_rename_and_set_the_topic_under_the_rules_of_names() {
     let (status, _) = carol
         .patch(&format!("/api/rooms/{secret}"), json!({"topic": "x"}))
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "an invitee is not a member yet");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an invitee is not a member yet"
+    );
     let (status, _) = app.client().patch(&path, json!({"topic": "x"})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = bob.post_empty(&format!("/api/rooms/{room}/leave")).await;
@@ -250,7 +266,10 @@ async fn joins_and_leaves_are_told_to_the_members_on_every_transport() {
         // Carol's own event first, as it always was (no `user`), then the room's.
         let own = next_kind(&mut carols, "membership").await;
         assert_eq!(own["change"], "joined", "{transport}: {own}");
-        assert!(own.get("user").is_none(), "{transport}: mine has no user: {own}");
+        assert!(
+            own.get("user").is_none(),
+            "{transport}: mine has no user: {own}"
+        );
         assert_eq!(own["room"]["is_member"], true);
         let told = next_kind(&mut carols, "membership").await;
         assert_eq!(told["user"]["username"], "carol", "{transport}: {told}");
@@ -273,7 +292,9 @@ async fn joins_and_leaves_are_told_to_the_members_on_every_transport() {
         bob.post_empty(&format!("/api/rooms/{room}/leave")).await;
         let left = next_kind(&mut alices, "membership").await;
         assert_eq!(left["user"]["username"], "bob");
-        let hers = carol.create_room(&format!("carols-{transport}"), true).await;
+        let hers = carol
+            .create_room(&format!("carols-{transport}"), true)
+            .await;
         carol.send(&hers, "only me", "c1").await;
         loop {
             let ev = carols.next_stored().await.expect("an event");
@@ -325,14 +346,20 @@ async fn room_updated_reaches_every_member_on_every_transport_and_resumes() {
 
         // While Bob is away: a rename. He resumes from his cursor and gets both, once, in order.
         alice
-            .patch(&format!("/api/rooms/{room}"), json!({"name": "launch-room"}))
+            .patch(
+                &format!("/api/rooms/{room}"),
+                json!({"name": "launch-room"}),
+            )
             .await;
         let mut bobs = Live::open(&bob, transport, "chat", Some(from)).await;
         let mut got = Vec::new();
         while got.len() < 2 {
             let ev = bobs.next_stored().await.expect("an event");
             if ev.kind == "room_updated" {
-                got.push((ev.id.unwrap(), ev.data["name"].as_str().unwrap().to_string()));
+                got.push((
+                    ev.id.unwrap(),
+                    ev.data["name"].as_str().unwrap().to_string(),
+                ));
             }
         }
         assert!(got[0].0 < got[1].0, "{transport}: in order");
@@ -402,7 +429,11 @@ async fn a_display_name_shows_wherever_its_person_does() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         assert_eq!(code(&answer), "invalid_display_name", "{answer}");
     }
-    for body in [json!({}), json!({"display_name": 1}), json!({"username": "x"})] {
+    for body in [
+        json!({}),
+        json!({"display_name": 1}),
+        json!({"username": "x"}),
+    ] {
         let (status, answer) = alice.patch("/api/me", body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
     }
@@ -455,7 +486,10 @@ async fn a_password_change_signs_out_every_other_session_and_keeps_this_one() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(code(&body), "invalid_password");
     let (status, body) = laptop
-        .post(path, json!({"current_password": "", "new_password": "a-new-password"}))
+        .post(
+            path,
+            json!({"current_password": "", "new_password": "a-new-password"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(code(&body), "password_required");
@@ -469,7 +503,11 @@ async fn a_password_change_signs_out_every_other_session_and_keeps_this_one() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(phone.get("/api/me").await.0, StatusCode::OK, "nothing changed yet");
+    assert_eq!(
+        phone.get("/api/me").await.0,
+        StatusCode::OK,
+        "nothing changed yet"
+    );
 
     let (status, body) = laptop
         .post(
