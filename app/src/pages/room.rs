@@ -264,7 +264,7 @@ impl Row {
     fn key(&self) -> String {
         match self {
             Row::Day(d) => format!("day:{d}"),
-            Row::Member(l) => format!("member:{}", l.event_id),
+            Row::Member(l) => format!("member:{}:{}", l.event_id, l.user.shown_name()),
             Row::Msg(m, header) => {
                 let state = match &m.state {
                     SendState::Sent => "s".to_string(),
@@ -272,7 +272,15 @@ impl Row {
                     SendState::Queued => "q".to_string(),
                     SendState::Failed(e) => format!("f{e}"),
                 };
-                format!("{}:{}:{}:{}", m.msg.client_id, m.msg.id, state, header)
+                // The author's shown name too: a display-name change redraws their rows.
+                format!(
+                    "{}:{}:{}:{}:{}",
+                    m.msg.client_id,
+                    m.msg.id,
+                    state,
+                    header,
+                    m.msg.author.shown_name()
+                )
             }
         }
     }

@@ -101,6 +101,22 @@ pub async fn set_display_name(state: &AppState, me: &User, raw: &str) -> ApiResu
     Ok(user)
 }
 
+/// `me` as this server knows them now: a live connection holds who signed in when it opened,
+/// and their display name may have changed since. From the few seconds' user cache, else the
+/// store (the snapshot when the store cannot answer: a name a little old beats a refused send).
+pub async fn refreshed(state: &AppState, me: &User) -> User {
+    if let Some(user) = state.users.get(&me.id) {
+        return user;
+    }
+    match state.store.user_by_id(&me.id).await {
+        Ok(Some(user)) => {
+            state.users.put(&user);
+            user
+        }
+        _ => me.clone(),
+    }
+}
+
 /// Changes my password: the current one must be right (401 `wrong_password` otherwise; tries
 /// are limited like sign-ins, per user), the new one follows the sign-up rules. The caller then
 /// signs out every other session of mine (see `Sessions::end_others`).

@@ -381,6 +381,10 @@ async fn a_display_name_shows_wherever_its_person_does() {
     let (alice, bob, carol, room) = three(&app).await;
     let mut bobs = Live::open(&bob, "websocket", "chat", None).await;
     let mut carols = Live::open(&carol, "sse", "chat", None).await;
+    // Alice's own socket, open from before the change: what she sends over it carries the new
+    // name too (the connection does not keep who she was when it opened).
+    let mut alices = alice.ws("?feeds=chat").await;
+    alices.hello().await;
 
     let (status, me) = alice
         .patch("/api/me", json!({"display_name": "  Ada Lovelace "}))
@@ -406,6 +410,31 @@ async fn a_display_name_shows_wherever_its_person_does() {
     assert_eq!(
         history["messages"][0]["author"]["display_name"],
         "Ada Lovelace"
+    );
+    alices
+        .send_json(
+            json!({"type": "send", "room_id": room, "body": "over the socket", "client_id": "a2"}),
+        )
+        .await;
+    let ack = alices.next_of("ack").await;
+    assert_eq!(
+        ack.data["message"]["author"]["display_name"], "Ada Lovelace",
+        "{:?}",
+        ack.data
+    );
+    alices
+        .send_json(json!({"type": "typing", "room_id": room}))
+        .await;
+    let typing = loop {
+        let ev = bobs.next().await.expect("an event");
+        if ev.kind == "typing" {
+            break ev;
+        }
+    };
+    assert_eq!(
+        typing.data["user"]["display_name"], "Ada Lovelace",
+        "{:?}",
+        typing.data
     );
     // A person without one: no display_name in their messages (bytes as before).
     let (_, m) = bob.send(&room, "hi", "b1").await;
