@@ -2,6 +2,7 @@
 //! WebSocket client may send, acknowledgements, errors, poll answers and close codes.
 
 use crate::feed::{Feed, ParseError, Transport};
+use crate::ids::{NotificationId, RoomId};
 use crate::model::{Author, Job, Message, Notification, Room};
 use crate::settings::{Switches, TransportSettings};
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
@@ -319,7 +320,7 @@ pub struct Presence {
 /// `typing`: who is typing where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Typing {
-    pub room_id: String,
+    pub room_id: RoomId,
     pub user: Author,
 }
 
@@ -328,7 +329,7 @@ pub struct Typing {
 #[serde(untagged)]
 pub enum NotificationsRead {
     All { all: bool },
-    Ids { ids: Vec<String> },
+    Ids { ids: Vec<NotificationId> },
 }
 
 /// `hello`: the connection's id, where its stream starts, how often the server beats.
@@ -386,12 +387,12 @@ pub struct Disconnect {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
     Send {
-        room_id: String,
+        room_id: RoomId,
         body: String,
         client_id: String,
     },
     Typing {
-        room_id: String,
+        room_id: RoomId,
     },
     /// I am `online` again or `idle` (no input for a while, or the tab hidden).
     Presence {

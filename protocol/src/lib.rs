@@ -3,6 +3,7 @@
 //! compiles for wasm as well.
 //!
 //! The contract, by file:
+//! - [`ids`]: typed ids (`UserId`, `RoomId`, `MessageId`, …), plain strings on the wire;
 //! - [`model`]: the resources (people, rooms, messages, notifications, jobs);
 //! - [`feed`]: the live feeds and the transports that carry them;
 //! - [`event`]: the live wire (the event envelope, every kind of event as a typed payload,
@@ -17,6 +18,7 @@
 
 pub mod event;
 pub mod feed;
+pub mod ids;
 pub mod model;
 pub mod requests;
 pub mod rules;
@@ -25,6 +27,7 @@ pub mod stats;
 
 pub use event::*;
 pub use feed::*;
+pub use ids::*;
 pub use model::*;
 pub use requests::*;
 pub use rules::*;

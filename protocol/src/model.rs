@@ -1,11 +1,12 @@
 //! The resources of the API: people, rooms, messages, notifications, jobs, and their lists.
 
+use crate::ids::{JobId, MessageId, NotificationId, RoomId, UserId};
 use crate::settings::TransportSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub is_admin: bool,
     /// The name shown instead of the username, when set (null when unset).
@@ -31,7 +32,7 @@ impl User {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     /// The author's display name, when set. Left out of the JSON when unset, so the payloads
     /// that carried an author before (messages, typing, presence) keep their exact bytes.
@@ -48,7 +49,7 @@ impl Author {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
-    pub id: String,
+    pub id: RoomId,
     pub name: String,
     pub private: bool,
     pub is_member: bool,
@@ -86,8 +87,8 @@ pub struct MemberList {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
-    pub id: String,
-    pub room_id: String,
+    pub id: MessageId,
+    pub room_id: RoomId,
     pub author: Author,
     pub body: String,
     pub client_id: String,
@@ -101,7 +102,7 @@ pub struct Message {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
-    pub id: String,
+    pub id: NotificationId,
     /// `mention`, `dm`, `invite`, `job_finished`, `job_failed`, `announcement`.
     pub kind: String,
     pub title: String,
@@ -121,7 +122,7 @@ pub struct NotificationList {
 /// A background job's snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    pub id: String,
+    pub id: JobId,
     /// `export_room` or `demo`.
     pub kind: String,
     /// `queued`, `running`, `done`, `failed`, `cancelled`.
@@ -140,7 +141,7 @@ pub struct Job {
     pub result_url: Option<String>,
     /// The job's room (exports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub room_id: Option<String>,
+    pub room_id: Option<RoomId>,
     /// The room's name when the job started (exports), so the job can say what it exports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_name: Option<String>,

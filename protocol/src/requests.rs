@@ -1,5 +1,6 @@
 //! Request bodies of the HTTP API.
 
+use crate::ids::{MessageId, NotificationId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,13 +29,13 @@ pub struct SendMessage {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReadPosition {
-    pub message_id: String,
+    pub message_id: MessageId,
 }
 
 /// `GET /api/rooms/{id}/messages?before=&limit=`: a page of history, older than `before`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HistoryQuery {
-    pub before: Option<String>,
+    pub before: Option<MessageId>,
     pub limit: Option<u32>,
 }
 
@@ -42,7 +43,7 @@ pub struct HistoryQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NotificationQuery {
     pub unread_only: Option<bool>,
-    pub before: Option<String>,
+    pub before: Option<NotificationId>,
     pub limit: Option<u32>,
 }
 
@@ -50,7 +51,7 @@ pub struct NotificationQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
-    pub ids: Option<Vec<String>>,
+    pub ids: Option<Vec<NotificationId>>,
     #[serde(default)]
     pub all: bool,
 }

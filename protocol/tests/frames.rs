@@ -25,12 +25,14 @@ fn frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
         (any::<String>(), any::<String>(), any::<String>()).prop_map(
             |(room_id, body, client_id)| ClientFrame::Send {
-                room_id,
+                room_id: room_id.into(),
                 body,
                 client_id
             }
         ),
-        any::<String>().prop_map(|room_id| ClientFrame::Typing { room_id }),
+        any::<String>().prop_map(|room_id| ClientFrame::Typing {
+            room_id: room_id.into()
+        }),
         any::<String>().prop_map(|status| ClientFrame::Presence { status }),
     ]
 }

@@ -19,7 +19,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A new random id (a UUID v4), for records, sign-ins and connections.
+/// A new random id (a UUID v4), for records, sign-ins and connections (`.into()` a typed id).
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

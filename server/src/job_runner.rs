@@ -3,6 +3,7 @@
 //! rules and the run loop are the jobs service's (`services/jobs.rs`).
 
 use crate::store::JobRecord;
+use protocol::{JobId, UserId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,10 +19,10 @@ pub struct JobRunner {
     pub slots: Arc<Semaphore>,
     /// Held while a submission counts the user's active jobs and inserts its own.
     pub submits: tokio::sync::Mutex<()>,
-    cancels: Mutex<HashMap<String, CancellationToken>>,
+    cancels: Mutex<HashMap<JobId, CancellationToken>>,
     /// Each job's owner and version as last saved by this server, so a status poll that
     /// already has the current ETag is answered 304 without reading the job.
-    versions: std::sync::Mutex<HashMap<String, (String, i64)>>,
+    versions: std::sync::Mutex<HashMap<JobId, (UserId, i64)>>,
     /// Set in a cluster: `versions` is not trusted (see [`JobRunner::forget_versions`]).
     no_cache: std::sync::atomic::AtomicBool,
     /// Where finished exports are written.
@@ -45,9 +46,9 @@ impl JobRunner {
     }
 
     /// The cancel token of job `id`, held here until [`JobRunner::forget`].
-    pub fn token(&self, id: &str) -> CancellationToken {
+    pub fn token(&self, id: &JobId) -> CancellationToken {
         let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(id.to_string()).or_default().clone()
+        map.entry(id.clone()).or_default().clone()
     }
 
     /// Job `id` stopped running here.
@@ -59,7 +60,7 @@ impl JobRunner {
     }
 
     /// The jobs queued or running on this server.
-    pub fn held(&self) -> Vec<String> {
+    pub fn held(&self) -> Vec<JobId> {
         let map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
         map.keys().cloned().collect()
     }
@@ -95,7 +96,7 @@ impl JobRunner {
     /// Remembers the version of a job this server just saved.
     pub fn remember(&self, r: &JobRecord) {
         let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-        if v.len() >= REMEMBERED_JOBS && !v.contains_key(&r.id) {
+        if v.len() >= REMEMBERED_JOBS && !v.contains_key(r.id.as_str()) {
             v.clear();
         }
         v.insert(r.id.clone(), (r.user_id.clone(), r.version));

@@ -175,7 +175,7 @@ fn join_cluster(state: &AppState, url: &str) -> anyhow::Result<()> {
             self.0.jobs.cancel(job_id);
         }
         fn held_jobs(&self) -> Vec<String> {
-            self.0.jobs.held()
+            self.0.jobs.held().into_iter().map(String::from).collect()
         }
         fn backplane(&self, up: bool) {
             self.0.sessions.backplane_changed(up);

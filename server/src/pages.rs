@@ -39,7 +39,7 @@ impl PageData for Pages {
     ) -> Pin<Box<dyn Future<Output = Option<Vec<Message>>> + Send>> {
         let state = self.0.clone();
         Box::pin(async move {
-            chat::history(&state, &user, &room_id, None, Some(limit))
+            chat::history(&state, &user, &room_id.into(), None, Some(limit))
                 .await
                 .ok()
         })

@@ -397,7 +397,7 @@ async fn joined(
         if m.id == user {
             continue;
         }
-        if let Some((name, status)) = shown.get(&m.id) {
+        if let Some((name, status)) = shown.get(m.id.as_str()) {
             let data = presence_event(&m.id, name, *status);
             hub.publish_ephemeral_here(LiveEvent::ephemeral(
                 Feed::Chat,
@@ -426,7 +426,7 @@ fn announce(hub: &Hub, user_id: &str, username: &str, status: Status, rooms: Arc
 fn presence_event(user_id: &str, username: &str, status: Status) -> EventData {
     EventData::Presence(protocol::Presence {
         user: Author {
-            id: user_id.to_string(),
+            id: user_id.into(),
             username: username.to_string(),
             display_name: None,
         },

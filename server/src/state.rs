@@ -170,7 +170,10 @@ impl UserCache {
         if map.len() >= USER_CACHE_MAX {
             map.clear();
         }
-        map.insert(user.id.clone(), (std::time::Instant::now(), user.clone()));
+        map.insert(
+            user.id.to_string(),
+            (std::time::Instant::now(), user.clone()),
+        );
     }
 
     pub fn forget(&self, id: &str) {
@@ -217,7 +220,7 @@ impl RoomCache {
             None => None,
         };
         Some(protocol::Room {
-            id: room_id.to_string(),
+            id: room_id.into(),
             name: facts.name.clone(),
             private: facts.private,
             is_member: true,
@@ -252,7 +255,7 @@ impl RoomCache {
         if map.len() >= ROOM_CACHE_MAX {
             map.clear();
         }
-        map.insert(room.id.clone(), Arc::new(facts));
+        map.insert(room.id.to_string(), Arc::new(facts));
     }
 }
 

@@ -7,7 +7,7 @@ use crate::state::chat::Chat;
 use crate::{api, testid};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
-use protocol::{CreateRoom, Room, UsernameBody};
+use protocol::{CreateRoom, Room, UserId, UsernameBody};
 
 #[component]
 pub fn RoomList() -> impl IntoView {
@@ -39,11 +39,11 @@ pub fn RoomList() -> impl IntoView {
 
 /// A dot with its text equivalent: online, idle or offline.
 #[component]
-pub fn PresenceDot(user_id: String) -> impl IntoView {
+pub fn PresenceDot(user_id: UserId) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let status = Memo::new(move |_| {
         chat.presence
-            .with(|p| p.get(&user_id).cloned())
+            .with(|p| p.get(user_id.as_str()).cloned())
             .unwrap_or_else(|| "offline".into())
     });
     view! {

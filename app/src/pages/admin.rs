@@ -8,7 +8,7 @@ use crate::components::transports::GlobalSwitches;
 use crate::pages::home::Home;
 use crate::state::chat::Chat;
 use leptos::prelude::*;
-use protocol::{AdminUserView, Feed, Transport, CHOOSABLE_FEEDS};
+use protocol::{AdminUserView, Feed, Transport, UserId, CHOOSABLE_FEEDS};
 use serde_json::Value;
 
 /// `GET /api/admin/users`.
@@ -101,7 +101,7 @@ pub fn AdminPage() -> impl IntoView {
             on_cleanup(move || drop(live));
         }
     });
-    let set_override = move |user_id: String, feed: Feed, value: String| {
+    let set_override = move |user_id: UserId, feed: Feed, value: String| {
         let v = if value.is_empty() {
             Value::Null
         } else {

@@ -427,7 +427,7 @@ fn MessageRow(m: UiMessage, header: bool, mine: String) -> impl IntoView {
             m.msg.body.clone(),
             m.msg.client_id.clone(),
         );
-        move |_| chat.send(room_id.clone(), body.clone(), Some(client_id.clone()))
+        move |_| chat.send(room_id.to_string(), body.clone(), Some(client_id.clone()))
     };
     let discard = {
         let (room_id, client_id) = (m.msg.room_id.clone(), m.msg.client_id.clone());
@@ -526,7 +526,7 @@ fn Composer(room_id: String) -> impl IntoView {
             if !live::send(
                 Feed::Chat,
                 &ClientFrame::Typing {
-                    room_id: room_id.clone(),
+                    room_id: room_id.clone().into(),
                 },
             ) {
                 leptos::task::spawn_local(async move {

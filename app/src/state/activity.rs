@@ -5,7 +5,10 @@
 
 use crate::api;
 use leptos::prelude::*;
-use protocol::{EventData, Feed, Job, JobList, Notification, NotificationList, TypedEvent};
+use protocol::{
+    EventData, Feed, Job, JobId, JobList, Notification, NotificationId, NotificationList,
+    TypedEvent,
+};
 use std::collections::HashSet;
 
 /// How long a toast stays (paused while the pointer is on it).
@@ -29,7 +32,7 @@ pub struct Activity {
     pub toasts: RwSignal<Vec<Toast>>,
     pub panel_open: RwSignal<bool>,
     pub jobs: RwSignal<Vec<Job>>,
-    pub cancelling: RwSignal<HashSet<String>>,
+    pub cancelling: RwSignal<HashSet<JobId>>,
     /// Ticks every second, for "updated Ns ago".
     pub clock: RwSignal<i64>,
 }
@@ -131,7 +134,7 @@ impl Activity {
         self.expire_toast(id, TOAST_MS);
     }
 
-    fn expire_toast(self, id: String, after_ms: u64) {
+    fn expire_toast(self, id: NotificationId, after_ms: u64) {
         let toasts = self.toasts;
         set_timeout(
             move || {
@@ -148,7 +151,7 @@ impl Activity {
     }
 
     /// Marks notifications read (all when `ids` is None).
-    pub fn mark_read(self, ids: Option<Vec<String>>) {
+    pub fn mark_read(self, ids: Option<Vec<NotificationId>>) {
         let body = match &ids {
             Some(ids) => serde_json::json!({ "ids": ids }),
             None => serde_json::json!({ "all": true }),

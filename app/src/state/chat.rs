@@ -390,7 +390,7 @@ impl Chat {
             }
         });
         self.members.update(|lists| {
-            if let Some(list) = lists.get_mut(&room_id) {
+            if let Some(list) = lists.get_mut(room_id.as_str()) {
                 list.retain(|m| m.user.id != who.id);
                 if change == MembershipChange::Joined {
                     list.push(Member {
@@ -401,7 +401,7 @@ impl Chat {
             }
         });
         self.logs.update(|logs| {
-            if let Some(log) = logs.get_mut(&room_id) {
+            if let Some(log) = logs.get_mut(room_id.as_str()) {
                 if !log.lines.iter().any(|l| l.event_id == event_id) {
                     log.lines.push(MemberLine {
                         event_id,
@@ -661,7 +661,7 @@ impl Chat {
     }
 
     pub(crate) fn me_id(&self) -> String {
-        self.me.with_value(|m| m.id.clone())
+        self.me.with_value(|m| m.id.to_string())
     }
 
     /// Whether the chat feed is live now (not tracked).
@@ -687,8 +687,8 @@ impl Chat {
         let me = self.me.get_value();
         let state = self.outgoing_state(o);
         let msg = Message {
-            id: format!("pending:{}", o.client_id),
-            room_id: o.room_id.clone(),
+            id: format!("pending:{}", o.client_id).into(),
+            room_id: o.room_id.clone().into(),
             author: me.author(),
             body: o.body.clone(),
             client_id: o.client_id.clone(),
@@ -775,7 +775,7 @@ impl Chat {
     fn confirmed(self, msg: Message) {
         let client_id = msg.client_id.clone();
         self.logs.update(|l| {
-            l.entry(msg.room_id.clone()).or_default().confirm(msg);
+            l.entry(msg.room_id.to_string()).or_default().confirm(msg);
         });
         self.forget_outgoing(&client_id);
         self.pump();
@@ -839,7 +839,7 @@ impl Chat {
             .set_value(Some((o.client_id.clone(), attempt)));
         self.set_outgoing_state(&o.client_id, SendState::Pending);
         let frame = ClientFrame::Send {
-            room_id: o.room_id.clone(),
+            room_id: o.room_id.clone().into(),
             body: o.body.clone(),
             client_id: o.client_id.clone(),
         };
@@ -949,7 +949,7 @@ impl Chat {
                 let mut is_new = false;
                 let mut gap = false;
                 self.logs.update(|l| {
-                    if let Some(log) = l.get_mut(&room_id) {
+                    if let Some(log) = l.get_mut(room_id.as_str()) {
                         // Seqs are gap-free per room: a jump means something was missed.
                         let settled = log.msgs.iter().all(|m| m.state == SendState::Sent);
                         gap = log.loaded
@@ -964,7 +964,7 @@ impl Chat {
                 });
                 if gap {
                     self.live.gap(Feed::Chat);
-                    leptos::task::spawn_local(self.load_room(room_id.clone()));
+                    leptos::task::spawn_local(self.load_room(room_id.to_string()));
                 }
                 if mine {
                     // Mine, from any tab: out of the outbox, and the next one goes.
@@ -1012,7 +1012,7 @@ impl Chat {
                 if change == MembershipChange::Joined
                     && self.current.get_untracked().as_deref() == Some(room_id.as_str())
                 {
-                    leptos::task::spawn_local(self.load_room(room_id));
+                    leptos::task::spawn_local(self.load_room(room_id.into_string()));
                 }
             }
             // Someone's new public room. Mine (or one I already hold) stays as it is: this
@@ -1040,8 +1040,8 @@ impl Chat {
                 self.typing.update(|t| {
                     t.retain(|x| !(x.room_id == room_id && x.username == username));
                     t.push(Typist {
-                        room_id,
-                        user_id: user.id,
+                        room_id: room_id.into_string(),
+                        user_id: user.id.into_string(),
                         username,
                         name,
                         until: now() + TYPING_SHOW_MS,
@@ -1051,9 +1051,9 @@ impl Chat {
             EventData::Presence(Presence { user, status }) => {
                 self.presence.update(|p| {
                     if status == PresenceStatus::Offline {
-                        p.remove(&user.id);
+                        p.remove(user.id.as_str());
                     } else {
-                        p.insert(user.id, status.as_str().to_string());
+                        p.insert(user.id.into_string(), status.as_str().to_string());
                     }
                 });
             }

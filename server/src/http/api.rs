@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use protocol::{
     AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials,
-    HistoryQuery, MarkRead, MemberList, MessageList, NotificationQuery, PasswordChange,
-    PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomList, RoomUpdate, SendMessage, Switches,
-    TransportSettings, User, UsernameBody,
+    HistoryQuery, JobId, MarkRead, MemberList, MessageList, NotificationQuery, PasswordChange,
+    PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomId, RoomList, RoomUpdate, SendMessage,
+    Switches, TransportSettings, User, UserId, UsernameBody,
 };
 use tower_sessions::Session;
 
@@ -161,7 +161,7 @@ pub async fn change_password(
 pub async fn room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<Json<Room>> {
     Ok(Json(chat::room(&state, &me, &room_id).await?))
 }
@@ -169,7 +169,7 @@ pub async fn room(
 pub async fn update_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<RoomUpdate>,
 ) -> ApiResult<Json<Room>> {
     Ok(Json(chat::update_room(&state, &me, &room_id, &body).await?))
@@ -178,7 +178,7 @@ pub async fn update_room(
 pub async fn room_members(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<Json<MemberList>> {
     Ok(Json(MemberList {
         members: chat::members(&state, &me, &room_id).await?,
@@ -226,7 +226,7 @@ pub async fn race_room(
 pub async fn join_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<StatusCode> {
     chat::join(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -235,7 +235,7 @@ pub async fn join_room(
 pub async fn leave_room(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<StatusCode> {
     chat::leave(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -244,7 +244,7 @@ pub async fn leave_room(
 pub async fn invite(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<UsernameBody>,
 ) -> ApiResult<StatusCode> {
     chat::invite(&state, &me, &room_id, &body.username).await?;
@@ -268,17 +268,17 @@ pub async fn dm(
 pub async fn history(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<MessageList>> {
-    let messages = chat::history(&state, &me, &room_id, q.before.as_deref(), q.limit).await?;
+    let messages = chat::history(&state, &me, &room_id, q.before.as_ref(), q.limit).await?;
     Ok(Json(MessageList { messages }))
 }
 
 pub async fn send_message(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
     let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
@@ -294,7 +294,7 @@ pub async fn send_message(
 pub async fn mark_read(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<ReadPosition>,
 ) -> ApiResult<StatusCode> {
     chat::mark_read(&state, &me, &room_id, &body.message_id).await?;
@@ -304,7 +304,7 @@ pub async fn mark_read(
 pub async fn typing(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(room_id): ApiPath<String>,
+    ApiPath(room_id): ApiPath<RoomId>,
 ) -> ApiResult<StatusCode> {
     chat::typing(&state, &me, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -340,7 +340,7 @@ pub async fn set_my_transports(
 pub async fn admin_set_transports(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    ApiPath(user_id): ApiPath<String>,
+    ApiPath(user_id): ApiPath<UserId>,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Json<TransportSettings>> {
     Ok(Json(
@@ -366,7 +366,7 @@ pub async fn admin_set_switches(
 pub async fn admin_set_user(
     State(state): State<AppState>,
     AdminUser(me): AdminUser,
-    ApiPath(user_id): ApiPath<String>,
+    ApiPath(user_id): ApiPath<UserId>,
     ApiJson(body): ApiJson<AdminUserUpdate>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
@@ -383,7 +383,7 @@ pub async fn notifications(
         &state,
         &me,
         q.unread_only.unwrap_or(false),
-        q.before.as_deref(),
+        q.before.as_ref(),
         q.limit,
     )
     .await?;
@@ -441,7 +441,7 @@ pub async fn jobs(
 pub async fn job(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(job_id): ApiPath<String>,
+    ApiPath(job_id): ApiPath<JobId>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let if_none_match = headers
@@ -481,7 +481,7 @@ fn with_etag(mut res: Response, tag: &str) -> Response {
 pub async fn cancel_job(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(job_id): ApiPath<String>,
+    ApiPath(job_id): ApiPath<JobId>,
 ) -> ApiResult<(StatusCode, Json<protocol::Job>)> {
     Ok((
         StatusCode::ACCEPTED,
@@ -492,7 +492,7 @@ pub async fn cancel_job(
 pub async fn job_result(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    ApiPath(job_id): ApiPath<String>,
+    ApiPath(job_id): ApiPath<JobId>,
 ) -> ApiResult<Response> {
     let (path, name) = jobs::result_file(&state, &me, &job_id).await?;
     let file = tokio::fs::File::open(&path)

@@ -269,7 +269,7 @@ impl Online {
         Online {
             presence,
             hub,
-            user_id: user.id.clone(),
+            user_id: user.id.to_string(),
             username: user.username.clone(),
         }
     }

@@ -13,7 +13,7 @@
 //! data (TCP_USER_TIMEOUT), and resumes by Last-Event-ID.
 
 use super::session::{Carrier, LiveSession};
-use super::ws::WRITE_BATCH;
+use super::WRITE_BATCH;
 use crate::clock::now_ms;
 use crate::error::ApiResult;
 use crate::extract::CurrentUser;

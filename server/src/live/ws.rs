@@ -9,6 +9,7 @@
 
 use super::gate::StreamGate;
 use super::session::{Carrier, Ending, LiveSession};
+use super::WRITE_BATCH;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::CurrentUser;
@@ -51,8 +52,6 @@ pub const READ_BUFFER: usize = 1024;
 pub const LAG_LIMIT: Duration = Duration::from_secs(3);
 /// Lag probes go out at most this often per connection, and only while events flow.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
-/// Events written before one flush when several are ready at once.
-pub const WRITE_BATCH: usize = 64;
 
 /// Bytes of the server's `101 Switching Protocols` answer (status line, upgrade, connection and
 /// accept headers).

@@ -268,14 +268,14 @@ async fn a_client_that_does_not_answer_the_lag_probe_is_closed_as_slow() {
     assert_eq!(client.event().await["type"], "hello");
     let typing = |n: u32| {
         let data = EventData::Typing(protocol::Typing {
-            room_id: format!("r{n}"),
+            room_id: format!("r{n}").into(),
             user: protocol::Author {
                 id: ann.id.clone(),
                 username: ann.username.clone(),
                 display_name: None,
             },
         });
-        let ev = LiveEvent::ephemeral(Feed::Chat, &data, None, Some(ann.id.clone()), 0);
+        let ev = LiveEvent::ephemeral(Feed::Chat, &data, None, Some(ann.id.to_string()), 0);
         world.state.hub.publish_ephemeral_here(ev);
     };
     // An event goes out, then the probe: a ping with a payload of its own.

@@ -3,7 +3,7 @@
 use super::parse_id;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use protocol::{Transport, User};
+use protocol::{Transport, User, UserId};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -15,10 +15,10 @@ pub async fn users(state: &AppState) -> ApiResult<Vec<User>> {
 pub async fn set_admin(
     state: &AppState,
     admin: &User,
-    user_id: &str,
+    user_id: &UserId,
     is_admin: bool,
 ) -> ApiResult<User> {
-    let user_id = parse_id(user_id, "user")?;
+    let user_id: UserId = parse_id(user_id, "user")?;
     if user_id == admin.id && !is_admin {
         return Err(ApiError::bad(
             "invalid_request",

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use crate::store::{NewMessage, RoomAccess, RoomChange};
 use protocol::{
     check_body, check_room_name, check_topic, normalize_username, BodyError, EventData, Feed,
-    Member, Message, Room, RoomUpdate, Typing, User, MAX_CLIENT_ID_LEN,
+    Member, Message, MessageId, Room, RoomId, RoomUpdate, Typing, User, MAX_CLIENT_ID_LEN,
 };
 
 pub async fn list_rooms(state: &AppState, me: &User) -> ApiResult<Vec<Room>> {
@@ -24,7 +24,8 @@ pub async fn create_room(
 ) -> ApiResult<Room> {
     let name = check_room_name(name).map_err(|m| ApiError::bad("invalid_name", m))?;
     // A public name another public room has answers 409 `room_name_taken`, naming that room.
-    let (store, me, name, id) = (state.store.clone(), me.clone(), name.to_string(), new_id());
+    let (store, me, name) = (state.store.clone(), me.clone(), name.to_string());
+    let id = RoomId::from(new_id());
     state
         .hub
         .commit(async move {
@@ -50,13 +51,13 @@ pub async fn race_room(state: &AppState, me: &User) -> ApiResult<(Room, bool)> {
 
 /// The room `me` sends to, if `me` is a member: from memory when the hub knows `me` is one and
 /// the room was seen before (a send then reads nothing), else as [`member_room`] says.
-async fn sendable_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<Room> {
+async fn sendable_room(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<Room> {
     let store = state.store.clone();
     let mine = state
         .hub
         .rooms_of(&me.id, || async move { store.room_ids_of(&me.id).await })
         .await?;
-    if mine.contains(room_id) {
+    if mine.contains(room_id.as_str()) {
         if let Some(room) = state.rooms.get(room_id, &me.id) {
             return Ok(room);
         }
@@ -68,8 +69,8 @@ async fn sendable_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<
 
 /// The room as `me` sees it, if `me` may see it at all (member, public, or invited). A private
 /// room I cannot see is reported as not found, so its existence does not leak.
-pub async fn visible_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<RoomAccess> {
-    let room_id = parse_id(room_id, "room")?;
+pub async fn visible_room(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<RoomAccess> {
+    let room_id: RoomId = parse_id(room_id, "room")?;
     match state.store.room_for(&room_id, &me.id).await? {
         Some(access) if access.room.is_member || !access.room.private || access.invited => {
             Ok(access)
@@ -79,7 +80,7 @@ pub async fn visible_room(state: &AppState, me: &User, room_id: &str) -> ApiResu
 }
 
 /// The room, if `me` is a member. Visible non-members get 403; others 404.
-pub async fn member_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<Room> {
+pub async fn member_room(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<Room> {
     let access = visible_room(state, me, room_id).await?;
     if !access.room.is_member {
         return Err(ApiError::Forbidden("Join the room first.".into()));
@@ -88,7 +89,7 @@ pub async fn member_room(state: &AppState, me: &User, room_id: &str) -> ApiResul
 }
 
 /// The room as `me` sees it: a member, anyone for a public room, an invitee; others 404.
-pub async fn room(state: &AppState, me: &User, room_id: &str) -> ApiResult<Room> {
+pub async fn room(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<Room> {
     Ok(visible_room(state, me, room_id).await?.room)
 }
 
@@ -99,7 +100,7 @@ pub async fn room(state: &AppState, me: &User, room_id: &str) -> ApiResult<Room>
 pub async fn update_room(
     state: &AppState,
     me: &User,
-    room_id: &str,
+    room_id: &RoomId,
     update: &RoomUpdate,
 ) -> ApiResult<Room> {
     if update.name.is_none() && update.topic.is_none() {
@@ -145,7 +146,7 @@ pub async fn update_room(
 
 /// The members of a room with when they joined: its members may list them, and anyone may for
 /// a public room; an invitee or another visible non-member of a private room gets 403.
-pub async fn members(state: &AppState, me: &User, room_id: &str) -> ApiResult<Vec<Member>> {
+pub async fn members(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<Vec<Member>> {
     let access = visible_room(state, me, room_id).await?;
     if access.room.private && !access.room.is_member {
         return Err(ApiError::Forbidden("Join the room first.".into()));
@@ -153,7 +154,7 @@ pub async fn members(state: &AppState, me: &User, room_id: &str) -> ApiResult<Ve
     Ok(state.store.members(&access.room.id).await?)
 }
 
-pub async fn join(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+pub async fn join(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<()> {
     let access = visible_room(state, me, room_id).await?;
     if access.room.private && !access.room.is_member && !access.invited {
         return Err(ApiError::Forbidden(
@@ -167,7 +168,7 @@ pub async fn join(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
         .await
 }
 
-pub async fn leave(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+pub async fn leave(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<()> {
     let access = visible_room(state, me, room_id).await?;
     let (store, me, id) = (state.store.clone(), me.clone(), access.room.id);
     state
@@ -176,7 +177,12 @@ pub async fn leave(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> 
         .await
 }
 
-pub async fn invite(state: &AppState, me: &User, room_id: &str, username: &str) -> ApiResult<()> {
+pub async fn invite(
+    state: &AppState,
+    me: &User,
+    room_id: &RoomId,
+    username: &str,
+) -> ApiResult<()> {
     let room = member_room(state, me, room_id).await?;
     if room.dm_with.is_some() {
         return Err(ApiError::bad(
@@ -209,7 +215,7 @@ pub async fn dm(state: &AppState, me: &User, username: &str) -> ApiResult<(Room,
             "You cannot message yourself.",
         ));
     }
-    let (store, me, id) = (state.store.clone(), me.clone(), new_id());
+    let (store, me, id) = (state.store.clone(), me.clone(), RoomId::from(new_id()));
     state
         .hub
         .commit(async move {
@@ -232,8 +238,8 @@ async fn find_user(state: &AppState, username: &str) -> ApiResult<User> {
 pub async fn history(
     state: &AppState,
     me: &User,
-    room_id: &str,
-    before: Option<&str>,
+    room_id: &RoomId,
+    before: Option<&MessageId>,
     limit: Option<u32>,
 ) -> ApiResult<Vec<Message>> {
     let access = visible_room(state, me, room_id).await?;
@@ -245,7 +251,7 @@ pub async fn history(
     let before_seq = match before {
         None => None,
         Some(id) => {
-            let id = parse_id(id, "message")?;
+            let id: MessageId = parse_id(id, "message")?;
             Some(
                 state
                     .store
@@ -266,7 +272,7 @@ pub async fn history(
 pub async fn send(
     state: &AppState,
     me: &User,
-    room_id: &str,
+    room_id: &RoomId,
     body: &str,
     client_id: &str,
 ) -> ApiResult<(Message, bool)> {
@@ -295,7 +301,7 @@ pub async fn send(
         ));
     }
     let room = sendable_room(state, me, room_id).await?;
-    let (id, now) = (new_id(), now_ms());
+    let (id, now) = (MessageId::from(new_id()), now_ms());
     let notify = notifications::for_message(state, me, &room, &id, body, now).await?;
     let msg = NewMessage {
         id,
@@ -312,11 +318,11 @@ pub async fn send(
 pub async fn mark_read(
     state: &AppState,
     me: &User,
-    room_id: &str,
-    message_id: &str,
+    room_id: &RoomId,
+    message_id: &MessageId,
 ) -> ApiResult<()> {
     let room = member_room(state, me, room_id).await?;
-    let message_id = parse_id(message_id, "message")?;
+    let message_id: MessageId = parse_id(message_id, "message")?;
     let seq = state
         .store
         .message_seq(&room.id, &message_id)
@@ -328,7 +334,7 @@ pub async fn mark_read(
 
 /// Tells the room's members that `me` is typing: an ephemeral event, never stored. 429
 /// `rate_limited` past `--typing-per-user-per-minute` (a WebSocket drops such a frame unanswered).
-pub async fn typing(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
+pub async fn typing(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<()> {
     super::per_minute(
         state,
         "typing",
@@ -343,7 +349,7 @@ pub async fn typing(state: &AppState, me: &User, room_id: &str) -> ApiResult<()>
     state.hub.publish_ephemeral(LiveEvent::ephemeral(
         Feed::Chat,
         &typing,
-        Some(room.id),
+        Some(room.id.into_string()),
         None,
         now_ms(),
     ));

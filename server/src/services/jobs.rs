@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::job_runner::etag_of;
 use crate::state::AppState;
 use crate::store::JobRecord;
-use protocol::{EventData, Job, User};
+use protocol::{EventData, Job, JobId, RoomId, User};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,14 +42,14 @@ const ACTIVE_RETRY_SECS: u64 = 5;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum JobRequest {
-    ExportRoom { room_id: String },
+    ExportRoom { room_id: RoomId },
     Demo { steps: i64, step_ms: u64 },
 }
 
 #[derive(Debug, serde::Serialize, Deserialize)]
 struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    room_id: Option<String>,
+    room_id: Option<RoomId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,7 +176,7 @@ pub async fn submit(state: &AppState, me: &User, req: JobRequest) -> ApiResult<J
         }
     }
     let record = JobRecord {
-        id: new_id(),
+        id: new_id().into(),
         user_id: me.id.clone(),
         kind: kind.into(),
         params: serde_json::to_string(&params).map_err(|e| ApiError::Internal(e.into()))?,
@@ -198,7 +198,7 @@ pub async fn submit(state: &AppState, me: &User, req: JobRequest) -> ApiResult<J
     Ok(view(&saved))
 }
 
-fn spawn(state: &AppState, id: String) {
+fn spawn(state: &AppState, id: JobId) {
     let state = state.clone();
     let token = state.jobs.token(&id);
     tokio::spawn(async move {
@@ -226,7 +226,7 @@ impl From<ApiError> for Stop {
     }
 }
 
-async fn run(state: &AppState, id: &str, token: CancellationToken) -> ApiResult<()> {
+async fn run(state: &AppState, id: &JobId, token: CancellationToken) -> ApiResult<()> {
     let permit = tokio::select! {
         p = state.jobs.slots.clone().acquire_owned() => p.map_err(|e| ApiError::Internal(e.into()))?,
         _ = token.cancelled() => {
@@ -267,7 +267,7 @@ async fn run(state: &AppState, id: &str, token: CancellationToken) -> ApiResult<
 /// Writes the final state: done (with the result), cancelled, or failed with its reason.
 async fn finish(
     state: &AppState,
-    id: &str,
+    id: &JobId,
     outcome: Result<Option<String>, Stop>,
 ) -> ApiResult<()> {
     let Some(mut job) = state.store.job(id).await? else {
@@ -504,7 +504,7 @@ async fn sweep_once(
     cluster: &crate::cluster::Cluster,
     ttl: Duration,
 ) -> ApiResult<()> {
-    let held: std::collections::HashSet<String> = state.jobs.held().into_iter().collect();
+    let held: std::collections::HashSet<JobId> = state.jobs.held().into_iter().collect();
     let quiet_since = now_ms() - ttl.as_millis() as i64;
     for which in ["running", "queued"] {
         for mut job in state.store.jobs_in_state(which).await? {
@@ -526,8 +526,8 @@ async fn sweep_once(
 }
 
 /// A job of mine, or 404 (another user's jobs do not exist for me).
-pub async fn mine(state: &AppState, me: &User, id: &str) -> ApiResult<JobRecord> {
-    let id = parse_id(id, "job")?;
+pub async fn mine(state: &AppState, me: &User, id: &JobId) -> ApiResult<JobRecord> {
+    let id: JobId = parse_id(id, "job")?;
     match state.store.job(&id).await? {
         Some(j) if j.user_id == me.id => Ok(j),
         _ => Err(ApiError::NotFound("job")),
@@ -544,7 +544,7 @@ pub async fn list(state: &AppState, me: &User) -> ApiResult<Vec<Job>> {
         .collect())
 }
 
-pub async fn cancel(state: &AppState, me: &User, id: &str) -> ApiResult<Job> {
+pub async fn cancel(state: &AppState, me: &User, id: &JobId) -> ApiResult<Job> {
     let job = mine(state, me, id).await?;
     if matches!(job.state.as_str(), "done" | "failed" | "cancelled") {
         return Err(ApiError::Conflict(
@@ -575,7 +575,7 @@ pub async fn cancel(state: &AppState, me: &User, id: &str) -> ApiResult<Job> {
 }
 
 /// The finished export's file, if this is one.
-pub async fn result_file(state: &AppState, me: &User, id: &str) -> ApiResult<(PathBuf, String)> {
+pub async fn result_file(state: &AppState, me: &User, id: &JobId) -> ApiResult<(PathBuf, String)> {
     let job = mine(state, me, id).await?;
     let Some(file) = job.result_path.as_ref().filter(|_| job.state == "done") else {
         return Err(ApiError::NotFound("result"));

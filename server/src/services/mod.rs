@@ -11,10 +11,11 @@ pub mod transports;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Checks that a path or body id is a UUID, so a malformed id is a 400, not a 404 or worse.
-pub fn parse_id(raw: &str, what: &'static str) -> ApiResult<String> {
+/// Checks that a path or body id is a UUID, so a malformed id is a 400, not a 404 or worse;
+/// gives it in its canonical form, as the typed id `T` it names.
+pub fn parse_id<T: From<String>>(raw: &str, what: &'static str) -> ApiResult<T> {
     uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
+        .map(|u| T::from(u.to_string()))
         .map_err(|_| ApiError::bad("invalid_id", format!("{what} id is not a valid id")))
 }
 

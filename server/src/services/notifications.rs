@@ -7,7 +7,9 @@ use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{NewNotification, ReadSelection};
-use protocol::{mentions, Job, NotificationList, Room, User};
+use protocol::{
+    mentions, Job, MessageId, NotificationId, NotificationList, Room, RoomId, User, UserId,
+};
 
 /// Longest excerpt of a message shown in a notification.
 const EXCERPT_CHARS: usize = 140;
@@ -35,14 +37,14 @@ pub async fn for_message(
     state: &AppState,
     author: &User,
     room: &Room,
-    message_id: &str,
+    message_id: &MessageId,
     body: &str,
     now: i64,
 ) -> ApiResult<Vec<NewNotification>> {
     let link = format!("/rooms/{}#m-{message_id}", room.id);
     if let Some(other) = &room.dm_with {
         return Ok(vec![NewNotification {
-            id: new_id(),
+            id: new_id().into(),
             user_id: other.id.clone(),
             kind: "dm".into(),
             title: format!("{} sent you a message", author.username),
@@ -60,7 +62,7 @@ pub async fn for_message(
         .into_iter()
         .filter(|u| u.id != author.id)
         .map(|u| NewNotification {
-            id: new_id(),
+            id: new_id().into(),
             user_id: u.id,
             kind: "mention".into(),
             title: format!("{} mentioned you in {}", author.username, room_title(room)),
@@ -73,7 +75,7 @@ pub async fn for_message(
 
 pub fn for_invite(by: &User, to: &User, room: &Room, now: i64) -> NewNotification {
     NewNotification {
-        id: new_id(),
+        id: new_id().into(),
         user_id: to.id.clone(),
         kind: "invite".into(),
         title: format!("{} invited you to {}", by.username, room_title(room)),
@@ -84,7 +86,7 @@ pub fn for_invite(by: &User, to: &User, room: &Room, now: i64) -> NewNotificatio
 }
 
 /// A finished or failed job tells its owner.
-pub fn for_job(user_id: &str, job: &Job, now: i64) -> Option<NewNotification> {
+pub fn for_job(user_id: &UserId, job: &Job, now: i64) -> Option<NewNotification> {
     let what = match (job.kind.as_str(), &job.room_name) {
         ("export_room", Some(room)) => format!("export of #{room}"),
         (kind, _) => format!("{} job", job_label(kind)),
@@ -95,8 +97,8 @@ pub fn for_job(user_id: &str, job: &Job, now: i64) -> Option<NewNotification> {
         _ => return None,
     };
     Some(NewNotification {
-        id: new_id(),
-        user_id: user_id.to_string(),
+        id: new_id().into(),
+        user_id: user_id.clone(),
         kind: kind.into(),
         title,
         body: job.message.clone(),
@@ -142,8 +144,8 @@ pub async fn announce(state: &AppState, admin: &User, title: &str, body: &str) -
         .into_iter()
         .filter(|id| *id != admin.id)
         .map(|user_id| NewNotification {
-            id: new_id(),
-            user_id,
+            id: new_id().into(),
+            user_id: user_id.into(),
             kind: "announcement".into(),
             title: title.to_string(),
             body: body.to_string(),
@@ -170,11 +172,11 @@ pub async fn list(
     state: &AppState,
     me: &User,
     unread_only: bool,
-    before: Option<&str>,
+    before: Option<&NotificationId>,
     limit: Option<u32>,
 ) -> ApiResult<NotificationList> {
     let limit = super::page_limit(limit)?;
-    let before = before.map(|b| parse_id(b, "notification")).transpose()?;
+    let before: Option<NotificationId> = before.map(|b| parse_id(b, "notification")).transpose()?;
     let (notifications, unread) = state
         .store
         .notifications(&me.id, unread_only, before.as_deref(), limit)
@@ -201,7 +203,10 @@ pub fn room_of(link: &str) -> Option<&str> {
 }
 
 /// My unread mention and DM notifications, as (notification id, room id).
-async fn unread_room_notes(state: &AppState, me: &User) -> ApiResult<Vec<(String, String)>> {
+async fn unread_room_notes(
+    state: &AppState,
+    me: &User,
+) -> ApiResult<Vec<(NotificationId, RoomId)>> {
     let (notes, _) = state
         .store
         .notifications(&me.id, true, None, ROOM_NOTES_SCAN)
@@ -210,14 +215,14 @@ async fn unread_room_notes(state: &AppState, me: &User) -> ApiResult<Vec<(String
     Ok(notes
         .into_iter()
         .filter(|n| ROOM_KINDS.contains(&n.kind.as_str()))
-        .filter_map(|n| Some((n.id.clone(), room_of(&n.link)?.to_string())))
+        .filter_map(|n| Some((n.id.clone(), RoomId::from(room_of(&n.link)?))))
         .collect())
 }
 
 /// I read `room_id`: its mention and DM notifications are read too (their `read` event tells
 /// my other tabs). Nothing is written when there are none.
-pub async fn read_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<()> {
-    let ids: Vec<String> = unread_room_notes(state, me)
+pub async fn read_room(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<()> {
+    let ids: Vec<NotificationId> = unread_room_notes(state, me)
         .await?
         .into_iter()
         .filter(|(_, room)| room == room_id)
@@ -235,10 +240,10 @@ pub async fn read_room(state: &AppState, me: &User, room_id: &str) -> ApiResult<
 pub async fn mark_read(
     state: &AppState,
     me: &User,
-    ids: Option<Vec<String>>,
+    ids: Option<Vec<NotificationId>>,
     all: bool,
 ) -> ApiResult<()> {
-    let rooms: std::collections::BTreeSet<String> = if all {
+    let rooms: std::collections::BTreeSet<RoomId> = if all {
         unread_room_notes(state, me)
             .await?
             .into_iter()

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use protocol::{
     EventData, Feed, PollTimings, Switches, Transport, TransportChange, TransportSettings, User,
-    CHOOSABLE_FEEDS,
+    UserId, CHOOSABLE_FEEDS,
 };
 use serde_json::{Map, Value};
 
@@ -124,10 +124,10 @@ pub async fn update_mine(
 pub async fn set_overrides(
     state: &AppState,
     admin: &User,
-    user_id: &str,
+    user_id: &UserId,
     body: &Map<String, Value>,
 ) -> ApiResult<TransportSettings> {
-    let user_id = parse_id(user_id, "user")?;
+    let user_id: UserId = parse_id(user_id, "user")?;
     state
         .store
         .user_by_id(&user_id)

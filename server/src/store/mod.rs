@@ -13,8 +13,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use protocol::{
-    Feed, FeedOverrides, FeedSet, FeedTransports, Member, Message, Notification, Room, Switches,
-    Transport, User,
+    Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Member, Message, MessageId, Notification,
+    NotificationId, Room, RoomId, Switches, Transport, User, UserId,
 };
 
 /// A committed event as the log holds it. `data` is the event's JSON payload, serialised once.
@@ -82,8 +82,8 @@ pub struct RoomAccess {
 
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: String,
-    pub room_id: String,
+    pub id: MessageId,
+    pub room_id: RoomId,
     pub author: User,
     pub body: String,
     pub client_id: String,
@@ -94,8 +94,8 @@ pub struct NewMessage {
 
 #[derive(Debug, Clone)]
 pub struct NewNotification {
-    pub id: String,
-    pub user_id: String,
+    pub id: NotificationId,
+    pub user_id: UserId,
     pub kind: String,
     pub title: String,
     pub body: String,
@@ -106,8 +106,8 @@ pub struct NewNotification {
 /// A background job as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    pub id: String,
-    pub user_id: String,
+    pub id: JobId,
+    pub user_id: UserId,
     pub kind: String,
     pub params: String,
     pub state: String,
@@ -126,7 +126,7 @@ pub struct JobRecord {
 #[derive(Debug, Clone)]
 pub enum ReadSelection {
     All,
-    Ids(Vec<String>),
+    Ids(Vec<NotificationId>),
 }
 
 #[derive(Debug)]

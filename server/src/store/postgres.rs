@@ -355,7 +355,7 @@ async fn send_batch_in_tx(
             .await?;
         for row in rows {
             let m = row.message();
-            existing.insert((m.author.id.clone(), m.client_id.clone()), m);
+            existing.insert((m.author.id.to_string(), m.client_id.clone()), m);
         }
     }
     let existing_keys: HashSet<(&str, &str)> = existing
@@ -452,7 +452,7 @@ async fn send_batch_in_tx(
             out.push(SendOutcome::Created(message, events));
             continue;
         }
-        let key = (m.author.id.clone(), m.client_id.clone());
+        let key = (m.author.id.to_string(), m.client_id.clone());
         let earlier = match existing.get(&key) {
             Some(found) => found.clone(),
             None => fresh
@@ -519,8 +519,8 @@ mod tests {
 
     fn message(room_id: &str, author: &User, client_id: &str) -> NewMessage {
         NewMessage {
-            id: uuid::Uuid::new_v4().to_string(),
-            room_id: room_id.to_string(),
+            id: crate::clock::new_id().into(),
+            room_id: room_id.into(),
             author: author.clone(),
             body: format!("body of {client_id}"),
             client_id: client_id.to_string(),

@@ -29,8 +29,9 @@ use super::{
 };
 use async_trait::async_trait;
 use protocol::{
-    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, Member,
-    MembershipChange, Message, Notification, Room, Switches, Transport, User, CHOOSABLE_FEEDS,
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Member,
+    MembershipChange, Message, MessageId, Notification, NotificationId, Room, RoomId, Switches,
+    Transport, User, UserId, CHOOSABLE_FEEDS,
 };
 use sqlx::{Database, FromRow, Pool, Transaction};
 use std::future::Future;
@@ -92,6 +93,24 @@ impl<'a> From<&'a [String]> for Arg<'a> {
         Arg::TextList(list.iter().map(String::as_str).collect())
     }
 }
+
+impl<'a> From<&'a [NotificationId]> for Arg<'a> {
+    fn from(list: &'a [NotificationId]) -> Self {
+        Arg::TextList(list.iter().map(NotificationId::as_str).collect())
+    }
+}
+
+/// Typed ids bind as their text.
+macro_rules! id_args {
+    ($($id:ty),*) => {$(
+        impl<'a> From<&'a $id> for Arg<'a> {
+            fn from(id: &'a $id) -> Self {
+                Arg::Text(Some(id.as_str()))
+            }
+        }
+    )*};
+}
+id_args!(UserId, RoomId, MessageId, NotificationId, JobId);
 
 /// The arguments of one statement, in `$n` order.
 macro_rules! args {
@@ -286,7 +305,7 @@ pub struct UserRow {
 impl UserRow {
     fn user(&self) -> User {
         User {
-            id: self.id.clone(),
+            id: self.id.as_str().into(),
             username: self.username.clone(),
             is_admin: self.is_admin,
             display_name: self.display_name.clone(),
@@ -315,14 +334,14 @@ impl RoomRow {
     fn room(self) -> Room {
         let dm_with = match (self.dm_user_id, self.dm_username) {
             (Some(id), Some(username)) => Some(Author {
-                id,
+                id: id.into(),
                 username,
                 display_name: self.dm_display_name,
             }),
             _ => None,
         };
         Room {
-            id: self.id,
+            id: self.id.into(),
             name: self.name,
             private: self.private,
             is_member: self.is_member,
@@ -361,10 +380,10 @@ pub struct MessageRow {
 impl MessageRow {
     pub fn message(self) -> Message {
         Message {
-            id: self.id,
-            room_id: self.room_id,
+            id: self.id.into(),
+            room_id: self.room_id.into(),
             author: Author {
-                id: self.author_id,
+                id: self.author_id.into(),
                 username: self.author_name,
                 display_name: self.author_display_name,
             },
@@ -404,8 +423,8 @@ pub struct JobRow {
 impl From<JobRow> for JobRecord {
     fn from(r: JobRow) -> Self {
         JobRecord {
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             kind: r.kind,
             params: r.params,
             state: r.state,
@@ -439,7 +458,7 @@ pub struct NotificationRow {
 impl NotificationRow {
     fn notification(self) -> Notification {
         Notification {
-            id: self.id,
+            id: self.id.into(),
             kind: self.kind,
             title: self.title,
             body: self.body,
@@ -462,7 +481,7 @@ impl MemberRow {
     fn member(self) -> Member {
         Member {
             user: Author {
-                id: self.id,
+                id: self.id.into(),
                 username: self.username,
                 display_name: self.display_name,
             },
@@ -733,7 +752,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         t.commit().await?;
         Ok(User {
-            id: id.to_string(),
+            id: id.into(),
             username: username.to_string(),
             is_admin,
             display_name: None,
@@ -1264,7 +1283,7 @@ impl<D: Dialect> Store for SqlStore<D> {
                     args![user_id, ids.as_slice()],
                 )
                 .await?;
-                let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+                let distinct: std::collections::HashSet<&NotificationId> = ids.iter().collect();
                 if mine as usize != distinct.len() {
                     return Ok(None);
                 }

@@ -657,8 +657,8 @@ mod tests {
 
     fn message(room_id: &str, author: &User, client_id: &str) -> NewMessage {
         NewMessage {
-            id: uuid::Uuid::new_v4().to_string(),
-            room_id: room_id.to_string(),
+            id: crate::clock::new_id().into(),
+            room_id: room_id.into(),
             author: author.clone(),
             body: format!("body of {client_id}"),
             client_id: client_id.to_string(),
@@ -850,7 +850,7 @@ mod tests {
         let mut holder = store.pool.acquire().await.unwrap();
         let mut tx = holder.begin_with("BEGIN IMMEDIATE").await.unwrap();
         sqlx::query("UPDATE rooms SET name = 'renamed' WHERE id = ?")
-            .bind(&room.id)
+            .bind(room.id.as_str())
             .execute(&mut *tx)
             .await
             .unwrap();

@@ -15,7 +15,7 @@ async fn signup_login_logout_me() {
     assert!(user.is_admin, "the first account is an admin");
     let (status, me) = alice.get("/api/me").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["id"], user.id);
+    assert_eq!(me["id"], user.id.as_str());
 
     let bob = app.client().signup("bob").await;
     assert!(!bob.is_admin, "later accounts are not admins");
