@@ -6,8 +6,8 @@ import { hydrated, signIn, run, PASSWORD, shot } from './helpers';
 import { T, id } from './testids';
 
 test('two people: rename and topic live, members with presence, display name, password change', async ({ browser }) => {
-  const aliceName = `alice${run}`;
-  const bobName = `bob${run}`;
+  const aliceName = `rpada${run}`;
+  const bobName = `rpbo${run}`;
   const alice = await signIn(browser, aliceName);
   const bob = await signIn(browser, bobName);
 
