@@ -107,12 +107,16 @@ pub fn MembersPanel(
                             let is_me = m.user.id == me;
                             let shown = m.user.shown_name().to_string();
                             let handle = m.user.display_name.is_some().then(|| format!("@{}", m.user.username));
+                            // In words too, not by the dot's colour alone.
+                            let uid = m.user.id.clone();
+                            let status = move || chat.presence.with(|p| p.get(uid.as_str()).cloned()).unwrap_or_else(|| "offline".into());
                             view! {
                                 <li data-testid=testid::MEMBER data-username=m.user.username.clone()>
                                     <PresenceDot user_id=m.user.id.clone() />
                                     <span class="name">{shown}</span>
                                     {handle.map(|h| view! { <span class="muted handle">{h}</span> })}
                                     {is_me.then(|| view! { <span class="tag">"you"</span> })}
+                                    <span class="muted status" aria-hidden="true">{status}</span>
                                 </li>
                             }
                         }).collect_view()
