@@ -115,6 +115,15 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// A mixed workload through the group writer: each sender posts messages, edits its last
+    /// one and toggles reactions on it (6 : 2 : 2), back to back; acknowledged changes per
+    /// second and the ack latency of each kind. Plain sends alone: `writes`.
+    Mixed {
+        #[arg(long, default_value_t = 100)]
+        senders: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
     /// Reconnect storm: N WebSocket clients, the server restarted (SIGTERM, same address and
     /// database) under them; reconnect spread, time until all are back, loss. Needs --spawn.
     Storm {
@@ -215,6 +224,10 @@ fn start(spec: &SpawnSpec, addr: SocketAddr, node: &str) -> Result<tokio::proces
         .arg("--signup-per-ip-per-minute")
         .arg("0")
         .arg("--sends-per-user-per-minute")
+        .arg("0")
+        .arg("--reactions-per-user-per-minute")
+        .arg("0")
+        .arg("--edits-per-user-per-minute")
         .arg("0")
         .kill_on_drop(true);
     if !spec.database_url.starts_with("sqlite:") {
@@ -444,6 +457,15 @@ async fn main() -> Result<()> {
                 println!(
                     "{label} {} acknowledged ({} failed) · {:.0} messages/s · ack {}",
                     r.acked, r.failed, r.per_s, r.ack
+                );
+                headline.push(r.per_s);
+            }
+            Scenario::Mixed { senders, secs } => {
+                println!("mixed senders={senders} secs={secs}");
+                let r = scenarios::mixed(target, senders, secs).await?;
+                println!(
+                    "{label} {} acknowledged ({} failed) · {:.0} changes/s · ack {} · sends {} · edits {} · reactions {}",
+                    r.acked, r.failed, r.per_s, r.ack, r.sends, r.edits, r.reactions
                 );
                 headline.push(r.per_s);
             }

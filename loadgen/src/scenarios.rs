@@ -800,6 +800,146 @@ pub async fn writes(t: Target, senders: usize, secs: f64) -> Result<WritesReport
 }
 
 // ---------------------------------------------------------------------------------------------
+// Mixed writes: messages, edits and reactions
+
+#[derive(Debug, Clone)]
+pub struct MixedReport {
+    pub senders: usize,
+    pub acked: u64,
+    pub failed: u64,
+    pub per_s: f64,
+    /// Every acknowledged change, then each kind on its own.
+    pub ack: Summary,
+    pub sends: Summary,
+    pub edits: Summary,
+    pub reactions: Summary,
+}
+
+/// Emoji the mixed workload toggles (one PUT, then its DELETE).
+const MIXED_EMOJI: [&str; 4] = ["%F0%9F%91%8D", "%F0%9F%8E%89", "%E2%9D%A4", "%F0%9F%9A%80"];
+
+/// `senders` connections (into 10 rooms) each repeating, for `secs`: six sends, two edits of
+/// its last message, two reaction changes on it (added, then removed). A change counts when
+/// acknowledged (201, 200 or 204).
+pub async fn mixed(t: Target, senders: usize, secs: f64) -> Result<MixedReport> {
+    let run = run_id();
+    let users =
+        client::signup_many(t.addr, &format!("lg{run}x"), senders.div_ceil(10).max(1)).await?;
+    let mut rooms = Vec::new();
+    for r in 0..10 {
+        rooms.push(client::create_room(t.addr, &users[0], &format!("x{r}-{run}")).await?);
+    }
+    for u in &users[1..] {
+        for r in &rooms {
+            client::join(t.addr, u, r).await?;
+        }
+    }
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..senders {
+        let user = users[i % users.len()].clone();
+        let room = rooms[i % rooms.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Http::connect(t.addr).await?;
+            let mut lat: [Vec<u64>; 3] = Default::default();
+            let mut failed = 0u64;
+            let mut seq = i as u64 * 1_000_000_000;
+            let mut last: Option<String> = None;
+            let mut step = 0usize;
+            while Instant::now() < end {
+                step += 1;
+                let t0 = now_us();
+                let (kind, result) = match (step % 10, &last) {
+                    (0..=5, _) | (_, None) => {
+                        seq += 1;
+                        let body = serde_json::json!({
+                            "body": format!("lg {}", now_us()),
+                            "client_id": format!("{}-{seq}", user.name),
+                        })
+                        .to_string();
+                        let r = h
+                            .request(
+                                "POST",
+                                &format!("/api/rooms/{room}/messages"),
+                                Some(&user.cookie),
+                                &[],
+                                Some(body.as_bytes()),
+                            )
+                            .await;
+                        if let Ok(r) = &r {
+                            last = r.json()["id"].as_str().map(str::to_string).or(last);
+                        }
+                        (0, r.map(|r| r.status))
+                    }
+                    (6 | 7, Some(id)) => {
+                        let body = serde_json::json!({ "body": format!("lg edited {}", now_us()) })
+                            .to_string();
+                        let r = h
+                            .request(
+                                "PATCH",
+                                &format!("/api/rooms/{room}/messages/{id}"),
+                                Some(&user.cookie),
+                                &[],
+                                Some(body.as_bytes()),
+                            )
+                            .await;
+                        (1, r.map(|r| r.status))
+                    }
+                    (n, Some(id)) => {
+                        // Step 8 adds an emoji, step 9 takes the same one away.
+                        let emoji = MIXED_EMOJI[(step / 10) % MIXED_EMOJI.len()];
+                        let method = if n == 8 { "PUT" } else { "DELETE" };
+                        let r = h
+                            .request(
+                                method,
+                                &format!("/api/rooms/{room}/messages/{id}/reactions/{emoji}"),
+                                Some(&user.cookie),
+                                &[],
+                                None,
+                            )
+                            .await;
+                        (2, r.map(|r| r.status))
+                    }
+                };
+                match result {
+                    Ok(200 | 201 | 204) => lat[kind].push(now_us() - t0),
+                    Ok(_) => failed += 1,
+                    Err(_) => {
+                        failed += 1;
+                        h = Http::connect(t.addr).await?;
+                    }
+                }
+            }
+            anyhow::Ok((lat, failed))
+        }));
+    }
+    let mut lat: [Vec<u64>; 3] = Default::default();
+    let mut failed = 0;
+    for task in tasks {
+        let (l, f) = task.await??;
+        for (all, mine) in lat.iter_mut().zip(l) {
+            all.extend(mine);
+        }
+        failed += f;
+    }
+    let took = start.elapsed().as_secs_f64();
+    let every: Vec<u64> = lat.iter().flatten().copied().collect();
+    let acked = every.len() as u64;
+    let [sends, edits, reactions] = lat;
+    Ok(MixedReport {
+        senders,
+        acked,
+        failed,
+        per_s: acked as f64 / took.max(1e-6),
+        ack: summarize(every),
+        sends: summarize(sends),
+        edits: summarize(edits),
+        reactions: summarize(reactions),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Smoke: every scenario at a tiny scale, in seconds; an error if anything was lost or refused.
 
 pub async fn smoke(t: Target) -> Result<Vec<String>> {
@@ -867,6 +1007,17 @@ pub async fn smoke(t: Target) -> Result<Vec<String>> {
         bail!("writes: {} acked, {} failed", w.acked, w.failed);
     }
     out.push(format!("writes: {} acked, {}", w.acked, w.ack));
+    let m = mixed(t, 4, 1.0).await?;
+    if m.sends.n == 0 || m.edits.n == 0 || m.reactions.n == 0 || m.failed > 0 {
+        bail!(
+            "mixed: {} sends, {} edits, {} reactions acked, {} failed",
+            m.sends.n,
+            m.edits.n,
+            m.reactions.n,
+            m.failed
+        );
+    }
+    out.push(format!("mixed: {} acked, {}", m.acked, m.ack));
     Ok(out)
 }
 

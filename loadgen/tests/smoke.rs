@@ -27,7 +27,11 @@ async fn every_scenario_runs_against_a_real_server() {
     for l in &lines {
         println!("{l}");
     }
-    assert_eq!(lines.len(), 3 + 4 + 2 + 3 + 1, "every scenario reported");
+    assert_eq!(
+        lines.len(),
+        3 + 4 + 2 + 3 + 1 + 1,
+        "every scenario reported"
+    );
     let _ = stop.send(());
     server.await.expect("server task").expect("server ran");
 }

@@ -2,7 +2,7 @@
 //! WebSocket client may send, acknowledgements, errors, poll answers and close codes.
 
 use crate::feed::{Feed, ParseError, Transport};
-use crate::ids::{NotificationId, RoomId};
+use crate::ids::{MessageId, NotificationId, RoomId};
 use crate::model::{Author, Job, Message, Notification, Room};
 use crate::settings::{Switches, TransportSettings};
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
@@ -13,6 +13,12 @@ use serde_json::value::RawValue;
 pub mod kind {
     /// A chat message (data = Message).
     pub const MESSAGE: &str = "message";
+    /// A message changed: edited, deleted (a tombstone) or its reply count moved (data = the
+    /// Message as it now is; its reactions' `mine` is always false).
+    pub const MESSAGE_UPDATED: &str = "message_updated";
+    /// Someone added or removed a reaction (data = {"room_id","message_id","emoji","user",
+    /// "added","count"}; `count` is the emoji's count after the change).
+    pub const REACTION: &str = "reaction";
     /// A membership changed (data = {"change": "joined" | "left" | "invited", "room": Room,
     /// "user"?: Author}): without `user`, mine (to me); with `user`, that person joined or left
     /// a room I am in (to the room's members).
@@ -129,6 +135,11 @@ impl TryFrom<Event> for TypedEvent {
 pub enum EventData {
     /// A chat message (chat feed, stored).
     Message(Message),
+    /// A message was edited or deleted, or its reply count moved (chat feed, stored, to the
+    /// room's members): the message as it now is, with `mine` false on every reaction.
+    MessageUpdated(Message),
+    /// A reaction was added or removed (chat feed, stored, to the room's members).
+    Reaction(ReactionEvent),
     /// A membership of a room changed (chat feed, stored): mine (to me), or, with `user` set,
     /// someone's join or leave (to the room's members).
     Membership(Membership),
@@ -174,6 +185,8 @@ impl EventData {
     pub fn kind(&self) -> &'static str {
         match self {
             EventData::Message(_) => kind::MESSAGE,
+            EventData::MessageUpdated(_) => kind::MESSAGE_UPDATED,
+            EventData::Reaction(_) => kind::REACTION,
             EventData::Membership(_) => kind::MEMBERSHIP,
             EventData::RoomCreated(_) => kind::ROOM_CREATED,
             EventData::RoomUpdated(_) => kind::ROOM_UPDATED,
@@ -207,6 +220,8 @@ impl EventData {
         }
         match self {
             EventData::Message(m) => fields(m),
+            EventData::MessageUpdated(m) => fields(m),
+            EventData::Reaction(r) => fields(r),
             EventData::RoomCreated(r) => fields(r),
             EventData::RoomUpdated(r) => fields(r),
             EventData::UserUpdated(a) => fields(a),
@@ -241,6 +256,8 @@ impl EventData {
         }
         Ok(match kind {
             kind::MESSAGE => EventData::Message(read(kind, data)?),
+            kind::MESSAGE_UPDATED => EventData::MessageUpdated(read(kind, data)?),
+            kind::REACTION => EventData::Reaction(read(kind, data)?),
             kind::MEMBERSHIP => EventData::Membership(read(kind, data)?),
             kind::ROOM_CREATED => EventData::RoomCreated(read(kind, data)?),
             kind::ROOM_UPDATED => EventData::RoomUpdated(read(kind, data)?),
@@ -259,6 +276,18 @@ impl EventData {
             _ => EventData::Unknown,
         })
     }
+}
+
+/// `reaction`: who added (or removed) which emoji on which message, and the emoji's count on
+/// that message after the change. Clients keep `mine` from it: `user` is who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionEvent {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub user: Author,
+    pub added: bool,
+    pub count: i64,
 }
 
 /// How a person's membership of a room changed.
@@ -551,6 +580,11 @@ mod tests {
             created_at: 1,
             seq: 1,
             event_id: 9,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reply_count: 0,
+            reactions: Vec::new(),
         };
         assert_eq!(
             EventData::Message(message.clone()).data_json(),
@@ -622,6 +656,14 @@ mod tests {
             EventData::UserUpdated(Author {
                 display_name: Some("Ada L.".into()),
                 ..author()
+            }),
+            EventData::Reaction(ReactionEvent {
+                room_id: "r1".into(),
+                message_id: "m1".into(),
+                emoji: "👍".into(),
+                user: author(),
+                added: true,
+                count: 2,
             }),
             EventData::Presence(Presence {
                 user: author(),

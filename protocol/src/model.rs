@@ -98,6 +98,71 @@ pub struct Message {
     /// The global event id that published this message (the live cursor).
     #[serde(default)]
     pub event_id: i64,
+    /// When the body was last edited (ms), `None` if never.
+    #[serde(default)]
+    pub edited_at: Option<i64>,
+    /// A tombstone: the message was deleted (its body is "" and it has no reactions).
+    #[serde(default)]
+    pub deleted: bool,
+    /// The message this one answers (in the same room).
+    #[serde(default)]
+    pub reply_to: Option<ReplyRef>,
+    /// How many messages answer this one (its thread's length).
+    #[serde(default)]
+    pub reply_count: i64,
+    /// Reactions, one entry per emoji, in the order they were first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+}
+
+impl Message {
+    /// The message as `reader` sees it: `mine` set on each reaction `reader` is among, and
+    /// each list of who reacted cut to [`REACTION_USERS_SHOWN`] (the count still tells all).
+    /// `None` is the one payload of an event, read by everyone: `mine` stays false there.
+    pub fn seen_by(mut self, reader: Option<&str>) -> Message {
+        for r in &mut self.reactions {
+            r.mine = reader.is_some_and(|me| r.users.iter().any(|u| u.id == me));
+            r.users.truncate(REACTION_USERS_SHOWN);
+        }
+        self
+    }
+}
+
+/// How many of the people who reacted with one emoji a message lists (for the hover).
+pub const REACTION_USERS_SHOWN: usize = 10;
+
+/// What a reply shows of the message it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRef {
+    pub id: MessageId,
+    pub author: Author,
+    /// The start of its body ("" once it is deleted).
+    pub excerpt: String,
+    /// Whether it was deleted since.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// One emoji on a message: how many reacted with it, whether I did, and who (the first
+/// [`REACTION_USERS_SHOWN`], in the order they reacted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// As the reader sees it: in REST answers, whether I reacted with it. In an event's
+    /// payload (one for every reader) always false: compute it from `users` and from
+    /// `reaction` events, which name who reacted.
+    #[serde(default)]
+    pub mine: bool,
+    #[serde(default)]
+    pub users: Vec<Author>,
+}
+
+/// `GET /api/rooms/{room}/messages/{id}/thread`: the root and its replies, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thread {
+    pub root: Message,
+    pub replies: Vec<Message>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

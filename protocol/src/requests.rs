@@ -25,6 +25,16 @@ pub struct UsernameBody {
 pub struct SendMessage {
     pub body: String,
     pub client_id: String,
+    /// The id of the message this one answers (same room, not deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+}
+
+/// `PATCH /api/rooms/{room}/messages/{id}`: the new body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    pub body: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

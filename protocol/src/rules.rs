@@ -20,6 +20,72 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 /// History page size: default and ceiling.
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 100;
+/// Longest reaction in bytes (UTF-8): room for a skin tone or a two-person ZWJ sequence, not
+/// for a string of emoji.
+pub const MAX_EMOJI_BYTES: usize = 16;
+/// Different emoji one message can carry at most: a row of chips, not a wall.
+pub const MAX_REACTION_EMOJI: i64 = 20;
+/// Replies a thread answer lists at most.
+pub const MAX_THREAD_REPLIES: u32 = 1000;
+
+/// Checks a reaction: one emoji, 1 to [`MAX_EMOJI_BYTES`] bytes, made of emoji characters
+/// (pictographs, symbols, dingbats, regional-indicator flags) with the marks that join or
+/// shape them (zero-width joiner, variation selectors, skin tones, keycap). No letters,
+/// spaces, punctuation or control characters; ASCII only as a keycap's `0`–`9`, `#`, `*`.
+pub fn check_emoji(raw: &str) -> Result<&str, &'static str> {
+    const RULE: &str =
+        "A reaction is one emoji (at most 16 bytes): no letters, spaces or punctuation.";
+    if raw.is_empty() || raw.len() > MAX_EMOJI_BYTES {
+        return Err(RULE);
+    }
+    let keycap = raw.contains('\u{20E3}');
+    let (mut pictures, mut joiners, mut flag_letters) = (0, 0, 0);
+    for c in raw.chars() {
+        match c as u32 {
+            0x1F1E6..=0x1F1FF => flag_letters += 1,
+            // Skin tones shape the picture before them.
+            0x1F3FB..=0x1F3FF => {}
+            0x200D => joiners += 1,
+            _ if is_emoji_char(c) => pictures += 1,
+            _ if is_emoji_mark(c) || (keycap && matches!(c, '0'..='9' | '#' | '*')) => {}
+            _ => return Err(RULE),
+        }
+    }
+    // One picture (several only when joined into one), or one flag (two letters), or a keycap.
+    let one = match (pictures, flag_letters) {
+        (0, 0) => keycap,
+        (0, 2) => true,
+        (n, 0) => n <= 1 + joiners,
+        _ => false,
+    };
+    if one {
+        Ok(raw)
+    } else {
+        Err(RULE)
+    }
+}
+
+/// A character that is a picture on its own (the blocks emoji come from).
+fn is_emoji_char(c: char) -> bool {
+    matches!(c as u32,
+        0xA9 | 0xAE | 0x203C | 0x2049 | 0x2122 | 0x2139
+        | 0x2190..=0x21FF   // arrows
+        | 0x2300..=0x23FF   // technical (⌚ ⏰)
+        | 0x24C2 | 0x25A0..=0x25FF // Ⓜ, geometric shapes
+        | 0x2600..=0x27BF   // miscellaneous symbols, dingbats
+        | 0x2900..=0x297F | 0x2B00..=0x2BFF // arrows
+        | 0x3030 | 0x303D | 0x3297 | 0x3299
+        | 0x1F000..=0x1FAFF // mahjong to symbols and pictographs extended-A, flags' letters
+    )
+}
+
+/// A mark that joins or shapes emoji: zero-width joiner, variation selectors, keycap, tags.
+fn is_emoji_mark(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F
+    )
+}
 
 /// Case-folds and checks a username: 3–32 chars of `a-z 0-9 _ . -`.
 pub fn normalize_username(raw: &str) -> Result<String, &'static str> {
@@ -230,6 +296,48 @@ pub fn mentions(body: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reactions_are_one_emoji() {
+        for ok in [
+            "👍",
+            "❤️",
+            "🎉",
+            "👍🏽",
+            "👩‍💻",
+            "🇫🇷",
+            "1️⃣",
+            "#️⃣",
+            "✅",
+            "☕",
+            "🫠",
+        ] {
+            assert_eq!(check_emoji(ok), Ok(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "a",
+            "ok",
+            ":+1:",
+            "👍 ",
+            " 👍",
+            "👍\n",
+            "1",
+            "#",
+            "é",
+            "日",
+            "👍a",
+            "\u{200D}",
+            "\u{FE0F}",
+            "<b>",
+            "👍👍👍👍👍",
+            "👍👍",
+            "🇫🇷🇩🇪",
+            "🇫",
+        ] {
+            assert!(check_emoji(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn counts_are_singular_for_one_only() {

@@ -154,6 +154,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_TYPING_PER_USER", default_value_t = 60)]
     pub typing_per_user_per_minute: u32,
 
+    /// Reactions one user may add or remove per minute (0: no limit). Past it: 429.
+    #[arg(long, env = "SWITCHBOARD_REACTIONS_PER_USER", default_value_t = 60)]
+    pub reactions_per_user_per_minute: u32,
+
+    /// Edits and deletions of messages one user may make per minute (0: no limit). Past it:
+    /// 429. Each is an event every member of the room receives, like a message.
+    #[arg(long, env = "SWITCHBOARD_EDITS_PER_USER", default_value_t = 60)]
+    pub edits_per_user_per_minute: u32,
+
     /// Presence changes (idle/online) one user may send per minute, over HTTP and WebSocket
     /// together (0: no limit). WebSocket frames past it are dropped silently; HTTP answers 429.
     #[arg(long, env = "SWITCHBOARD_PRESENCE_PER_USER", default_value_t = 60)]
@@ -307,6 +316,8 @@ impl Config {
             signup_per_ip_per_minute: 1000,
             sends_per_user_per_minute: 100_000,
             typing_per_user_per_minute: 100_000,
+            reactions_per_user_per_minute: 100_000,
+            edits_per_user_per_minute: 100_000,
             presence_per_user_per_minute: 100_000,
             flood_close_after: 0,
             presence_coalesce_ms: 50,

@@ -256,7 +256,8 @@ fn RoomView(room_id: String) -> impl IntoView {
 #[derive(Clone, PartialEq)]
 enum Row {
     Day(String),
-    Msg(UiMessage, bool),
+    // Boxed: a message (with its reactions and reply) is far larger than a day's label.
+    Msg(Box<UiMessage>, bool),
     Member(MemberLine),
 }
 
@@ -317,7 +318,7 @@ fn rows(msgs: &[UiMessage], lines: &[MemberLine], tz_offset: i32) -> Vec<Row> {
                 p.msg.author.id != m.msg.author.id
                     || m.msg.created_at - p.msg.created_at > GROUP_GAP_MS
             });
-        out.push(Row::Msg(m.clone(), header));
+        out.push(Row::Msg(Box::new(m.clone()), header));
         prev = Some(m);
     }
     out.extend(lines.cloned().map(Row::Member));
@@ -395,7 +396,7 @@ fn MessageList(room_id: String) -> impl IntoView {
                                 };
                                 view! { <li class="member-line" data-testid=testid::MEMBER_LINE>{format!("{who} {what}")}</li> }.into_any()
                             }
-                            Row::Msg(m, header) => view! { <MessageRow m header mine=m_is_mine(&me_id) /> }.into_any(),
+                            Row::Msg(m, header) => { let m = *m; view! { <MessageRow m header mine=m_is_mine(&me_id) /> }.into_any() }
                         }
                     }
                 </For>

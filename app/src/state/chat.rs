@@ -695,6 +695,11 @@ impl Chat {
             created_at: o.created_at,
             seq: 0,
             event_id: 0,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reply_count: 0,
+            reactions: Vec::new(),
         };
         let mut shown = false;
         self.logs.update(|logs| {
@@ -861,6 +866,7 @@ impl Chat {
             let req = protocol::SendMessage {
                 body: o.body,
                 client_id: o.client_id.clone(),
+                reply_to: None,
             };
             leptos::task::spawn_local(async move {
                 match api::post::<_, Message>(&url, &req).await {

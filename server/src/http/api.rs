@@ -4,17 +4,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{
     json_rejection, AdminUser, ApiJson, ApiPath, ApiQuery, ClientIp, CurrentUser,
 };
-use crate::services::{admin, auth, chat, jobs, notifications, transports};
+use crate::services::{admin, auth, chat, jobs, messages, notifications, transports};
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use protocol::{
-    AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials,
-    HistoryQuery, JobId, MarkRead, MemberList, MessageList, NotificationQuery, PasswordChange,
-    PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomId, RoomList, RoomUpdate, SendMessage,
-    Switches, TransportSettings, User, UserId, UsernameBody,
+    AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials, EditMessage,
+    HistoryQuery, JobId, MarkRead, MemberList, Message, MessageId, MessageList, NotificationQuery,
+    PasswordChange, PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomId, RoomList,
+    RoomUpdate, SendMessage, Switches, Thread, TransportSettings, User, UserId, UsernameBody,
 };
 use tower_sessions::Session;
 
@@ -281,7 +281,15 @@ pub async fn send_message(
     ApiPath(room_id): ApiPath<RoomId>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> ApiResult<impl IntoResponse> {
-    let (message, created) = chat::send(&state, &me, &room_id, &body.body, &body.client_id).await?;
+    let (message, created) = chat::send_reply(
+        &state,
+        &me,
+        &room_id,
+        &body.body,
+        &body.client_id,
+        body.reply_to.as_ref(),
+    )
+    .await?;
     // A retry gets the first answer again; 200 tells it apart from a fresh 201.
     let status = if created {
         StatusCode::CREATED
@@ -289,6 +297,53 @@ pub async fn send_message(
         StatusCode::OK
     };
     Ok((status, Json(message)))
+}
+
+pub async fn edit_message(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath((room_id, message_id)): ApiPath<(RoomId, MessageId)>,
+    ApiJson(body): ApiJson<EditMessage>,
+) -> ApiResult<Json<Message>> {
+    let message = messages::edit(&state, &me, &room_id, &message_id, &body.body).await?;
+    Ok(Json(message))
+}
+
+pub async fn delete_message(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath((room_id, message_id)): ApiPath<(RoomId, MessageId)>,
+) -> ApiResult<StatusCode> {
+    messages::delete(&state, &me, &room_id, &message_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn add_reaction(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath((room_id, message_id, emoji)): ApiPath<(RoomId, MessageId, String)>,
+) -> ApiResult<StatusCode> {
+    messages::react(&state, &me, &room_id, &message_id, &emoji, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove_reaction(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath((room_id, message_id, emoji)): ApiPath<(RoomId, MessageId, String)>,
+) -> ApiResult<StatusCode> {
+    messages::react(&state, &me, &room_id, &message_id, &emoji, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn thread(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath((room_id, message_id)): ApiPath<(RoomId, MessageId)>,
+) -> ApiResult<Json<Thread>> {
+    Ok(Json(
+        messages::thread(&state, &me, &room_id, &message_id).await?,
+    ))
 }
 
 pub async fn mark_read(

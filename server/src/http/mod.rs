@@ -8,7 +8,7 @@ pub mod body_time;
 use crate::error::{api_not_found, method_not_allowed};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 
 /// Largest request body accepted on /api. A 4000-character message in UTF-8 is at most 16 KiB,
@@ -36,6 +36,18 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route(
             "/rooms/{room_id}/messages",
             get(api::history).post(api::send_message),
+        )
+        .route(
+            "/rooms/{room_id}/messages/{message_id}",
+            patch(api::edit_message).delete(api::delete_message),
+        )
+        .route(
+            "/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+            put(api::add_reaction).delete(api::remove_reaction),
+        )
+        .route(
+            "/rooms/{room_id}/messages/{message_id}/thread",
+            get(api::thread),
         )
         .route("/rooms/{room_id}/read", post(api::mark_read))
         .route("/rooms/{room_id}/typing", post(api::typing))

@@ -188,21 +188,23 @@ impl Audience {
     }
 }
 
+/// A stored chat event of room `r` under `id`, for the hub's unit tests.
+#[cfg(test)]
+pub(crate) fn stored(id: i64) -> StoredEvent {
+    StoredEvent {
+        id,
+        feed: Feed::Chat,
+        kind: "message".into(),
+        room_id: Some("r".into()),
+        user_id: None,
+        data: r#"{"x":1}"#.into(),
+        ts: 5,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stored(id: i64) -> StoredEvent {
-        StoredEvent {
-            id,
-            feed: Feed::Chat,
-            kind: "message".into(),
-            room_id: Some("r".into()),
-            user_id: None,
-            data: r#"{"x":1}"#.into(),
-            ts: 5,
-        }
-    }
 
     #[test]
     fn encoding_is_the_wire_event() {

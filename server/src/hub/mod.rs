@@ -379,19 +379,8 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use super::event::stored;
     use super::*;
-
-    fn stored(id: i64) -> StoredEvent {
-        StoredEvent {
-            id,
-            feed: Feed::Chat,
-            kind: "message".into(),
-            room_id: Some("r".into()),
-            user_id: None,
-            data: r#"{"x":1}"#.into(),
-            ts: 5,
-        }
-    }
 
     #[tokio::test]
     async fn commits_publish_in_order_and_move_the_head() {

@@ -261,10 +261,14 @@ pub async fn history(
             )
         }
     };
+    let reader = Some(me.id.as_str());
     Ok(state
         .store
         .messages(&access.room.id, before_seq, limit)
-        .await?)
+        .await?
+        .into_iter()
+        .map(|m| m.seen_by(reader))
+        .collect())
 }
 
 /// Sends a message; returns it and whether it is new (false: a retry of the same client id).
@@ -275,6 +279,20 @@ pub async fn send(
     room_id: &RoomId,
     body: &str,
     client_id: &str,
+) -> ApiResult<(Message, bool)> {
+    send_reply(state, me, room_id, body, client_id, None).await
+}
+
+/// [`send`], answering the message `reply_to` of the same room when given (404 when the room
+/// has no such message, 400 `invalid_reply_to` when it was deleted): its `reply_count` moves
+/// and it gets a `message_updated` event, in the send's transaction.
+pub async fn send_reply(
+    state: &AppState,
+    me: &User,
+    room_id: &RoomId,
+    body: &str,
+    client_id: &str,
+    reply_to: Option<&MessageId>,
 ) -> ApiResult<(Message, bool)> {
     super::per_minute(
         state,
@@ -301,6 +319,10 @@ pub async fn send(
         ));
     }
     let room = sendable_room(state, me, room_id).await?;
+    let reply_to = match reply_to {
+        Some(root) => Some(super::messages::reply_root(state, &room, root).await?),
+        None => None,
+    };
     let (id, now) = (MessageId::from(new_id()), now_ms());
     let notify = notifications::for_message(state, me, &room, &id, body, now).await?;
     let msg = NewMessage {
@@ -311,6 +333,7 @@ pub async fn send(
         client_id: client_id.to_string(),
         now,
         notify,
+        reply_to,
     };
     state.writer.send(msg).await
 }

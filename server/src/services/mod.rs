@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod jobs;
+pub mod messages;
 pub mod notifications;
 pub mod transports;
 

@@ -73,6 +73,45 @@ pub async fn for_message(
         .collect())
 }
 
+/// Notifications caused by an edit: the members the new body mentions and the old one did not
+/// (those were told already). Never the author; none in a DM (the other person was told).
+pub async fn for_edit(
+    state: &AppState,
+    author: &User,
+    room: &Room,
+    message_id: &str,
+    old_body: &str,
+    new_body: &str,
+    now: i64,
+) -> ApiResult<Vec<NewNotification>> {
+    if room.dm_with.is_some() {
+        return Ok(Vec::new());
+    }
+    let before = mentions(old_body);
+    let names: Vec<String> = mentions(new_body)
+        .into_iter()
+        .filter(|n| !before.contains(n))
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let link = format!("/rooms/{}#m-{message_id}", room.id);
+    let mentioned = state.store.members_named(&room.id, &names).await?;
+    Ok(mentioned
+        .into_iter()
+        .filter(|u| u.id != author.id)
+        .map(|u| NewNotification {
+            id: new_id().into(),
+            user_id: u.id,
+            kind: "mention".into(),
+            title: format!("{} mentioned you in {}", author.username, room_title(room)),
+            body: excerpt(new_body),
+            link: link.clone(),
+            now,
+        })
+        .collect())
+}
+
 pub fn for_invite(by: &User, to: &User, room: &Room, now: i64) -> NewNotification {
     NewNotification {
         id: new_id().into(),

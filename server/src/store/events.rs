@@ -8,8 +8,11 @@
 use super::{NewMessage, NewNotification, ReadSelection, StoreError, StoreResult, StoredEvent};
 use protocol::{
     kind, Author, EventData, Feed, Membership, MembershipChange, Message, Notification,
-    NotificationsRead, Room, User,
+    NotificationsRead, ReactionEvent, ReplyRef, Room, User,
 };
+
+/// Longest start of a message a reply quotes, in characters.
+pub const REPLY_EXCERPT_CHARS: usize = 120;
 
 /// An event before the log gives it an id.
 #[derive(Debug, Clone)]
@@ -69,7 +72,64 @@ pub fn message(m: &NewMessage, seq: i64, event_id: i64) -> Message {
         created_at: m.now,
         seq,
         event_id,
+        edited_at: None,
+        deleted: false,
+        reply_to: None,
+        reply_count: 0,
+        reactions: Vec::new(),
     }
+}
+
+/// The start of a body as a reply quotes it: its first [`REPLY_EXCERPT_CHARS`] characters,
+/// line breaks as spaces, "…" when cut.
+pub fn excerpt(body: &str) -> String {
+    let flat: String = body
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    let mut out: String = flat.chars().take(REPLY_EXCERPT_CHARS).collect();
+    if flat.chars().count() > REPLY_EXCERPT_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// What a reply shows of `root`.
+pub fn reply_ref(root: &Message) -> ReplyRef {
+    ReplyRef {
+        id: root.id.clone(),
+        author: root.author.clone(),
+        excerpt: excerpt(&root.body),
+        deleted: root.deleted,
+    }
+}
+
+/// A message's new state after an edit, a deletion or a new reply, to its room's members: one
+/// payload for every reader, so no reaction is `mine` and the lists of who reacted are cut.
+pub fn message_updated(message: &Message, now: i64) -> NewEvent {
+    let data = EventData::MessageUpdated(message.clone().seen_by(None));
+    NewEvent::of(Feed::Chat, &data, Some(&message.room_id), None, now)
+}
+
+/// A reaction added or removed, to the room's members, with the emoji's count after it.
+pub fn reaction(
+    room_id: &str,
+    message_id: &str,
+    emoji: &str,
+    user: &User,
+    added: bool,
+    count: i64,
+    now: i64,
+) -> NewEvent {
+    let data = EventData::Reaction(ReactionEvent {
+        room_id: room_id.into(),
+        message_id: message_id.into(),
+        emoji: emoji.to_string(),
+        user: user.author(),
+        added,
+        count,
+    });
+    NewEvent::of(Feed::Chat, &data, Some(room_id), None, now)
 }
 
 /// A message's event: to the members of its room, under the id the message names. The

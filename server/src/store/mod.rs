@@ -90,6 +90,9 @@ pub struct NewMessage {
     pub now: i64,
     /// Notifications the message causes (mentions, DMs), stored in its transaction.
     pub notify: Vec<NewNotification>,
+    /// The message this one answers (same room): its reply count moves in the same
+    /// transaction, with a `message_updated` event for it.
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +146,13 @@ pub enum StoreError {
     /// A public room of that name exists (its name as it was given).
     #[error("a public room is called {0}")]
     RoomNameTaken(String),
+    /// What a change was about does not exist (any more), e.g. `"message"`.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The change is refused as things now stand (a stable code and a message to show), e.g.
+    /// editing a message deleted meanwhile; checked inside the change's transaction.
+    #[error("{1}")]
+    Refused(&'static str, String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -159,6 +169,8 @@ impl From<StoreError> for crate::error::ApiError {
                 "room_name_taken",
                 format!("There is already a public room called “{name}”. Join it, or pick another name."),
             ),
+            StoreError::NotFound(what) => crate::error::ApiError::NotFound(what),
+            StoreError::Refused(code, message) => crate::error::ApiError::Conflict(code, message),
             StoreError::Db(e) => e.into(),
             StoreError::Other(e) => e.into(),
         }
@@ -300,6 +312,45 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
     async fn message_seq(&self, room_id: &str, message_id: &str) -> StoreResult<Option<i64>>;
+    /// One message of a room as it now is, with its reactions (every person who reacted is
+    /// listed: the service cuts the lists and sets `mine` for its reader).
+    async fn message(&self, room_id: &str, message_id: &str) -> StoreResult<Option<Message>>;
+    /// The replies to `root_id` in its room, oldest first, at most `limit`.
+    async fn replies(&self, room_id: &str, root_id: &str, limit: u32) -> StoreResult<Vec<Message>>;
+    /// Replaces a message's body and sets `edited_at`, with its `message_updated` event and
+    /// the notifications of the edit, in one transaction. `NotFound` when it is not in the
+    /// room; `Refused("message_deleted")` when it was deleted.
+    async fn edit_message(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        body: &str,
+        now: i64,
+        notify: Vec<NewNotification>,
+    ) -> StoreResult<(Message, Vec<StoredEvent>)>;
+    /// Makes a message a tombstone (body "", `deleted`, no reactions) with its
+    /// `message_updated` event. Already deleted: no change, no event. `NotFound` when it is
+    /// not in the room.
+    async fn delete_message(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> StoreResult<(Message, Vec<StoredEvent>)>;
+    /// Adds (or removes) `user`'s reaction `emoji`, with its `reaction` event; no change (and
+    /// no event) when it is already so. Refused when the message was deleted, or when adding
+    /// a new emoji to a message that already has `max_emoji` different ones.
+    #[allow(clippy::too_many_arguments)]
+    async fn react(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        user: &User,
+        emoji: &str,
+        add: bool,
+        max_emoji: i64,
+        now: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// Moves my read position forward (never back).
     async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> StoreResult<()>;
 

@@ -98,6 +98,10 @@ static QUERIES: Queries = Queries {
              ORDER BY id LIMIT $4",
     // Committed reservations only: an appender's raised head is invisible until it commits.
     head: "SELECT id FROM event_head",
+    reactions_of: "SELECT r.message_id, r.emoji, u.id, u.username FROM reactions r
+                   JOIN users u ON u.id = r.user_id
+                   WHERE r.message_id = ANY($1)
+                   ORDER BY r.message_id, r.n",
 };
 
 /// Binds a statement's arguments with PostgreSQL's types (lists as `TEXT[]`).
@@ -306,10 +310,15 @@ async fn insert_messages(conn: &mut PgConnection, msgs: &[&Message]) -> StoreRes
     }
     let text = |f: fn(&Message) -> &str| msgs.iter().map(|m| f(m)).collect::<Vec<_>>();
     let int = |f: fn(&Message) -> i64| msgs.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let reply_to: Vec<Option<&str>> = msgs
+        .iter()
+        .map(|m| m.reply_to.as_ref().map(|r| r.id.as_str()))
+        .collect();
     sqlx::query(
-        "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
+        "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id,
+                               reply_to)
          SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
-                              $6::TEXT[], $7::BIGINT[], $8::BIGINT[])",
+                              $6::TEXT[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[])",
     )
     .bind(text(|m| &m.id))
     .bind(text(|m| &m.room_id))
@@ -319,6 +328,7 @@ async fn insert_messages(conn: &mut PgConnection, msgs: &[&Message]) -> StoreRes
     .bind(text(|m| &m.client_id))
     .bind(int(|m| m.created_at))
     .bind(int(|m| m.event_id))
+    .bind(reply_to)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -526,6 +536,7 @@ mod tests {
             client_id: client_id.to_string(),
             now: 1,
             notify: Vec::new(),
+            reply_to: None,
         }
     }
 

@@ -30,8 +30,8 @@ use super::{
 use async_trait::async_trait;
 use protocol::{
     default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Member,
-    MembershipChange, Message, MessageId, Notification, NotificationId, Room, RoomId, Switches,
-    Transport, User, UserId, CHOOSABLE_FEEDS,
+    MembershipChange, Message, MessageId, Notification, NotificationId, Reaction, ReplyRef, Room,
+    RoomId, Switches, Transport, User, UserId, CHOOSABLE_FEEDS,
 };
 use sqlx::{Database, FromRow, Pool, Transaction};
 use std::future::Future;
@@ -154,6 +154,9 @@ pub struct Queries {
     pub events_after: &'static str,
     /// The highest event id ever committed, even if pruned since (one row, one column).
     pub head: &'static str,
+    /// The reactions to the messages with the ids in list `$1`: (message id, emoji, user id,
+    /// username), by message, then in the order they were made.
+    pub reactions_of: &'static str,
 }
 
 /// What the two databases do differently; everything else is [`SqlStore`].
@@ -172,6 +175,8 @@ pub trait Dialect:
     + Decodes<(bool,)>
     + Decodes<(String,)>
     + Decodes<(String, bool)>
+    + Decodes<(bool, i64)>
+    + Decodes<(String, String, String, String)>
     + Decodes<(String, Option<String>, Option<String>)>
     + Decodes<(i64, String, String, String, String, i64)>
 {
@@ -375,10 +380,33 @@ pub struct MessageRow {
     client_id: String,
     created_at: i64,
     event_id: i64,
+    edited_at: Option<i64>,
+    deleted: bool,
+    reply_count: i64,
+    reply_to: Option<String>,
+    reply_author_id: Option<String>,
+    reply_author_name: Option<String>,
+    reply_author_display_name: Option<String>,
+    reply_body: Option<String>,
+    reply_deleted: Option<bool>,
 }
 
 impl MessageRow {
+    /// The message without its reactions (see [`with_reactions`]).
     pub fn message(self) -> Message {
+        let reply_to = match (self.reply_to, self.reply_author_id, self.reply_author_name) {
+            (Some(id), Some(author_id), Some(username)) => Some(ReplyRef {
+                id: id.into(),
+                author: Author {
+                    id: author_id.into(),
+                    username,
+                    display_name: self.reply_author_display_name,
+                },
+                excerpt: events::excerpt(self.reply_body.as_deref().unwrap_or("")),
+                deleted: self.reply_deleted.unwrap_or(false),
+            }),
+            _ => None,
+        };
         Message {
             id: self.id.into(),
             room_id: self.room_id.into(),
@@ -392,15 +420,110 @@ impl MessageRow {
             created_at: self.created_at,
             seq: self.seq,
             event_id: self.event_id,
+            edited_at: self.edited_at,
+            deleted: self.deleted,
+            reply_to,
+            reply_count: self.reply_count,
+            reactions: Vec::new(),
         }
     }
 }
 
+/// A message with what a reader sees of the message it answers (its author and the start of
+/// its body as they now are).
 pub const MESSAGE_SELECT: &str = "
     SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name,
            u.display_name AS author_display_name, m.body, m.client_id,
-           m.created_at, m.event_id
-    FROM messages m JOIN users u ON u.id = m.author_id";
+           m.created_at, m.event_id, m.edited_at, m.deleted, m.reply_count, m.reply_to,
+           p.author_id AS reply_author_id, pu.username AS reply_author_name,
+           pu.display_name AS reply_author_display_name,
+           p.body AS reply_body, p.deleted AS reply_deleted
+    FROM messages m JOIN users u ON u.id = m.author_id
+    LEFT JOIN messages p ON p.id = m.reply_to
+    LEFT JOIN users pu ON pu.id = p.author_id";
+
+/// Fills in the reactions of `msgs` (one query for all of them): one entry per emoji in the
+/// order it was first used, with everyone who reacted with it in the order they did.
+async fn with_reactions<D: Dialect>(
+    ex: Exec<'_, D>,
+    mut msgs: Vec<Message>,
+) -> StoreResult<Vec<Message>> {
+    let ids: Vec<&str> = msgs
+        .iter()
+        .filter(|m| !m.deleted)
+        .map(|m| m.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return Ok(msgs);
+    }
+    let rows: Vec<(String, String, String, String)> =
+        fetch_all(ex, D::QUERIES.reactions_of, vec![Arg::TextList(ids)]).await?;
+    let mut by_message: std::collections::HashMap<String, Vec<Reaction>> = Default::default();
+    for (message_id, emoji, user_id, username) in rows {
+        let list = by_message.entry(message_id).or_default();
+        // Who reacted, by username (the clients show display names from what they know).
+        let who = Author {
+            id: user_id.into(),
+            username,
+            display_name: None,
+        };
+        match list.iter_mut().find(|r| r.emoji == emoji) {
+            Some(r) => {
+                r.count += 1;
+                r.users.push(who);
+            }
+            None => list.push(Reaction {
+                emoji,
+                count: 1,
+                mine: false,
+                users: vec![who],
+            }),
+        }
+    }
+    for m in &mut msgs {
+        if let Some(list) = by_message.remove(m.id.as_str()) {
+            m.reactions = list;
+        }
+    }
+    Ok(msgs)
+}
+
+/// One message of a room with its reactions, inside `t`.
+async fn message_in_tx<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    message_id: &str,
+) -> StoreResult<Option<Message>> {
+    let row: Option<MessageRow> = fetch_optional(
+        tx(t),
+        &format!("{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id = $2"),
+        args![room_id, message_id],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(with_reactions(tx(t), vec![row.message()]).await?.pop())
+}
+
+/// Whether a message of the room is deleted; `None` when the room has no such message.
+async fn is_deleted<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    message_id: &str,
+) -> StoreResult<Option<bool>> {
+    let row: Option<(bool,)> = fetch_optional(
+        tx(t),
+        "SELECT deleted FROM messages WHERE id = $1 AND room_id = $2",
+        args![message_id, room_id],
+    )
+    .await?;
+    Ok(row.map(|(d,)| d))
+}
+
+fn deleted_refusal() -> StoreError {
+    StoreError::Refused("message_deleted", "This message was deleted.".into())
+}
 
 #[derive(FromRow)]
 pub struct JobRow {
@@ -580,13 +703,41 @@ async fn send_in_tx<D: Dialect>(
         args![seq, &msg.room_id, &msg.author.id],
     )
     .await?;
+    // A reply counts on its root, checked here as well as by the service: the root may have
+    // been deleted meanwhile (by another server of a cluster, too).
+    let root = match &msg.reply_to {
+        None => None,
+        Some(root_id) => {
+            let bumped = execute(
+                tx(t),
+                "UPDATE messages SET reply_count = reply_count + 1
+                 WHERE id = $1 AND room_id = $2 AND NOT deleted",
+                args![root_id, &msg.room_id],
+            )
+            .await?;
+            if bumped == 0 {
+                return Err(StoreError::Refused(
+                    "invalid_reply_to",
+                    "The message you answer is not in this room any more.".into(),
+                ));
+            }
+            message_in_tx(t, &msg.room_id, root_id).await?
+        }
+    };
     let notes: Vec<&NewNotification> = msg.notify.iter().collect();
     D::insert_notification_rows(&mut **t, &notes).await?;
-    // The event ids, last (the message's payload names its own event id).
-    let first = D::reserve_event_ids(&mut **t, 1 + msg.notify.len() as i64).await?;
-    let (message, event) = events::message_event(events::message(msg, seq, first))?;
+    // The event ids, last (the message's payload names its own event id): the message, its
+    // root's new reply count, then the notifications.
+    let extra = i64::from(root.is_some());
+    let first = D::reserve_event_ids(&mut **t, 1 + extra + msg.notify.len() as i64).await?;
+    let mut message = events::message(msg, seq, first);
+    message.reply_to = root.as_ref().map(events::reply_ref);
+    let (message, event) = events::message_event(message)?;
     let mut stored = vec![event];
-    for (n, id) in msg.notify.iter().zip(first + 1..) {
+    if let Some(root) = &root {
+        stored.push(events::message_updated(root, msg.now).with_id(first + 1));
+    }
+    for (n, id) in msg.notify.iter().zip(first + 1 + extra..) {
         stored.push(events::notification(n).with_id(id));
     }
     D::insert_events(&mut **t, &stored).await?;
@@ -1030,6 +1181,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         &self,
         msgs: &[NewMessage],
     ) -> StoreResult<Vec<StoreResult<SendOutcome>>> {
+        // A reply also moves its root's count and appends the root's `message_updated`, which
+        // the batch fast paths do not do: a batch holding one goes message by message (replies
+        // are a small share of sends, and the batch still commits once).
+        if msgs.iter().any(|m| m.reply_to.is_some()) {
+            return self.send_one_by_one(msgs).await;
+        }
         D::send_batch(self, msgs).await
     }
 
@@ -1049,7 +1206,178 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut out: Vec<Message> = rows.into_iter().map(MessageRow::message).collect();
         out.reverse();
-        Ok(out)
+        with_reactions(self.pool(), out).await
+    }
+
+    async fn message(&self, room_id: &str, message_id: &str) -> StoreResult<Option<Message>> {
+        let row: Option<MessageRow> = fetch_optional(
+            self.pool(),
+            &format!("{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.id = $2"),
+            args![room_id, message_id],
+        )
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(with_reactions(self.pool(), vec![row.message()])
+            .await?
+            .pop())
+    }
+
+    async fn replies(&self, room_id: &str, root_id: &str, limit: u32) -> StoreResult<Vec<Message>> {
+        let rows: Vec<MessageRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "{MESSAGE_SELECT} WHERE m.room_id = $1 AND m.reply_to = $2 ORDER BY m.seq LIMIT $3"
+            ),
+            args![room_id, root_id, limit],
+        )
+        .await?;
+        let out = rows.into_iter().map(MessageRow::message).collect();
+        with_reactions(self.pool(), out).await
+    }
+
+    async fn edit_message(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        body: &str,
+        now: i64,
+        notify: Vec<NewNotification>,
+    ) -> StoreResult<(Message, Vec<StoredEvent>)> {
+        let mut t = self.write().await?;
+        // Checked in the transaction, not only by the service: a message deleted meanwhile
+        // (on any server) stays deleted.
+        let done = execute(
+            tx(&mut t),
+            "UPDATE messages SET body = $1, edited_at = $2
+             WHERE id = $3 AND room_id = $4 AND NOT deleted",
+            args![body, now, message_id, room_id],
+        )
+        .await?;
+        if done == 0 {
+            return Err(match is_deleted(&mut t, room_id, message_id).await? {
+                None => StoreError::NotFound("message"),
+                Some(_) => deleted_refusal(),
+            });
+        }
+        let message = message_in_tx(&mut t, room_id, message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        let refs: Vec<&NewNotification> = notify.iter().collect();
+        D::insert_notification_rows(&mut *t, &refs).await?;
+        let mut new = vec![events::message_updated(&message, now)];
+        new.extend(notify.iter().map(events::notification));
+        let events = append_events(&mut t, new).await?;
+        t.commit().await?;
+        Ok((message, events))
+    }
+
+    async fn delete_message(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> StoreResult<(Message, Vec<StoredEvent>)> {
+        let mut t = self.write().await?;
+        let done = execute(
+            tx(&mut t),
+            "UPDATE messages SET body = '', deleted = TRUE
+             WHERE id = $1 AND room_id = $2 AND NOT deleted",
+            args![message_id, room_id],
+        )
+        .await?;
+        if done > 0 {
+            execute(
+                tx(&mut t),
+                "DELETE FROM reactions WHERE message_id = $1",
+                args![message_id],
+            )
+            .await?;
+        }
+        let message = message_in_tx(&mut t, room_id, message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        // A tombstone already: deleting is idempotent, and nothing changed to tell anyone.
+        let events = if done > 0 {
+            append_events(&mut t, vec![events::message_updated(&message, now)]).await?
+        } else {
+            Vec::new()
+        };
+        t.commit().await?;
+        Ok((message, events))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn react(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        user: &User,
+        emoji: &str,
+        add: bool,
+        max_emoji: i64,
+        now: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let mut t = self.write().await?;
+        // A no-op update that locks the message's row to commit, so two reactions to one
+        // message take turns (the cap on different emoji holds across servers too).
+        let row: Option<(bool,)> = fetch_optional(
+            tx(&mut t),
+            "UPDATE messages SET reply_count = reply_count WHERE id = $1 AND room_id = $2
+             RETURNING deleted",
+            args![message_id, room_id],
+        )
+        .await?;
+        match row {
+            None => return Err(StoreError::NotFound("message")),
+            Some((true,)) => return Err(deleted_refusal()),
+            Some((false,)) => {}
+        }
+        let changed = if add {
+            let (used, distinct): (bool, i64) = fetch_one(
+                tx(&mut t),
+                "SELECT EXISTS (SELECT 1 FROM reactions WHERE message_id = $1 AND emoji = $2),
+                        (SELECT COUNT(DISTINCT emoji) FROM reactions WHERE message_id = $1)",
+                args![message_id, emoji],
+            )
+            .await?;
+            if !used && distinct >= max_emoji {
+                return Err(StoreError::Refused(
+                    "too_many_reactions",
+                    format!(
+                        "A message can have at most {max_emoji} different reactions; add one of those."
+                    ),
+                ));
+            }
+            execute(
+                tx(&mut t),
+                "INSERT INTO reactions (message_id, user_id, emoji, created_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, user_id, emoji) DO NOTHING",
+                args![message_id, &user.id, emoji, now],
+            )
+            .await?
+        } else {
+            execute(
+                tx(&mut t),
+                "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+                args![message_id, &user.id, emoji],
+            )
+            .await?
+        };
+        if changed == 0 {
+            return Ok(Vec::new());
+        }
+        let (count,): (i64,) = fetch_one(
+            tx(&mut t),
+            "SELECT COUNT(*) FROM reactions WHERE message_id = $1 AND emoji = $2",
+            args![message_id, emoji],
+        )
+        .await?;
+        let new = events::reaction(room_id, message_id, emoji, user, add, count, now);
+        let events = append_events(&mut t, vec![new]).await?;
+        t.commit().await?;
+        Ok(events)
     }
 
     async fn message_seq(&self, room_id: &str, message_id: &str) -> StoreResult<Option<i64>> {

@@ -174,6 +174,10 @@ static QUERIES: Queries = Queries {
              ORDER BY id LIMIT $4",
     // AUTOINCREMENT keeps the highest id ever used here, even when the log has been pruned.
     head: "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+    reactions_of: "SELECT r.message_id, r.emoji, u.id, u.username FROM reactions r
+                   JOIN users u ON u.id = r.user_id
+                   WHERE r.message_id IN (SELECT value FROM json_each($1))
+                   ORDER BY r.message_id, r.rowid",
 };
 
 /// Binds a statement's arguments with SQLite's types (lists as a JSON array).
@@ -286,7 +290,7 @@ impl Dialect for Sqlite {
         conn: &'a mut SqliteConnection,
         msgs: &'a [&'a Message],
     ) -> StoreResult<()> {
-        let mut args = Vec::with_capacity(msgs.len() * 8);
+        let mut args = Vec::with_capacity(msgs.len() * 9);
         for m in msgs {
             args.extend([
                 Arg::from(&m.id),
@@ -297,13 +301,15 @@ impl Dialect for Sqlite {
                 Arg::from(&m.client_id),
                 Arg::from(m.created_at),
                 Arg::from(m.event_id),
+                Arg::Text(m.reply_to.as_ref().map(|r| r.id.as_str())),
             ]);
         }
         insert_values(
             conn,
-            "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id)
+            "INSERT INTO messages (id, room_id, seq, author_id, body, client_id, created_at, event_id,
+                                   reply_to)
              VALUES",
-            8,
+            9,
             args,
         )
         .await
@@ -664,6 +670,7 @@ mod tests {
             client_id: client_id.to_string(),
             now: 1,
             notify: Vec::new(),
+            reply_to: None,
         }
     }
 

@@ -72,6 +72,10 @@ fn json_routes(room: &str, user: &str) -> Vec<(Method, String)> {
         (Method::POST, format!("/api/rooms/{room}/invite")),
         (Method::POST, "/api/dms".into()),
         (Method::POST, format!("/api/rooms/{room}/messages")),
+        (
+            Method::PATCH,
+            format!("/api/rooms/{room}/messages/{NOBODY}"),
+        ),
         (Method::POST, format!("/api/rooms/{room}/read")),
         (Method::PUT, format!("/api/admin/users/{user}")),
         (Method::POST, "/api/admin/announcements".into()),
@@ -747,6 +751,51 @@ async fn malformed_and_unknown_ids_in_paths_and_bodies() {
             ),
             (Method::POST, format!("/api/rooms/{bad}/typing"), None),
             (
+                Method::PATCH,
+                format!("/api/rooms/{room}/messages/{bad}"),
+                Some(json!({"body": "b"})),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/rooms/{bad}/messages/{NOBODY}"),
+                Some(json!({"body": "b"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/api/rooms/{room}/messages/{bad}"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/rooms/{bad}/messages/{NOBODY}"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/api/rooms/{room}/messages/{bad}/reactions/%F0%9F%91%8D"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/rooms/{bad}/messages/{NOBODY}/reactions/%F0%9F%91%8D"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/rooms/{room}/messages/{bad}/thread"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/rooms/{bad}/messages/{NOBODY}/thread"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/api/rooms/{room}/messages"),
+                Some(json!({"body": "b", "client_id": "c", "reply_to": bad})),
+            ),
+            (
                 Method::PUT,
                 format!("/api/admin/users/{bad}"),
                 Some(json!({"is_admin": true})),
@@ -805,6 +854,41 @@ async fn malformed_and_unknown_ids_in_paths_and_bodies() {
             Some(json!({"message_id": NOBODY})),
         ),
         (Method::POST, format!("/api/rooms/{NOBODY}/typing"), None),
+        (
+            Method::PATCH,
+            format!("/api/rooms/{room}/messages/{NOBODY}"),
+            Some(json!({"body": "b"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/rooms/{NOBODY}/messages/{NOBODY}"),
+            Some(json!({"body": "b"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/rooms/{room}/messages/{NOBODY}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/rooms/{room}/messages/{NOBODY}/reactions/%F0%9F%91%8D"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/rooms/{room}/messages/{NOBODY}/reactions/%F0%9F%91%8D"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/rooms/{room}/messages/{NOBODY}/thread"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/rooms/{room}/messages"),
+            Some(json!({"body": "b", "client_id": "c2", "reply_to": NOBODY})),
+        ),
         (
             Method::PUT,
             format!("/api/admin/users/{NOBODY}"),

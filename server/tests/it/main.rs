@@ -14,6 +14,7 @@ mod jobs;
 mod limits;
 mod live_ws;
 mod messages;
+mod messages_life;
 mod metrics;
 mod notifications;
 mod origin;

@@ -626,3 +626,236 @@ async fn next_presence(w: &mut Live, who: &str) -> String {
         }
     }
 }
+
+/// What a reader knows of one message, built from events alone: body, edited, deleted, reply
+/// count and the count of each emoji.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Known {
+    body: String,
+    edited: bool,
+    deleted: bool,
+    reply_count: i64,
+    reactions: std::collections::BTreeMap<String, i64>,
+}
+
+impl Known {
+    fn of(m: &serde_json::Value) -> Known {
+        Known {
+            body: m["body"].as_str().unwrap().to_string(),
+            edited: !m["edited_at"].is_null(),
+            deleted: m["deleted"].as_bool().unwrap(),
+            reply_count: m["reply_count"].as_i64().unwrap(),
+            reactions: m["reactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["emoji"].as_str().unwrap().to_string(),
+                        r["count"].as_i64().unwrap(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One reader of the chat feed: its transport, its cursor, every stored id it saw, and the
+/// state of each message as the events told it.
+struct Reader {
+    /// None while the reader is away.
+    live: Option<Live>,
+    last: i64,
+    seen: Vec<i64>,
+    state: std::collections::BTreeMap<String, Known>,
+}
+
+impl Reader {
+    /// Reads until every id of `want` came (asserting exactly those, in order), applying each
+    /// event to the reader's state.
+    async fn read(&mut self, want: &[i64], ctx: &str) {
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            let ev = self
+                .live
+                .as_mut()
+                .expect("connected")
+                .next_stored()
+                .await
+                .unwrap_or_else(|| panic!("{ctx}: ended early, got {got:?} of {want:?}"));
+            let id = ev.id.unwrap();
+            assert!(
+                id > self.last,
+                "{ctx}: ids increase ({id} after {})",
+                self.last
+            );
+            self.last = id;
+            if ev.feed.as_str() != "chat" {
+                continue;
+            }
+            got.push(id);
+            self.seen.push(id);
+            match ev.kind.as_str() {
+                "message" | "message_updated" => {
+                    let m = Known::of(&ev.data);
+                    self.state
+                        .insert(ev.data["id"].as_str().unwrap().to_string(), m);
+                }
+                "reaction" => {
+                    let m = self
+                        .state
+                        .entry(ev.data["message_id"].as_str().unwrap().to_string())
+                        .or_default();
+                    let emoji = ev.data["emoji"].as_str().unwrap().to_string();
+                    match ev.data["count"].as_i64().unwrap() {
+                        0 => m.reactions.remove(&emoji),
+                        n => m.reactions.insert(emoji, n),
+                    };
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(got, want, "{ctx}: exactly the logged ids, in order");
+    }
+}
+
+/// Edits, deletions, reactions and replies made while readers are connected, while they are
+/// away, and across transport switches: every reader, whichever transports it went through,
+/// saw every event once and in order, and ends with the state history shows for every
+/// message (body, edited, deleted, reply count, reactions).
+#[tokio::test]
+async fn message_life_over_every_transport_resumes_to_the_same_state() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = setup(&app).await;
+    let msg = |id: &str| format!("/api/rooms/{room}/messages/{id}");
+    let react = |id: &str, emoji: &str| {
+        let e: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+        format!("/api/rooms/{room}/messages/{id}/reactions/{e}")
+    };
+    let (_, start) = bob.get("/api/live/poll?wait=0").await;
+    let from = start["cursor"].as_i64().unwrap();
+    // Readers start from the same cursor, one on each transport.
+    let mut readers = Vec::new();
+    for transport in TRANSPORTS {
+        readers.push(Reader {
+            live: Some(Live::open(&bob, transport, "chat", Some(from)).await),
+            last: from,
+            seen: Vec::new(),
+            state: Default::default(),
+        });
+    }
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (status, m) = alice
+            .send(&room, &format!("m{i}"), &format!("life-{i}"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        ids.push(m["id"].as_str().unwrap().to_string());
+    }
+    let ok = |got: (StatusCode, serde_json::Value)| {
+        assert!(got.0.is_success(), "{}", got.1);
+    };
+
+    // Phase 1, everyone connected: an edit, reactions, a reply, a deletion.
+    let mark = from;
+    ok(alice
+        .patch(&msg(&ids[0]), json!({"body": "m0 edited"}))
+        .await);
+    ok(bob.put_empty(&react(&ids[1], "👍")).await);
+    ok(alice.put_empty(&react(&ids[1], "👍")).await);
+    ok(bob.put_empty(&react(&ids[1], "🎉")).await);
+    ok(bob
+        .post(
+            &format!("/api/rooms/{room}/messages"),
+            json!({"body": "re m2", "client_id": "life-r1", "reply_to": ids[2]}),
+        )
+        .await);
+    ok(alice.delete(&msg(&ids[3])).await);
+    let want = oracle(&bob, "chat", mark).await;
+    for (r, t) in readers.iter_mut().zip(TRANSPORTS) {
+        r.read(&want, &format!("phase 1 on {t}")).await;
+    }
+
+    // Phase 2, everyone away: more changes, then each resumes on the next transport.
+    let mark = readers[0].last;
+    let lasts: Vec<i64> = readers.iter().map(|r| r.last).collect();
+    for r in &mut readers {
+        // Dropping the connection is the client going away.
+        r.live = None;
+    }
+    ok(alice
+        .patch(&msg(&ids[1]), json!({"body": "m1 edited"}))
+        .await);
+    ok(bob.delete(&react(&ids[1], "🎉")).await);
+    ok(alice.put_empty(&react(&ids[0], "❤️")).await);
+    ok(alice
+        .post(
+            &format!("/api/rooms/{room}/messages"),
+            json!({"body": "re m2 again", "client_id": "life-r2", "reply_to": ids[2]}),
+        )
+        .await);
+    ok(alice.delete(&msg(&ids[2])).await);
+    let want = oracle(&bob, "chat", mark).await;
+    for (i, r) in readers.iter_mut().enumerate() {
+        let t = TRANSPORTS[(i + 1) % TRANSPORTS.len()];
+        r.live = Some(Live::open(&bob, t, "chat", Some(lasts[i])).await);
+        r.read(&want, &format!("phase 2, resumed on {t}")).await;
+    }
+
+    // Phase 3, changes keep coming while each reader switches transport mid-stream.
+    let mark = readers[0].last;
+    ok(alice
+        .patch(&msg(&ids[0]), json!({"body": "m0 edited twice"}))
+        .await);
+    ok(bob.put_empty(&react(&ids[0], "❤️")).await);
+    let want_a = oracle(&bob, "chat", mark).await;
+    assert_eq!(want_a.len(), 2, "an edit and a reaction");
+    for (i, r) in readers.iter_mut().enumerate() {
+        let t = TRANSPORTS[(i + 2) % TRANSPORTS.len()];
+        r.read(&want_a[..1], "phase 3, before the switch").await;
+        // The new connection opens from the last id read before the old one goes.
+        let new = Live::open(&bob, t, "chat", Some(r.last)).await;
+        r.live = Some(new);
+        r.read(&want_a[1..], &format!("phase 3, after switching to {t}"))
+            .await;
+    }
+    ok(alice.delete(&react(&ids[0], "❤️")).await);
+    ok(bob.put_empty(&react(&ids[1], "👍")).await); // already there: no event
+    assert_eq!(
+        bob.delete(&msg(&ids[1])).await.0,
+        StatusCode::FORBIDDEN,
+        "not his: no change, no event"
+    );
+    let mark = readers[0].last;
+    let want_b = oracle(&bob, "chat", mark).await;
+    assert_eq!(want_b.len(), 1, "only the removal made an event");
+    for r in &mut readers {
+        r.read(&want_b, "phase 3, last").await;
+    }
+
+    // Everyone saw the same events, and the same state as history holds.
+    let (_, page) = bob.get(&format!("/api/rooms/{room}/messages")).await;
+    let truth: std::collections::BTreeMap<String, Known> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_string(), Known::of(m)))
+        .collect();
+    assert_eq!(truth.len(), 6, "four messages and two replies");
+    assert_eq!(truth[&ids[0]].body, "m0 edited twice");
+    assert_eq!(truth[&ids[0]].reactions.get("❤️"), Some(&1));
+    assert!(truth[&ids[1]].edited);
+    assert_eq!(truth[&ids[1]].reactions, [("👍".to_string(), 2)].into());
+    assert!(truth[&ids[2]].deleted && truth[&ids[2]].reactions.is_empty());
+    assert_eq!(truth[&ids[2]].reply_count, 2);
+    assert!(truth[&ids[3]].deleted);
+    for (i, r) in readers.iter().enumerate() {
+        assert_eq!(r.seen, readers[0].seen, "reader {i} saw the same events");
+        assert_eq!(r.state, truth, "reader {i} ends with history's state");
+    }
+    let all = oracle(&bob, "chat", from).await;
+    assert_eq!(
+        readers[0].seen, all,
+        "every event of the log, once, in order"
+    );
+}

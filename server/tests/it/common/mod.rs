@@ -311,6 +311,21 @@ impl Client {
         Client::new(Arc::new(Jar::default()), addr, same_origin(&self.base))
     }
 
+    pub async fn put_empty(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.http.put(self.url(path)).send().await.expect("request");
+        into_parts(r).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        into_parts(r).await
+    }
+
     pub async fn signup(&self, username: &str) -> User {
         let (status, body) = self
             .post(
