@@ -3,6 +3,7 @@
 //! and shares it through context, so moving between pages keeps it and its live connection.
 
 use crate::components::bell::{Bell, Toasts};
+use crate::components::profile::ProfilePanel;
 use crate::components::sidebar::{DmForm, NewRoomForm, RoomList};
 use crate::components::transports::{state_class, state_text, TransportSettingsPanel};
 use crate::routes::{nav_click, room_in_path, Page};
@@ -102,6 +103,9 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
     });
 
     let username = user.username.clone();
+    let me_title = format!("Signed in as {username}: your profile");
+    let profile_open = RwSignal::new(false);
+    let profile_opener = NodeRef::<leptos::html::Button>::new();
     let settings_open = RwSignal::new(false);
     let settings_opener = NodeRef::<leptos::html::Button>::new();
     let is_admin = user.is_admin;
@@ -142,10 +146,17 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
                     <a class="jobs-link admin-link" href=Page::Admin.href() on:click=nav_click(Page::Admin.href()) data-testid="admin-link">"Admin"</a>
                 })}
                 <Bell />
-                <span class="me" title="Signed in">
-                    {username}
+                <button
+                    class="link me"
+                    title=me_title
+                    node_ref=profile_opener
+                    on:click=move |_| profile_open.update(|o| *o = !*o)
+                    aria-expanded=move || profile_open.get().to_string()
+                    data-testid=testid::OPEN_PROFILE
+                >
+                    {move || chat.my_name.get().unwrap_or_else(|| username.clone())}
                     {user.is_admin.then(|| view! { <span class="tag">"admin"</span> })}
-                </span>
+                </button>
                 <button
                     class="link"
                     node_ref=settings_opener
@@ -159,6 +170,7 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
             </header>
             <Notice />
             <TransportSettingsPanel open=settings_open opener=settings_opener />
+            <ProfilePanel open=profile_open opener=profile_opener />
             <div class="layout">
                 <aside class="sidebar" aria-label="Rooms">
                     <RoomList />

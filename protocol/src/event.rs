@@ -19,8 +19,14 @@ pub mod kind {
     /// Someone added or removed a reaction (data = {"room_id","message_id","emoji","user",
     /// "added","count"}; `count` is the emoji's count after the change).
     pub const REACTION: &str = "reaction";
-    /// My membership changed (data = {"change": "joined" | "left" | "invited", "room": Room}).
+    /// A membership changed (data = {"change": "joined" | "left" | "invited", "room": Room,
+    /// "user"?: Author}): without `user`, mine (to me); with `user`, that person joined or left
+    /// a room I am in (to the room's members).
     pub const MEMBERSHIP: &str = "membership";
+    /// A room's name or topic changed (chat feed, to its members; data = Room).
+    pub const ROOM_UPDATED: &str = "room_updated";
+    /// Someone changed their display name (chat feed, to every signed-in user; data = Author).
+    pub const USER_UPDATED: &str = "user_updated";
     /// WebSocket: the opening frame (data = {"conn_id","cursor","heartbeat_ms"}). Ephemeral.
     pub const HELLO: &str = "hello";
     /// WebSocket: answer to a `send` frame after commit (data = {"client_id","message"}).
@@ -134,8 +140,15 @@ pub enum EventData {
     MessageUpdated(Message),
     /// A reaction was added or removed (chat feed, stored, to the room's members).
     Reaction(ReactionEvent),
-    /// My membership of a room changed (chat feed, stored, to me).
+    /// A membership of a room changed (chat feed, stored): mine (to me), or, with `user` set,
+    /// someone's join or leave (to the room's members).
     Membership(Membership),
+    /// A room's name or topic changed (chat feed, stored, to its members). The fields that
+    /// depend on the reader (`is_member`, `unread`, `last_read`, `dm_with`) are not the
+    /// reader's: keep your own and take the rest.
+    RoomUpdated(Room),
+    /// Someone changed their display name (chat feed, stored, to everyone signed in).
+    UserUpdated(Author),
     /// A public room was created (chat feed, stored, to every signed-in user), as a non-member
     /// sees it: `is_member` false, `unread` 0.
     RoomCreated(Room),
@@ -176,6 +189,8 @@ impl EventData {
             EventData::Reaction(_) => kind::REACTION,
             EventData::Membership(_) => kind::MEMBERSHIP,
             EventData::RoomCreated(_) => kind::ROOM_CREATED,
+            EventData::RoomUpdated(_) => kind::ROOM_UPDATED,
+            EventData::UserUpdated(_) => kind::USER_UPDATED,
             EventData::Typing(_) => kind::TYPING,
             EventData::Presence(_) => kind::PRESENCE,
             EventData::Notification(_) => kind::NOTIFICATION,
@@ -208,6 +223,8 @@ impl EventData {
             EventData::MessageUpdated(m) => fields(m),
             EventData::Reaction(r) => fields(r),
             EventData::RoomCreated(r) => fields(r),
+            EventData::RoomUpdated(r) => fields(r),
+            EventData::UserUpdated(a) => fields(a),
             EventData::Notification(n) => fields(n),
             EventData::Job(j) => fields(j),
             EventData::Transport(TransportChange::Settings(s)) => fields(s),
@@ -243,6 +260,8 @@ impl EventData {
             kind::REACTION => EventData::Reaction(read(kind, data)?),
             kind::MEMBERSHIP => EventData::Membership(read(kind, data)?),
             kind::ROOM_CREATED => EventData::RoomCreated(read(kind, data)?),
+            kind::ROOM_UPDATED => EventData::RoomUpdated(read(kind, data)?),
+            kind::USER_UPDATED => EventData::UserUpdated(read(kind, data)?),
             kind::TYPING => EventData::Typing(read(kind, data)?),
             kind::PRESENCE => EventData::Presence(read(kind, data)?),
             kind::NOTIFICATION => EventData::Notification(read(kind, data)?),
@@ -290,11 +309,15 @@ impl MembershipChange {
     }
 }
 
-/// `membership`: the room as I now see it, and what changed.
+/// `membership`: what changed, and the room as its subject now sees it. Addressed to the
+/// subject, `user` is absent (the payload is as it always was); told to the room's members,
+/// `user` names who joined or left.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub change: MembershipChange,
     pub room: Room,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Author>,
 }
 
 /// Someone's presence.
@@ -484,6 +507,10 @@ mod tests {
             is_member: true,
             unread: 2,
             dm_with: None,
+            topic: String::new(),
+            member_count: 1,
+            last_read: None,
+            created_by: Some("u1".into()),
         }
     }
 
@@ -491,6 +518,7 @@ mod tests {
         Author {
             id: "u1".into(),
             username: "ada".into(),
+            display_name: None,
         }
     }
 
@@ -502,6 +530,7 @@ mod tests {
         let m = Membership {
             change: MembershipChange::Joined,
             room: room(),
+            user: None,
         };
         let old = serde_json::json!({ "room": room(), "change": "joined" }).to_string();
         assert_eq!(EventData::Membership(m).data_json(), old);
@@ -609,8 +638,25 @@ mod tests {
             EventData::Membership(Membership {
                 change: MembershipChange::Left,
                 room: room(),
+                user: None,
+            }),
+            EventData::Membership(Membership {
+                change: MembershipChange::Joined,
+                room: room(),
+                user: Some(Author {
+                    display_name: Some("Ada L.".into()),
+                    ..author()
+                }),
             }),
             EventData::RoomCreated(room()),
+            EventData::RoomUpdated(Room {
+                topic: "plans".into(),
+                ..room()
+            }),
+            EventData::UserUpdated(Author {
+                display_name: Some("Ada L.".into()),
+                ..author()
+            }),
             EventData::Reaction(ReactionEvent {
                 room_id: "r1".into(),
                 message_id: "m1".into(),

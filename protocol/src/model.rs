@@ -9,12 +9,42 @@ pub struct User {
     pub id: UserId,
     pub username: String,
     pub is_admin: bool,
+    /// The name shown instead of the username, when set (null when unset).
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+impl User {
+    /// This user as an author (of a message, a typing signal, a presence change).
+    pub fn author(&self) -> Author {
+        Author {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+        }
+    }
+
+    /// The name to show for this user: the display name where set, else the username.
+    pub fn shown_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.username)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
     pub id: UserId,
     pub username: String,
+    /// The author's display name, when set. Left out of the JSON when unset, so the payloads
+    /// that carried an author before (messages, typing, presence) keep their exact bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+impl Author {
+    /// The name to show: the display name where set, else the username.
+    pub fn shown_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.username)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +57,32 @@ pub struct Room {
     /// For a direct-message room: the other person. Absent for ordinary rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dm_with: Option<Author>,
+    /// What the room is about, one line ("" when unset).
+    #[serde(default)]
+    pub topic: String,
+    /// How many people are members.
+    #[serde(default)]
+    pub member_count: i64,
+    /// My read position: the id of the last message I have read, or null (none read, or not a
+    /// member).
+    #[serde(default)]
+    pub last_read: Option<String>,
+    /// The id of the person who created the room (null only in payloads from older servers).
+    #[serde(default)]
+    pub created_by: Option<String>,
+}
+
+/// One member of a room, as `GET /api/rooms/{id}/members` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: Author,
+    /// When they joined (Unix ms).
+    pub joined_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberList {
+    pub members: Vec<Member>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

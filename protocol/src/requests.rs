@@ -95,3 +95,29 @@ pub struct AdminUserUpdate {
 pub struct AuditQuery {
     pub limit: Option<u32>,
 }
+
+/// `PATCH /api/rooms/{id}`: a new name, a new topic, or both (a field left out stays as it is;
+/// an empty topic clears it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+/// `PATCH /api/me`: my display name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub display_name: String,
+}
+
+/// `POST /api/me/password`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}

@@ -6,6 +6,12 @@
 pub const MAX_BODY_CHARS: usize = 4000;
 /// Longest room name in characters.
 pub const MAX_ROOM_NAME_CHARS: usize = 80;
+/// Longest room topic in characters: one line that fits a room's header on a phone in two or
+/// three lines; longer descriptions belong in a pinned message.
+pub const MAX_TOPIC_CHARS: usize = 250;
+/// Display name length bounds in characters: long enough for a full name, short enough to fit
+/// beside a message in a narrow timeline.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest client-generated id (idempotency key) in bytes; a UUID is 36.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 /// Password length bounds: a floor for safety, a ceiling so hashing cost stays bounded.
@@ -220,6 +226,50 @@ pub fn check_name(name: &str) -> Result<(), TextError> {
     Ok(())
 }
 
+/// Trims and checks a room name (creation and rename alike); returns the name to store.
+pub fn check_room_name(raw: &str) -> Result<&str, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("A room needs a name.".into());
+    }
+    if name.chars().count() > MAX_ROOM_NAME_CHARS {
+        return Err(format!(
+            "Room names are at most {MAX_ROOM_NAME_CHARS} characters."
+        ));
+    }
+    check_name(name).map_err(|e| e.message("Room names"))?;
+    Ok(name)
+}
+
+/// Trims and checks a room topic; returns the topic to store ("" clears it). One line, like a
+/// name, but it may be empty.
+pub fn check_topic(raw: &str) -> Result<&str, String> {
+    let topic = raw.trim();
+    if topic.is_empty() {
+        return Ok("");
+    }
+    if topic.chars().count() > MAX_TOPIC_CHARS {
+        return Err(format!("Topics are at most {MAX_TOPIC_CHARS} characters."));
+    }
+    check_name(topic).map_err(|e| e.message("Topics"))?;
+    Ok(topic)
+}
+
+/// Trims and checks a display name: 1 to 64 characters, one line, no text-direction controls.
+pub fn check_display_name(raw: &str) -> Result<&str, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("Enter a display name.".into());
+    }
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(format!(
+            "Display names are at most {MAX_DISPLAY_NAME_CHARS} characters."
+        ));
+    }
+    check_name(name).map_err(|e| e.message("Display names"))?;
+    Ok(name)
+}
+
 /// The usernames a body mentions (`@name`), case-folded, deduplicated, in order.
 pub fn mentions(body: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -335,6 +385,27 @@ mod tests {
             check_body(&"x".repeat(MAX_BODY_CHARS + 1)),
             Err(BodyError::TooLong)
         );
+    }
+
+    #[test]
+    fn room_names_topics_and_display_names_are_trimmed_and_checked() {
+        assert_eq!(check_room_name("  lobby ").unwrap(), "lobby");
+        assert!(check_room_name(" ").is_err());
+        assert!(check_room_name(&"x".repeat(MAX_ROOM_NAME_CHARS + 1)).is_err());
+        assert_eq!(check_topic("  ").unwrap(), "");
+        assert_eq!(
+            check_topic(" Plans for Friday ").unwrap(),
+            "Plans for Friday"
+        );
+        assert!(check_topic(&"é".repeat(MAX_TOPIC_CHARS)).is_ok());
+        assert!(check_topic(&"é".repeat(MAX_TOPIC_CHARS + 1)).is_err());
+        assert!(check_topic("two\nlines").is_err());
+        assert_eq!(check_display_name(" Ada L. ").unwrap(), "Ada L.");
+        assert!(check_display_name("").is_err());
+        assert!(check_display_name("\u{200B}").is_err());
+        assert!(check_display_name("evil\u{202E}txt").is_err());
+        assert!(check_display_name(&"a".repeat(MAX_DISPLAY_NAME_CHARS + 1)).is_err());
+        assert!(check_display_name(&"a".repeat(MAX_DISPLAY_NAME_CHARS)).is_ok());
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("wrong username or password")]
     BadCredentials,
+    /// A signed-in person's current password was wrong (changing it).
+    #[error("Your current password is not right.")]
+    WrongPassword,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -42,7 +45,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadCredentials | ApiError::WrongPassword => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NotFoundSaying(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
@@ -60,6 +65,7 @@ impl ApiError {
             ApiError::BadRequest(code, _) => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadCredentials => "bad_credentials",
+            ApiError::WrongPassword => "wrong_password",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) | ApiError::NotFoundSaying(_) => "not_found",
             ApiError::Conflict(code, _) => code,

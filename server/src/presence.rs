@@ -428,6 +428,7 @@ fn presence_event(user_id: &str, username: &str, status: Status) -> EventData {
         user: Author {
             id: user_id.into(),
             username: username.to_string(),
+            display_name: None,
         },
         status,
     })

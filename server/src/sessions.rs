@@ -393,38 +393,40 @@ impl Sessions {
         Ok(())
     }
 
-    /// Re-reads a live connection's session from the database (no cache): whether it still
-    /// holds (not deleted by a sign-out, not timed out, not of an older generation). With
-    /// `renew`, a due renewal of its idle expiry is written (see [`Sessions::write_expiry`]): an
-    /// open connection is use.
+    /// Re-reads a live connection's session from the database (no cache): the generation its
+    /// sign-in holds at, if it still holds (not deleted by a sign-out, not timed out, not of an
+    /// older generation). The generation is the stored one: a password change carries its own
+    /// sign-in (same login id) to the new generation, and its connections go on. With `renew`,
+    /// a due renewal of its idle expiry is written (see [`Sessions::write_expiry`]): an open
+    /// connection is use.
     async fn reread(
         &self,
         id: Option<Id>,
         user_id: &str,
         sign_in: &SignIn,
         renew: bool,
-    ) -> ApiResult<bool> {
-        let Some(id) = id else { return Ok(false) };
+    ) -> ApiResult<Option<i64>> {
+        let Some(id) = id else { return Ok(None) };
         let Some(record) = self.backend.load_fresh(&id).await.map_err(store_error)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let same_user = record.data.get(USER_KEY).and_then(|v| v.as_str()) == Some(user_id);
-        let same_sign_in = record
+        let stored = record
             .data
             .get(SIGN_IN_KEY)
             .and_then(|v| serde_json::from_value::<SignIn>(v.clone()).ok())
-            .is_some_and(|s| s.login_id == sign_in.login_id);
+            .filter(|s| s.login_id == sign_in.login_id);
         let age_ms = now_ms().saturating_sub(sign_in.at_ms);
-        if !same_user
-            || !same_sign_in
-            || age_ms >= self.max_age.as_millis().min(i64::MAX as u128) as i64
-        {
-            return Ok(false);
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        if !same_user || age_ms >= self.max_age.as_millis().min(i64::MAX as u128) as i64 {
+            return Ok(None);
         }
         let generation = self.read_generation(user_id).await?;
         self.remember(user_id, generation);
-        if sign_in.generation < generation {
-            return Ok(false);
+        if stored.generation < generation {
+            return Ok(None);
         }
         if let (true, tower_sessions::Expiry::OnInactivity(idle)) = (renew, self.idle) {
             // The last renewal, whichever way it was made, set the expiry to then + idle.
@@ -433,10 +435,10 @@ impl Sessions {
             if since.whole_milliseconds() >= self.renew_every.as_millis() as i128
                 && !self.write_expiry(&id, now.saturating_add(idle)).await?
             {
-                return Ok(false);
+                return Ok(None);
             }
         }
-        Ok(true)
+        Ok(Some(stored.generation))
     }
 
     /// Moves session `id`'s stored expiry to `expiry`, if the row is still there (an update,
@@ -541,10 +543,29 @@ impl Sessions {
         }
     }
 
-    /// Signs the user out of every session (this one included) on every device: the generation
-    /// goes up, so every older session is refused at its next request, and open connections on
-    /// this server end now.
-    pub async fn end_everywhere(&self, session: &Session, user_id: &str) -> ApiResult<()> {
+    /// Signs the user out of every session but this one (after a password change): the
+    /// generation goes up, so every other session is refused at its next request and its open
+    /// connections end, here and (over the backplane) on every server of a cluster. This
+    /// session's sign-in is carried to the new generation (saved before anyone is told), so it
+    /// stays signed in, and its own open connections, woken like the rest, find it carried
+    /// when they re-read it and go on.
+    pub async fn end_others(&self, session: &Session, user_id: &str) -> ApiResult<()> {
+        let generation = self.bump_generation(user_id).await?;
+        if let Some(mut sign_in) = session.get::<SignIn>(SIGN_IN_KEY).await? {
+            sign_in.generation = generation;
+            session.insert(SIGN_IN_KEY, &sign_in).await?;
+            session.save().await?;
+        }
+        if let Some(relay) = self.relay.get() {
+            relay.signed_out_everywhere(user_id, generation);
+        }
+        self.apply_signed_out_everywhere(user_id, generation);
+        tracing::info!(user = %user_id, generation, "signed out of every other session");
+        Ok(())
+    }
+
+    /// Raises the user's session generation; the new one.
+    async fn bump_generation(&self, user_id: &str) -> ApiResult<i64> {
         // The same statement on both (`$1` is also SQLite syntax for the first parameter).
         const BUMP: &str = "INSERT INTO session_generations (user_id, generation) VALUES ($1, 1)
              ON CONFLICT (user_id) DO UPDATE SET generation = session_generations.generation + 1
@@ -563,6 +584,15 @@ impl Sessions {
                     .await?
             }
         };
+        self.remember(user_id, generation);
+        Ok(generation)
+    }
+
+    /// Signs the user out of every session (this one included) on every device: the generation
+    /// goes up, so every older session is refused at its next request, and open connections on
+    /// this server end now.
+    pub async fn end_everywhere(&self, session: &Session, user_id: &str) -> ApiResult<()> {
+        let generation = self.bump_generation(user_id).await?;
         session.flush().await?;
         if let Some(relay) = self.relay.get() {
             relay.signed_out_everywhere(user_id, generation);
@@ -572,18 +602,23 @@ impl Sessions {
         Ok(())
     }
 
-    fn is_revoked(&self, user_id: &str, sign_in: &SignIn) -> bool {
-        let stale = {
-            let cache = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-            cache
-                .get(user_id)
-                .is_some_and(|(_, g)| *g > sign_in.generation)
-        };
-        stale || {
+    /// Whether a sign-in at `generation` is known to be ended: signed out by its login id, or
+    /// (`Stale`) older than the user's generation, which a re-read may find carried forward.
+    fn revocation(&self, user_id: &str, login_id: &str, generation: i64) -> Revocation {
+        let signed_out = {
             let w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
             w.by_user
                 .get(user_id)
-                .is_some_and(|e| e.revoked.contains(&sign_in.login_id))
+                .is_some_and(|e| e.revoked.contains(login_id))
+        };
+        if signed_out {
+            return Revocation::SignedOut;
+        }
+        let cache = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.get(user_id).is_some_and(|(_, g)| *g > generation) {
+            Revocation::Stale
+        } else {
+            Revocation::Holds
         }
     }
 
@@ -608,6 +643,16 @@ impl Watches {
                 revoked: HashSet::new(),
             })
     }
+}
+
+/// What [`Sessions::revocation`] knows of a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Revocation {
+    Holds,
+    SignedOut,
+    /// Of an older generation than the user's: ended, unless its session was carried to the
+    /// new one (a password change keeps the session it was made in).
+    Stale,
 }
 
 /// The cluster backplane as the live connections see it. `epoch` moves on every change.
@@ -657,6 +702,9 @@ pub struct SessionConfirm {
     sessions: Arc<Sessions>,
     user_id: String,
     sign_in: SignIn,
+    /// The generation this sign-in is known to hold at: its own, or a newer one its session
+    /// was carried to (a password change made in it), once a re-read found that.
+    generation: std::sync::Arc<std::sync::atomic::AtomicI64>,
     session_id: Option<Id>,
     backplane: watch::Receiver<Backplane>,
     /// The backplane epoch at the last time the session was known to hold with the backplane
@@ -670,9 +718,10 @@ impl SessionConfirm {
     /// backplane is or was down) the session is read from the database.
     pub async fn holds(&self) -> ApiResult<bool> {
         use std::sync::atomic::Ordering;
-        let sessions = &self.sessions;
-        if sessions.is_revoked(&self.user_id, &self.sign_in) {
-            return Ok(false);
+        match self.revocation() {
+            Revocation::SignedOut => return Ok(false),
+            Revocation::Stale => return self.check_now(false).await,
+            Revocation::Holds => {}
         }
         let b = *self.backplane.borrow();
         if b.up && self.confirmed.load(Ordering::Acquire) == b.epoch {
@@ -685,10 +734,25 @@ impl SessionConfirm {
         Ok(holds)
     }
 
+    fn revocation(&self) -> Revocation {
+        use std::sync::atomic::Ordering;
+        self.sessions.revocation(
+            &self.user_id,
+            &self.sign_in.login_id,
+            self.generation.load(Ordering::Acquire),
+        )
+    }
+
     async fn check_now(&self, renew: bool) -> ApiResult<bool> {
-        self.sessions
+        use std::sync::atomic::Ordering;
+        let held = self
+            .sessions
             .reread(self.session_id, &self.user_id, &self.sign_in, renew)
-            .await
+            .await?;
+        if let Some(generation) = held {
+            self.generation.fetch_max(generation, Ordering::AcqRel);
+        }
+        Ok(held.is_some())
     }
 }
 
@@ -711,8 +775,17 @@ impl SessionWatch {
                 changed = self.rx.changed(), if signals => {
                     if changed.is_err() {
                         signals = false;
-                    } else if self.confirm.sessions.is_revoked(&self.confirm.user_id, &self.confirm.sign_in) {
-                        return;
+                    } else {
+                        match self.confirm.revocation() {
+                            Revocation::Holds => {}
+                            Revocation::SignedOut => return,
+                            // Ended, unless this session was carried to the new generation.
+                            Revocation::Stale => {
+                                if !matches!(self.confirm.check_now(false).await, Ok(true)) {
+                                    return;
+                                }
+                            }
+                        }
                     }
                 }
                 changed = backplane.changed(), if backplane_open => {
@@ -765,6 +838,9 @@ impl Sessions {
             confirm: SessionConfirm {
                 sessions: Arc::clone(self),
                 user_id,
+                generation: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+                    sign_in.generation,
+                )),
                 sign_in,
                 session_id,
                 backplane,

@@ -184,6 +184,10 @@ impl UserCache {
 
 /// Rooms kept at most; beyond it the cache starts again empty.
 const ROOM_CACHE_MAX: usize = 100_000;
+/// How long a room's facts are trusted from memory. A rename on this server forgets them at
+/// once; one made on another server of a cluster shows here within this time (in the room
+/// name a mention notification gives). One store read per room per this time is the cost.
+const ROOM_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A room's fixed facts: its name and privacy, and for a DM its two people. Membership is not
 /// here (the hub's per-user rooms hold it), nor the unread count.
@@ -193,6 +197,7 @@ pub struct RoomCache {
 }
 
 pub struct RoomFacts {
+    at: std::time::Instant,
     name: String,
     private: bool,
     dm: Option<[protocol::Author; 2]>,
@@ -205,6 +210,9 @@ impl RoomCache {
             let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
             map.get(room_id).cloned()?
         };
+        if facts.at.elapsed() > ROOM_CACHE_FOR {
+            return None;
+        }
         let dm_with = match &facts.dm {
             Some([a, b]) if a.id == user_id => Some(b.clone()),
             Some([a, b]) if b.id == user_id => Some(a.clone()),
@@ -218,23 +226,30 @@ impl RoomCache {
             is_member: true,
             unread: 0,
             dm_with,
+            // The facts a send needs; a room listed to a person comes from the store.
+            topic: String::new(),
+            member_count: 0,
+            last_read: None,
+            created_by: None,
         })
+    }
+
+    /// Forgets a room whose name changed.
+    pub fn forget(&self, room_id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(room_id);
     }
 
     /// Remembers `room` as `me` saw it.
     pub fn put(&self, room: &protocol::Room, me: &protocol::User) {
         let facts = RoomFacts {
+            at: std::time::Instant::now(),
             name: room.name.clone(),
             private: room.private,
-            dm: room.dm_with.as_ref().map(|other| {
-                [
-                    protocol::Author {
-                        id: me.id.clone(),
-                        username: me.username.clone(),
-                    },
-                    other.clone(),
-                ]
-            }),
+            dm: room
+                .dm_with
+                .as_ref()
+                .map(|other| [me.author(), other.clone()]),
         };
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= ROOM_CACHE_MAX {

@@ -193,7 +193,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
             let who = if r.author.username.is_empty() {
                 "a message".to_string()
             } else {
-                r.author.username.clone()
+                r.author.shown_name().to_string()
             };
             let excerpt = if r.deleted {
                 "This message was deleted".to_string()
@@ -253,7 +253,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
             {header.then(|| view! {
                 <div class="meta">
                     <PresenceDot user_id=m.msg.author.id.clone() />
-                    <span class="author">{m.msg.author.username.clone()}</span>
+                    <span class="author" title=m.msg.author.display_name.is_some().then(|| format!("@{}", m.msg.author.username))>{m.msg.author.shown_name().to_string()}</span>
                     <time datetime=crate::time::iso(m.msg.created_at)>
                         {move || crate::time::clock(created_at, chat.tz_offset.get())}
                     </time>
@@ -496,8 +496,9 @@ pub fn row_version(m: &UiMessage) -> String {
             )
         })
         .collect();
+    // The author's shown name too: a display-name change redraws their rows.
     format!(
-        "{}:{}:{}:{}:{}:{}:{}:{}",
+        "{}:{}:{}:{}:{}:{}:{}:{}:{}",
         m.msg.client_id,
         m.msg.id,
         state,
@@ -505,6 +506,7 @@ pub fn row_version(m: &UiMessage) -> String {
         u8::from(m.msg.deleted),
         m.msg.reply_count,
         m.msg.reply_to.as_ref().map_or("", |r| r.excerpt.as_str()),
-        reactions
+        reactions,
+        m.msg.author.shown_name()
     )
 }

@@ -6,6 +6,8 @@ pub mod composer;
 pub mod emoji_picker;
 pub mod field;
 pub mod message;
+pub mod profile;
+pub mod room_info;
 pub mod sidebar;
 pub mod thread;
 pub mod transports;

@@ -55,7 +55,7 @@ pub fn PresenceDot(user_id: UserId) -> impl IntoView {
 
 pub(crate) fn room_label(room: &Room) -> String {
     match &room.dm_with {
-        Some(other) => format!("@{}", other.username),
+        Some(other) => format!("@{}", other.shown_name()),
         None => format!("# {}", room.name),
     }
 }

@@ -1,14 +1,16 @@
-//! A room's page (`/rooms/{id}`): its header (transport, invite, export, leave), the messages
-//! grouped by day and author, who is typing, and the composer.
+//! A room's page (`/rooms/{id}`): its header (topic, members, settings, transport, invite,
+//! export, leave), the messages grouped by day and author with who joined and left between them,
+//! who is typing, and the composer.
 
 use crate::components::composer::Composer;
 use crate::components::field::FieldError;
 use crate::components::message::{row_version, MessageRow};
+use crate::components::room_info::{MembersPanel, RoomSettingsPanel};
 use crate::components::sidebar::room_label;
 use crate::components::thread::ThreadPanel;
 use crate::components::transports::TransportPicker;
 use crate::routes::{nav_click, Page};
-use crate::state::chat::{Chat, SendState, UiMessage};
+use crate::state::chat::{Chat, MemberLine, SendState, UiMessage};
 use crate::{api, testid};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -129,6 +131,17 @@ fn RoomView(room_id: String) -> impl IntoView {
             .unwrap_or_else(|| "Room".into())
     };
     let is_dm = move || room.get().is_some_and(|r| r.dm_with.is_some());
+    let topic = move || room.get().map(|r| r.topic).unwrap_or_default();
+    // The member list is open to members, and to anyone for a public room.
+    let may_list = move || room.get().is_some_and(|r| r.is_member || !r.private);
+    let members_open = RwSignal::new(false);
+    let members_opener = NodeRef::<leptos::html::Button>::new();
+    let settings_open = RwSignal::new(false);
+    let settings_opener = NodeRef::<leptos::html::Button>::new();
+    let members_label = move || {
+        let n = room.get().map_or(0, |r| r.member_count);
+        protocol::count(n, "member", "members")
+    };
 
     view! {
         <section class="room-view" aria-labelledby="room-title">
@@ -138,6 +151,28 @@ fn RoomView(room_id: String) -> impl IntoView {
                 {move || room.get().filter(|r| r.private && r.dm_with.is_none()).map(|_| view! { <span class="tag">"private"</span> })}
                 <div class="room-actions">
                     <span class="via">"via " <TransportPicker feed=Feed::Chat /></span>
+                    <Show when=may_list>
+                        <button
+                            class="link"
+                            node_ref=members_opener
+                            on:click=move |_| members_open.update(|o| *o = !*o)
+                            aria-expanded=move || members_open.get().to_string()
+                            data-testid=testid::OPEN_MEMBERS
+                        >
+                            {members_label}
+                        </button>
+                    </Show>
+                    <Show when=is_member>
+                        <button
+                            class="link"
+                            node_ref=settings_opener
+                            on:click=move |_| settings_open.update(|o| *o = !*o)
+                            aria-expanded=move || settings_open.get().to_string()
+                            data-testid=testid::OPEN_ROOM_SETTINGS
+                        >
+                            "Settings"
+                        </button>
+                    </Show>
                     <Show when=move || is_member() && !is_dm()>
                         <form class="inline" on:submit=invite>
                             <input
@@ -164,6 +199,11 @@ fn RoomView(room_id: String) -> impl IntoView {
                     </Show>
                 </div>
             </header>
+            <Show when=move || !topic().is_empty()>
+                <p class="room-topic" data-testid=testid::ROOM_TOPIC>{topic}</p>
+            </Show>
+            <MembersPanel room_id=rid.get_value() open=members_open opener=members_opener />
+            <RoomSettingsPanel room_id=rid.get_value() open=settings_open opener=settings_opener />
             <p
                 id="invite-error"
                 class="field-error bar-error"
@@ -226,6 +266,7 @@ enum Row {
     /// "New messages": where I stopped reading when I opened the room.
     Divider,
     Msg(Box<UiMessage>, bool),
+    Member(MemberLine),
 }
 
 impl Row {
@@ -233,17 +274,37 @@ impl Row {
         match self {
             Row::Day(d) => format!("day:{d}"),
             Row::Divider => "divider".into(),
+            Row::Member(l) => format!("member:{}:{}", l.event_id, l.user.shown_name()),
             Row::Msg(m, header) => format!("{}:{header}", row_version(m)),
         }
     }
 }
 
-fn rows(msgs: &[UiMessage], tz_offset: i32, divider: Option<i64>) -> Vec<Row> {
+/// The timeline: messages by day and author, with joins and leaves placed by their event ids
+/// between the messages published before and after them (sends not yet confirmed come last),
+/// and the "New messages" divider above the first unread one.
+fn rows(
+    msgs: &[UiMessage],
+    lines: &[MemberLine],
+    tz_offset: i32,
+    divider: Option<i64>,
+) -> Vec<Row> {
     let now = crate::time::now_ms();
-    let mut out = Vec::with_capacity(msgs.len() + 4);
+    let mut out = Vec::with_capacity(msgs.len() + lines.len() + 4);
     let mut last_day = String::new();
     let mut prev: Option<&UiMessage> = None;
+    let mut lines = lines.iter().peekable();
     for m in msgs {
+        let before = |l: &&MemberLine| m.state != SendState::Sent || l.event_id < m.msg.event_id;
+        let mut any = false;
+        while let Some(l) = lines.next_if(before) {
+            out.push(Row::Member(l.clone()));
+            any = true;
+        }
+        if any {
+            // A join or leave between two messages starts a new group.
+            prev = None;
+        }
         let day = crate::time::day_label(m.msg.created_at, now, tz_offset);
         let new_day = day != last_day;
         if new_day {
@@ -263,12 +324,14 @@ fn rows(msgs: &[UiMessage], tz_offset: i32, divider: Option<i64>) -> Vec<Row> {
         out.push(Row::Msg(Box::new(m.clone()), header));
         prev = Some(m);
     }
+    out.extend(lines.cloned().map(Row::Member));
     out
 }
 
 #[component]
 fn MessageList(room_id: String) -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let me_id = StoredValue::new(chat.me.with_value(|m| m.id.clone()));
     let rid = StoredValue::new(room_id);
     let list_ref = NodeRef::<leptos::html::Div>::new();
     let at_bottom = RwSignal::new(true);
@@ -380,13 +443,26 @@ fn MessageList(room_id: String) -> impl IntoView {
                     <p class="muted center">"Loading messages…"</p>
                 </Show>
                 <ol class="log" aria-live="polite" aria-relevant="additions" aria-label="Messages">
-                    <For each=move || log.with(|l| rows(&l.msgs, chat.tz_offset.get(), divider.get())) key=Row::key let:row>
+                    <For each=move || log.with(|l| rows(&l.msgs, &l.lines, chat.tz_offset.get(), divider.get())) key=Row::key let:row>
                         {
                             match row {
                                 Row::Day(d) => view! { <li class="day"><span>{d}</span></li> }.into_any(),
                                 Row::Divider => view! {
                                     <li class="new-divider" data-testid=testid::NEW_DIVIDER><span>"New messages"</span></li>
                                 }.into_any(),
+                                Row::Member(l) => {
+                                    let who = if l.user.id == me_id.get_value() {
+                                        "You".to_string()
+                                    } else {
+                                        l.user.shown_name().to_string()
+                                    };
+                                    let what = match l.change {
+                                        protocol::MembershipChange::Joined => "joined",
+                                        protocol::MembershipChange::Left => "left",
+                                        protocol::MembershipChange::Invited => "was invited",
+                                    };
+                                    view! { <li class="member-line" data-testid=testid::MEMBER_LINE>{format!("{who} {what}")}</li> }.into_any()
+                                }
                                 Row::Msg(m, header) => view! { <MessageRow m=*m header /> }.into_any(),
                             }
                         }
@@ -412,7 +488,7 @@ fn TypingLine(room_id: String) -> impl IntoView {
         let names: Vec<String> = chat.typing.with(|t| {
             t.iter()
                 .filter(|x| x.room_id == room_id)
-                .map(|x| x.username.clone())
+                .map(|x| x.name.clone())
                 .collect()
         });
         match names.len() {

@@ -9,8 +9,9 @@ use crate::state::Initial;
 use crate::{api, outbox};
 use leptos::prelude::*;
 use protocol::{
-    ClientFrame, EventData, Feed, Membership, MembershipChange, Message, MessageList, Presence,
-    PresenceStatus, Room, RoomList, TransportSettings, TypedEvent, Typing, User, CHOOSABLE_FEEDS,
+    Author, ClientFrame, EventData, Feed, Member, MemberList, Membership, MembershipChange,
+    Message, MessageList, Presence, PresenceStatus, Room, RoomList, TransportSettings, TypedEvent,
+    Typing, User, CHOOSABLE_FEEDS,
 };
 use std::collections::HashMap;
 
@@ -44,10 +45,21 @@ pub struct UiMessage {
     pub state: SendState,
 }
 
+/// "bob joined" / "bob left": a line in the timeline, placed by its event id among the
+/// messages (each message carries the id of the event that published it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberLine {
+    pub event_id: i64,
+    pub user: Author,
+    pub change: MembershipChange,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomLog {
     /// Confirmed messages in seq order, then pending or failed sends.
     pub msgs: Vec<UiMessage>,
+    /// Joins and leaves seen live while this tab was open, oldest first.
+    pub lines: Vec<MemberLine>,
     pub has_older: bool,
     pub loaded: bool,
 }
@@ -102,7 +114,10 @@ impl RoomLog {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Typist {
     pub(crate) room_id: String,
+    pub(crate) user_id: String,
     pub(crate) username: String,
+    /// The name to show: their display name where set.
+    pub(crate) name: String,
     until: f64,
 }
 
@@ -140,6 +155,11 @@ pub struct Chat {
     pub activity: Activity,
     /// Who is online or idle (user id → status); absent means offline.
     pub(crate) presence: RwSignal<HashMap<String, String>>,
+    /// The member lists fetched for the member panel (room id → members), kept up to date by
+    /// joins, leaves and name changes while the tab is open.
+    pub(crate) members: RwSignal<HashMap<String, Vec<Member>>>,
+    /// My display name as it is now (the top bar shows it; `me` keeps the rest of me).
+    pub(crate) my_name: RwSignal<Option<String>>,
     /// When this tab last saw input (ms), for idle.
     last_input: StoredValue<f64>,
     idle_sent: StoredValue<bool>,
@@ -193,6 +213,7 @@ impl Chat {
                         })
                         .collect(),
                     loaded: true,
+                    lines: Vec::new(),
                 },
             );
         }
@@ -208,6 +229,8 @@ impl Chat {
             tz_offset: RwSignal::new(0),
             activity: Activity::new(),
             presence: RwSignal::new(HashMap::new()),
+            members: RwSignal::new(HashMap::new()),
+            my_name: RwSignal::new(user.display_name.clone()),
             last_input: StoredValue::new(0.0),
             idle_sent: StoredValue::new(false),
             outbox: StoredValue::new(Vec::new()),
@@ -324,6 +347,94 @@ impl Chat {
     fn room_untracked(&self, id: &str) -> Option<Room> {
         self.rooms
             .with_untracked(|rs| rs.iter().find(|r| r.id == id).cloned())
+    }
+
+    /// The member list of a room, fetched (again) for the member panel.
+    pub(crate) async fn load_members(self, room_id: String) {
+        match api::get::<MemberList>(&format!("/api/rooms/{room_id}/members")).await {
+            Ok(list) => self.members.update(|m| {
+                m.insert(room_id, list.members);
+            }),
+            Err(e) => self.notify(e.message),
+        }
+    }
+
+    /// Someone's new display name, everywhere this tab shows them: me, DM partners, messages,
+    /// member lists, typing lines.
+    pub(crate) fn person_renamed(&self, who: Author) {
+        if who.id == self.me_id() {
+            self.me
+                .update_value(|m| m.display_name = who.display_name.clone());
+            self.my_name.set(who.display_name.clone());
+        }
+        let shown = who.shown_name().to_string();
+        self.rooms.update(|rs| {
+            for r in rs.iter_mut() {
+                if let Some(other) = r.dm_with.as_mut().filter(|o| o.id == who.id) {
+                    *other = who.clone();
+                }
+            }
+        });
+        self.logs.update(|logs| {
+            for log in logs.values_mut() {
+                for m in log.msgs.iter_mut().filter(|m| m.msg.author.id == who.id) {
+                    m.msg.author.display_name = who.display_name.clone();
+                }
+                for line in log.lines.iter_mut().filter(|l| l.user.id == who.id) {
+                    line.user = who.clone();
+                }
+            }
+        });
+        self.members.update(|lists| {
+            for m in lists.values_mut().flatten().filter(|m| m.user.id == who.id) {
+                m.user = who.clone();
+            }
+        });
+        self.typing.update(|t| {
+            for x in t.iter_mut().filter(|x| x.user_id == who.id) {
+                x.name = shown.clone();
+            }
+        });
+    }
+
+    /// Someone joined or left a room I am in: its count, its member list, and a line in its
+    /// timeline.
+    fn member_changed(
+        &self,
+        event_id: i64,
+        ts: i64,
+        room: Room,
+        who: Author,
+        change: MembershipChange,
+    ) {
+        let room_id = room.id.clone();
+        self.rooms.update(|rs| {
+            if let Some(r) = rs.iter_mut().find(|r| r.id == room_id) {
+                r.member_count = room.member_count;
+            }
+        });
+        self.members.update(|lists| {
+            if let Some(list) = lists.get_mut(room_id.as_str()) {
+                list.retain(|m| m.user.id != who.id);
+                if change == MembershipChange::Joined {
+                    list.push(Member {
+                        user: who.clone(),
+                        joined_at: ts,
+                    });
+                }
+            }
+        });
+        self.logs.update(|logs| {
+            if let Some(log) = logs.get_mut(room_id.as_str()) {
+                if !log.lines.iter().any(|l| l.event_id == event_id) {
+                    log.lines.push(MemberLine {
+                        event_id,
+                        user: who,
+                        change,
+                    });
+                }
+            }
+        });
     }
 
     pub(crate) fn upsert_room(&self, room: Room) {
@@ -614,6 +725,7 @@ impl Chat {
                     author: protocol::Author {
                         id: String::new().into(),
                         username: String::new(),
+                        display_name: None,
                     },
                     excerpt: String::new(),
                     deleted: false,
@@ -622,10 +734,7 @@ impl Chat {
         let msg = Message {
             id: format!("pending:{}", o.client_id).into(),
             room_id: o.room_id.clone().into(),
-            author: protocol::Author {
-                id: me.id.clone(),
-                username: me.username.clone(),
-            },
+            author: me.author(),
             body: o.body.clone(),
             client_id: o.client_id.clone(),
             created_at: o.created_at,
@@ -882,6 +991,7 @@ impl Chat {
 
     /// Applies one live event.
     fn apply(self, ev: TypedEvent) {
+        let (event_id, ts) = (ev.id.unwrap_or(0), ev.ts);
         if ev.feed == Feed::Notifications && matches!(ev.data, EventData::Read(_)) {
             // Notifications read (here, in another tab, or by opening a room): the server's
             // unread counts of the rooms may have moved with them.
@@ -947,7 +1057,16 @@ impl Chat {
                 Some(cid) => self.send_failed(&cid, e.status, &e.code),
                 None => self.notify(e.message),
             },
-            EventData::Membership(Membership { change, room }) => {
+            EventData::Membership(Membership {
+                change,
+                room,
+                user: Some(who),
+            }) => self.member_changed(event_id, ts, room, who, change),
+            EventData::Membership(Membership {
+                change,
+                room,
+                user: None,
+            }) => {
                 let room_id = room.id.clone();
                 if change == MembershipChange::Left && room.private {
                     self.rooms.update(|rs| rs.retain(|r| r.id != room_id));
@@ -965,7 +1084,19 @@ impl Chat {
             EventData::RoomCreated(room) if self.room_untracked(&room.id).is_none() => {
                 self.upsert_room(room);
             }
+            // A room's new name or topic. The payload's reader-dependent fields are not mine:
+            // mine stay.
+            EventData::RoomUpdated(r) => self.rooms.update(|rs| {
+                if let Some(mine) = rs.iter_mut().find(|x| x.id == r.id) {
+                    mine.name = r.name;
+                    mine.topic = r.topic;
+                    mine.member_count = r.member_count;
+                    mine.private = r.private;
+                }
+            }),
+            EventData::UserUpdated(who) => self.person_renamed(who),
             EventData::Typing(Typing { room_id, user }) => {
+                let name = user.shown_name().to_string();
                 let username = user.username;
                 if username.is_empty() || username == self.me.with_value(|m| m.username.clone()) {
                     return;
@@ -974,7 +1105,9 @@ impl Chat {
                     t.retain(|x| !(x.room_id == room_id && x.username == username));
                     t.push(Typist {
                         room_id: room_id.into_string(),
+                        user_id: user.id.into_string(),
                         username,
+                        name,
                         until: now() + TYPING_SHOW_MS,
                     });
                 });

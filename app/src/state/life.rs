@@ -220,10 +220,7 @@ impl Chat {
                 room_id: room_id.clone().into(),
                 message_id: message_id.clone().into(),
                 emoji: emoji.clone(),
-                user: protocol::Author {
-                    id: me.id.clone(),
-                    username: me.username.clone(),
-                },
+                user: me.author(),
                 added: add,
                 count: if add { count + 1 } else { (count - 1).max(0) },
             }
@@ -354,6 +351,7 @@ mod tests {
                 author: Author {
                     id: author.into(),
                     username: author.into(),
+                    display_name: None,
                 },
                 body: format!("body {id}"),
                 client_id: format!("c{id}"),
@@ -378,6 +376,7 @@ mod tests {
             user: Author {
                 id: user.into(),
                 username: user.into(),
+                display_name: None,
             },
             added,
             count,

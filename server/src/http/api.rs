@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use protocol::{
     AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials, EditMessage,
-    HistoryQuery, JobId, MarkRead, Message, MessageId, MessageList, NotificationQuery,
-    PresenceUpdate, ReadPosition, RoomId, RoomList, SendMessage, Switches, Thread,
-    TransportSettings, User, UserId, UsernameBody,
+    HistoryQuery, JobId, MarkRead, MemberList, Message, MessageId, MessageList, NotificationQuery,
+    PasswordChange, PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomId, RoomList,
+    RoomUpdate, SendMessage, Switches, Thread, TransportSettings, User, UserId, UsernameBody,
 };
 use tower_sessions::Session;
 
@@ -133,6 +133,56 @@ pub async fn logout_everywhere(
 
 pub async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
     Json(user)
+}
+
+/// Sets my display name; 200 with me as I am now.
+pub async fn update_me(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiJson(body): ApiJson<ProfileUpdate>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(
+        auth::set_display_name(&state, &me, &body.display_name).await?,
+    ))
+}
+
+/// Changes my password and signs out every other session of mine (this one stays).
+pub async fn change_password(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    auth::change_password(&state, &me, body.current_password, body.new_password).await?;
+    state.sessions.end_others(&session, &me.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn room(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(room_id): ApiPath<RoomId>,
+) -> ApiResult<Json<Room>> {
+    Ok(Json(chat::room(&state, &me, &room_id).await?))
+}
+
+pub async fn update_room(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(room_id): ApiPath<RoomId>,
+    ApiJson(body): ApiJson<RoomUpdate>,
+) -> ApiResult<Json<Room>> {
+    Ok(Json(chat::update_room(&state, &me, &room_id, &body).await?))
+}
+
+pub async fn room_members(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiPath(room_id): ApiPath<RoomId>,
+) -> ApiResult<Json<MemberList>> {
+    Ok(Json(MemberList {
+        members: chat::members(&state, &me, &room_id).await?,
+    }))
 }
 
 pub async fn list_rooms(

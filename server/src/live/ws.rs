@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::CurrentUser;
 use crate::hub::encode_data;
 use crate::metrics::Age;
-use crate::services::chat;
+use crate::services::{auth, chat};
 use crate::sessions::{SessionConfirm, SessionWatch};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -461,7 +461,15 @@ async fn handle_frame(
             room_id,
             body,
             client_id,
-        } => match chat::send(state, me, &room_id, &body, &client_id).await {
+        } => match chat::send(
+            state,
+            &auth::refreshed(state, me).await,
+            &room_id,
+            &body,
+            &client_id,
+        )
+        .await
+        {
             Ok((message, _)) => {
                 let ack = EventData::Ack(Ack { client_id, message });
                 Some(encode_data(None, Feed::Chat, &ack, now_ms()))
@@ -469,7 +477,8 @@ async fn handle_frame(
             Err(e) => Some(error_event(Some(&client_id), &e)),
         },
         ClientFrame::Typing { room_id } => {
-            unanswered_past_limit(chat::typing(state, me, &room_id).await, dropped)
+            let me = auth::refreshed(state, me).await;
+            unanswered_past_limit(chat::typing(state, &me, &room_id).await, dropped)
         }
         ClientFrame::Presence { status } => {
             unanswered_past_limit(chat::set_status(state, me, &status), dropped)

@@ -272,6 +272,7 @@ async fn a_client_that_does_not_answer_the_lag_probe_is_closed_as_slow() {
             user: protocol::Author {
                 id: ann.id.clone(),
                 username: ann.username.clone(),
+                display_name: None,
             },
         });
         let ev = LiveEvent::ephemeral(Feed::Chat, &data, None, Some(ann.id.to_string()), 0);

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use protocol::{check_password, normalize_username, Credentials, User};
+use protocol::{check_display_name, check_password, normalize_username, Credentials, User};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -77,6 +77,83 @@ pub async fn login(state: &AppState, creds: Credentials, ip: IpAddr) -> ApiResul
             Err(ApiError::BadCredentials)
         }
     }
+}
+
+/// Sets my display name (1–64 characters, one line, trimmed): everyone signed in gets
+/// `user_updated` from the same transaction, and this server's cache of me is refreshed at once
+/// (other servers of a cluster refresh theirs within the cache's few seconds).
+pub async fn set_display_name(state: &AppState, me: &User, raw: &str) -> ApiResult<User> {
+    let name = check_display_name(raw).map_err(|m| ApiError::bad("invalid_display_name", m))?;
+    let (store, id, name) = (state.store.clone(), me.id.clone(), name.to_string());
+    let user = state
+        .hub
+        .commit(async move {
+            match store
+                .set_display_name(&id, &name, crate::clock::now_ms())
+                .await?
+            {
+                Some((user, events)) => Ok((user, events)),
+                None => Err(ApiError::Unauthorized),
+            }
+        })
+        .await?;
+    state.users.put(&user);
+    Ok(user)
+}
+
+/// `me` as this server knows them now: a live connection holds who signed in when it opened,
+/// and their display name may have changed since. From the few seconds' user cache, else the
+/// store (the snapshot when the store cannot answer: a name a little old beats a refused send).
+pub async fn refreshed(state: &AppState, me: &User) -> User {
+    if let Some(user) = state.users.get(&me.id) {
+        return user;
+    }
+    match state.store.user_by_id(&me.id).await {
+        Ok(Some(user)) => {
+            state.users.put(&user);
+            user
+        }
+        _ => me.clone(),
+    }
+}
+
+/// Changes my password: the current one must be right (401 `wrong_password` otherwise; tries
+/// are limited like sign-ins, per user), the new one follows the sign-up rules. The caller then
+/// signs out every other session of mine (see `Sessions::end_others`).
+pub async fn change_password(
+    state: &AppState,
+    me: &User,
+    current: String,
+    new: String,
+) -> ApiResult<()> {
+    state
+        .limiter
+        .check(
+            &format!("password:{}", me.id),
+            state.config.login_per_user_per_minute,
+        )
+        .map_err(ApiError::RateLimited)?;
+    if current.is_empty() {
+        return Err(ApiError::bad(
+            "password_required",
+            "Enter your current password.",
+        ));
+    }
+    check_password(&new).map_err(|m| ApiError::bad("invalid_password", m))?;
+    let hash = state
+        .store
+        .password_hash(&me.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !verify_password(current, hash).await? {
+        return Err(ApiError::WrongPassword);
+    }
+    let hash = hash_password(new).await?;
+    if !state.store.set_password_hash(&me.id, &hash).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    tracing::info!(user = %me.username, "password changed");
+    Ok(())
 }
 
 /// An empty username or password is named: the form says which field is missing.

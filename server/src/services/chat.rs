@@ -6,10 +6,10 @@ use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::LiveEvent;
 use crate::state::AppState;
-use crate::store::{NewMessage, RoomAccess};
+use crate::store::{NewMessage, RoomAccess, RoomChange};
 use protocol::{
-    check_body, normalize_username, Author, BodyError, EventData, Feed, Message, MessageId, Room,
-    RoomId, Typing, User, MAX_CLIENT_ID_LEN, MAX_ROOM_NAME_CHARS,
+    check_body, check_room_name, check_topic, normalize_username, BodyError, EventData, Feed,
+    Member, Message, MessageId, Room, RoomId, RoomUpdate, Typing, User, MAX_CLIENT_ID_LEN,
 };
 
 pub async fn list_rooms(state: &AppState, me: &User) -> ApiResult<Vec<Room>> {
@@ -22,18 +22,7 @@ pub async fn create_room(
     name: &str,
     private: bool,
 ) -> ApiResult<Room> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ApiError::bad("invalid_name", "A room needs a name."));
-    }
-    if name.chars().count() > MAX_ROOM_NAME_CHARS {
-        return Err(ApiError::bad(
-            "invalid_name",
-            "Room names are at most 80 characters.",
-        ));
-    }
-    protocol::check_name(name)
-        .map_err(|e| ApiError::bad("invalid_name", e.message("Room names")))?;
+    let name = check_room_name(name).map_err(|m| ApiError::bad("invalid_name", m))?;
     // A public name another public room has answers 409 `room_name_taken`, naming that room.
     let (store, me, name) = (state.store.clone(), me.clone(), name.to_string());
     let id = RoomId::from(new_id());
@@ -97,6 +86,72 @@ pub async fn member_room(state: &AppState, me: &User, room_id: &RoomId) -> ApiRe
         return Err(ApiError::Forbidden("Join the room first.".into()));
     }
     Ok(access.room)
+}
+
+/// The room as `me` sees it: a member, anyone for a public room, an invitee; others 404.
+pub async fn room(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<Room> {
+    Ok(visible_room(state, me, room_id).await?.room)
+}
+
+/// Renames a room and/or sets its topic: members only (visible non-members 403, others 404).
+/// The name follows the rules of a new room's (409 `room_name_taken` for another public room's
+/// name); the topic is one line of at most `MAX_TOPIC_CHARS` (empty clears it); a DM keeps its
+/// name. Every member gets `room_updated` from the same transaction.
+pub async fn update_room(
+    state: &AppState,
+    me: &User,
+    room_id: &RoomId,
+    update: &RoomUpdate,
+) -> ApiResult<Room> {
+    if update.name.is_none() && update.topic.is_none() {
+        return Err(ApiError::bad(
+            "empty_update",
+            "Send a new name, a new topic, or both.",
+        ));
+    }
+    let room = member_room(state, me, room_id).await?;
+    let name = match &update.name {
+        Some(raw) => {
+            let name = check_room_name(raw).map_err(|m| ApiError::bad("invalid_name", m))?;
+            if room.dm_with.is_some() && name != room.name {
+                return Err(ApiError::bad(
+                    "invalid_room",
+                    "Direct messages cannot be renamed.",
+                ));
+            }
+            Some(name.to_string())
+        }
+        None => None,
+    };
+    let topic = match &update.topic {
+        Some(raw) => Some(
+            check_topic(raw)
+                .map_err(|m| ApiError::bad("invalid_topic", m))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let change = RoomChange { name, topic };
+    let (store, me, id) = (state.store.clone(), me.clone(), room.id);
+    let room = state
+        .hub
+        .commit(async move {
+            Ok::<_, ApiError>(store.update_room(&id, &me.id, &change, now_ms()).await?)
+        })
+        .await?;
+    // The name this server remembers for sends (mention notifications name the room).
+    state.rooms.forget(&room.id);
+    Ok(room)
+}
+
+/// The members of a room with when they joined: its members may list them, and anyone may for
+/// a public room; an invitee or another visible non-member of a private room gets 403.
+pub async fn members(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<Vec<Member>> {
+    let access = visible_room(state, me, room_id).await?;
+    if access.room.private && !access.room.is_member {
+        return Err(ApiError::Forbidden("Join the room first.".into()));
+    }
+    Ok(state.store.members(&access.room.id).await?)
 }
 
 pub async fn join(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<()> {
@@ -312,10 +367,7 @@ pub async fn typing(state: &AppState, me: &User, room_id: &RoomId) -> ApiResult<
     let room = member_room(state, me, room_id).await?;
     let typing = EventData::Typing(Typing {
         room_id: room.id.clone(),
-        user: Author {
-            id: me.id.clone(),
-            username: me.username.clone(),
-        },
+        user: me.author(),
     });
     state.hub.publish_ephemeral(LiveEvent::ephemeral(
         Feed::Chat,

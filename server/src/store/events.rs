@@ -66,10 +66,7 @@ pub fn message(m: &NewMessage, seq: i64, event_id: i64) -> Message {
     Message {
         id: m.id.clone(),
         room_id: m.room_id.clone(),
-        author: Author {
-            id: m.author.id.clone(),
-            username: m.author.username.clone(),
-        },
+        author: m.author.author(),
         body: m.body.clone(),
         client_id: m.client_id.clone(),
         created_at: m.now,
@@ -128,10 +125,7 @@ pub fn reaction(
         room_id: room_id.into(),
         message_id: message_id.into(),
         emoji: emoji.to_string(),
-        user: Author {
-            id: user.id.clone(),
-            username: user.username.clone(),
-        },
+        user: user.author(),
         added,
         count,
     });
@@ -175,8 +169,57 @@ pub fn notification(n: &NewNotification) -> NewEvent {
 /// subscriptions).
 pub fn membership(room: Room, user_id: &str, change: MembershipChange, now: i64) -> NewEvent {
     let room_id = room.id.clone();
-    let data = EventData::Membership(Membership { change, room });
+    let data = EventData::Membership(Membership {
+        change,
+        room,
+        user: None,
+    });
     NewEvent::of(Feed::Chat, &data, Some(&room_id), Some(user_id), now)
+}
+
+/// Someone's join or leave told to the room's members (so they can show "bob joined"): the
+/// same payload as the subject's own event, with `user` naming the subject. Someone who left is
+/// no longer a member and does not get it; someone who joined does (after their own event).
+pub fn member_change(room: Room, user: Author, change: MembershipChange, now: i64) -> NewEvent {
+    let room_id = room.id.clone();
+    let data = EventData::Membership(Membership {
+        change,
+        room,
+        user: Some(user),
+    });
+    NewEvent::of(Feed::Chat, &data, Some(&room_id), None, now)
+}
+
+/// A room's new name or topic, to its members. The payload is the same bytes for everyone, so
+/// the fields that depend on the reader are neutral: a member's view (`is_member` true) with
+/// nothing unread, no read position, and no DM partner; clients keep their own of those.
+pub fn room_updated(room: &Room, now: i64) -> NewEvent {
+    let seen = Room {
+        is_member: true,
+        unread: 0,
+        last_read: None,
+        dm_with: None,
+        ..room.clone()
+    };
+    NewEvent::of(
+        Feed::Chat,
+        &EventData::RoomUpdated(seen),
+        Some(&room.id),
+        None,
+        now,
+    )
+}
+
+/// Someone's new display name, to everyone signed in: names show in every room, DM list,
+/// member list and typing line, so every client updates the person wherever it shows them.
+pub fn user_updated(user: &User, now: i64) -> NewEvent {
+    NewEvent::of(
+        Feed::Chat,
+        &EventData::UserUpdated(user.author()),
+        None,
+        None,
+        now,
+    )
 }
 
 /// A public room's `room_created` event, to everyone (no room, no user): "Other rooms" grows
@@ -187,6 +230,7 @@ pub fn room_created(room: &Room, now: i64) -> NewEvent {
     let seen = Room {
         is_member: false,
         unread: 0,
+        last_read: None,
         ..room.clone()
     };
     NewEvent::of(Feed::Chat, &EventData::RoomCreated(seen), None, None, now)

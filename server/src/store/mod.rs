@@ -13,7 +13,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use protocol::{
-    Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Message, MessageId, Notification,
+    Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Member, Message, MessageId, Notification,
     NotificationId, Room, RoomId, Switches, Transport, User, UserId,
 };
 
@@ -64,6 +64,13 @@ impl EventRow {
 pub struct UserRecord {
     pub user: User,
     pub password_hash: String,
+}
+
+/// A change of a room's name or topic (checked by the service); `None` keeps what it is.
+#[derive(Debug, Clone, Default)]
+pub struct RoomChange {
+    pub name: Option<String>,
+    pub topic: Option<String>,
 }
 
 /// What a user may see of one room.
@@ -350,6 +357,32 @@ pub trait Store: Send + Sync + 'static {
     /// The members of a room among `usernames`.
     async fn members_named(&self, room_id: &str, usernames: &[String]) -> StoreResult<Vec<User>>;
     async fn room_members(&self, room_id: &str) -> StoreResult<Vec<User>>;
+    /// The members of a room with when they joined, earliest first.
+    async fn members(&self, room_id: &str) -> StoreResult<Vec<Member>>;
+    /// Renames a room and/or sets its topic, and appends its `room_updated` event (to its
+    /// members) in the same transaction; the room comes back as `user_id` sees it. Nothing
+    /// changes (and no event) when both are as they were. `RoomNameTaken` when another public
+    /// room has the new name in any case.
+    async fn update_room(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        change: &RoomChange,
+        now: i64,
+    ) -> StoreResult<(Room, Vec<StoredEvent>)>;
+
+    // People.
+    /// Sets my display name and appends its `user_updated` event (to everyone); None when no
+    /// such user. No event when the name is unchanged.
+    async fn set_display_name(
+        &self,
+        user_id: &str,
+        display_name: &str,
+        now: i64,
+    ) -> StoreResult<Option<(User, Vec<StoredEvent>)>>;
+    async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>>;
+    /// Returns false when no such user exists.
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
 
     // Notifications.
     /// Stores notifications; returns their events (one per notification, to its user).

@@ -71,15 +71,18 @@ static QUERIES: Queries = Queries {
            m.user_id IS NOT NULL AS is_member,
            CASE WHEN m.user_id IS NULL THEN 0::BIGINT ELSE r.last_seq - m.read_seq END AS unread,
            i.user_id IS NOT NULL AS invited,
-           o.id AS dm_user_id, o.username AS dm_username
+           o.id AS dm_user_id, o.username AS dm_username, o.display_name AS dm_display_name,
+           r.topic, r.created_by,
+           (SELECT COUNT(*) FROM members c WHERE c.room_id = r.id) AS member_count,
+           (SELECT lm.id FROM messages lm WHERE lm.room_id = r.id AND lm.seq = m.read_seq) AS last_read
     FROM rooms r
     LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $1
     LEFT JOIN invites i ON i.room_id = r.id AND i.user_id = $1
     LEFT JOIN users o ON r.dm_key IS NOT NULL AND o.id =
         CASE WHEN substr(r.dm_key, 1, 36) = $1 THEN substr(r.dm_key, 38) ELSE substr(r.dm_key, 1, 36) END",
     room_name_taken: "SELECT name FROM rooms WHERE NOT private AND dm_key IS NULL
-                      AND lower(name) = lower($1 COLLATE \"C\") LIMIT 1",
-    members_named: "SELECT u.id, u.username, u.is_admin, u.password_hash FROM users u
+                      AND lower(name) = lower($1 COLLATE \"C\") AND id <> $2 LIMIT 1",
+    members_named: "SELECT u.id, u.username, u.is_admin, u.password_hash, u.display_name FROM users u
                     JOIN members m ON m.user_id = u.id AND m.room_id = $1
                     WHERE u.username = ANY($2)",
     count_own_notifications:

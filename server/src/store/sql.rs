@@ -24,12 +24,12 @@
 
 use super::events::{self, NewEvent};
 use super::{
-    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, SendOutcome,
-    Store, StoreError, StoreResult, StoredEvent, UserRecord,
+    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, RoomChange,
+    SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
-    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, JobId,
+    default_transport, Author, Feed, FeedOverrides, FeedSet, FeedTransports, JobId, Member,
     MembershipChange, Message, MessageId, Notification, NotificationId, Reaction, ReplyRef, Room,
     RoomId, Switches, Transport, User, UserId, CHOOSABLE_FEEDS,
 };
@@ -142,7 +142,7 @@ where
 pub struct Queries {
     /// Rooms as one user sees them (`$1` is the user id).
     pub room_select: &'static str,
-    /// The name of a public room called `$1` in any case, if there is one.
+    /// The name of a public room called `$1` in any case, other than room `$2`, if there is one.
     pub room_name_taken: &'static str,
     /// The members of room `$1` among the usernames in list `$2`.
     pub members_named: &'static str,
@@ -168,6 +168,7 @@ pub trait Dialect:
     + Decodes<MessageRow>
     + Decodes<JobRow>
     + Decodes<NotificationRow>
+    + Decodes<MemberRow>
     + Decodes<EventRow>
     + Decodes<(i64,)>
     + Decodes<(Option<i64>,)>
@@ -303,6 +304,7 @@ pub struct UserRow {
     username: String,
     is_admin: bool,
     password_hash: String,
+    display_name: Option<String>,
 }
 
 impl UserRow {
@@ -311,6 +313,7 @@ impl UserRow {
             id: self.id.as_str().into(),
             username: self.username.clone(),
             is_admin: self.is_admin,
+            display_name: self.display_name.clone(),
         }
     }
 }
@@ -325,6 +328,11 @@ pub struct RoomRow {
     invited: bool,
     dm_user_id: Option<String>,
     dm_username: Option<String>,
+    dm_display_name: Option<String>,
+    topic: String,
+    created_by: String,
+    member_count: i64,
+    last_read: Option<String>,
 }
 
 impl RoomRow {
@@ -333,6 +341,7 @@ impl RoomRow {
             (Some(id), Some(username)) => Some(Author {
                 id: id.into(),
                 username,
+                display_name: self.dm_display_name,
             }),
             _ => None,
         };
@@ -343,6 +352,10 @@ impl RoomRow {
             is_member: self.is_member,
             unread: self.unread.max(0),
             dm_with,
+            topic: self.topic,
+            member_count: self.member_count,
+            last_read: self.last_read,
+            created_by: Some(self.created_by),
         }
     }
 
@@ -362,6 +375,7 @@ pub struct MessageRow {
     seq: i64,
     author_id: String,
     author_name: String,
+    author_display_name: Option<String>,
     body: String,
     client_id: String,
     created_at: i64,
@@ -372,6 +386,7 @@ pub struct MessageRow {
     reply_to: Option<String>,
     reply_author_id: Option<String>,
     reply_author_name: Option<String>,
+    reply_author_display_name: Option<String>,
     reply_body: Option<String>,
     reply_deleted: Option<bool>,
 }
@@ -385,6 +400,7 @@ impl MessageRow {
                 author: Author {
                     id: author_id.into(),
                     username,
+                    display_name: self.reply_author_display_name,
                 },
                 excerpt: events::excerpt(self.reply_body.as_deref().unwrap_or("")),
                 deleted: self.reply_deleted.unwrap_or(false),
@@ -397,6 +413,7 @@ impl MessageRow {
             author: Author {
                 id: self.author_id.into(),
                 username: self.author_name,
+                display_name: self.author_display_name,
             },
             body: self.body,
             client_id: self.client_id,
@@ -415,9 +432,11 @@ impl MessageRow {
 /// A message with what a reader sees of the message it answers (its author and the start of
 /// its body as they now are).
 pub const MESSAGE_SELECT: &str = "
-    SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name, m.body, m.client_id,
+    SELECT m.id, m.room_id, m.seq, m.author_id, u.username AS author_name,
+           u.display_name AS author_display_name, m.body, m.client_id,
            m.created_at, m.event_id, m.edited_at, m.deleted, m.reply_count, m.reply_to,
            p.author_id AS reply_author_id, pu.username AS reply_author_name,
+           pu.display_name AS reply_author_display_name,
            p.body AS reply_body, p.deleted AS reply_deleted
     FROM messages m JOIN users u ON u.id = m.author_id
     LEFT JOIN messages p ON p.id = m.reply_to
@@ -442,9 +461,11 @@ async fn with_reactions<D: Dialect>(
     let mut by_message: std::collections::HashMap<String, Vec<Reaction>> = Default::default();
     for (message_id, emoji, user_id, username) in rows {
         let list = by_message.entry(message_id).or_default();
+        // Who reacted, by username (the clients show display names from what they know).
         let who = Author {
             id: user_id.into(),
             username,
+            display_name: None,
         };
         match list.iter_mut().find(|r| r.emoji == emoji) {
             Some(r) => {
@@ -567,6 +588,27 @@ impl NotificationRow {
             link: self.link,
             created_at: self.created_at,
             read: self.read,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct MemberRow {
+    id: String,
+    username: String,
+    display_name: Option<String>,
+    joined_at: i64,
+}
+
+impl MemberRow {
+    fn member(self) -> Member {
+        Member {
+            user: Author {
+                id: self.id.into(),
+                username: self.username,
+                display_name: self.display_name,
+            },
+            joined_at: self.joined_at,
         }
     }
 }
@@ -732,6 +774,29 @@ async fn membership<D: Dialect>(
     Ok(events::membership(room.room, user_id, change, now))
 }
 
+/// A join or leave of `user`: their own `membership` event, and for a room other than a DM the
+/// same change told to the room's members ("bob joined"), after it (appended by the caller).
+async fn membership_told<D: Dialect>(
+    t: &mut Transaction<'static, D>,
+    room_id: &str,
+    user: &User,
+    change: MembershipChange,
+    now: i64,
+) -> StoreResult<Vec<NewEvent>> {
+    let room = room_in_tx(t, room_id, &user.id)
+        .await?
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?
+        .room;
+    let mut new = Vec::with_capacity(2);
+    if room.dm_with.is_none() {
+        new.push(events::membership(room.clone(), &user.id, change, now));
+        new.push(events::member_change(room, user.author(), change, now));
+    } else {
+        new.push(events::membership(room, &user.id, change, now));
+    }
+    Ok(new)
+}
+
 async fn add_member<D: Dialect>(
     t: &mut Transaction<'static, D>,
     room_id: &str,
@@ -841,13 +906,14 @@ impl<D: Dialect> Store for SqlStore<D> {
             id: id.into(),
             username: username.to_string(),
             is_admin,
+            display_name: None,
         })
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let row: Option<UserRow> = fetch_optional(
             self.pool(),
-            "SELECT id, username, is_admin, password_hash FROM users WHERE username = $1",
+            "SELECT id, username, is_admin, password_hash, display_name FROM users WHERE username = $1",
             args![username],
         )
         .await?;
@@ -860,7 +926,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = fetch_optional(
             self.pool(),
-            "SELECT id, username, is_admin, password_hash FROM users WHERE id = $1",
+            "SELECT id, username, is_admin, password_hash, display_name FROM users WHERE id = $1",
             args![id],
         )
         .await?;
@@ -880,7 +946,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let rows: Vec<UserRow> = fetch_all(
             self.pool(),
-            "SELECT id, username, is_admin, password_hash FROM users ORDER BY username",
+            "SELECT id, username, is_admin, password_hash, display_name FROM users ORDER BY username",
             args![],
         )
         .await?;
@@ -900,7 +966,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         if !private {
             D::lock_room_name(&mut t, name).await?;
             let taken: Option<(String,)> =
-                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name]).await?;
+                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name, id]).await?;
             if let Some((taken,)) = taken {
                 return Err(StoreError::RoomNameTaken(taken));
             }
@@ -987,7 +1053,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut new = Vec::new();
         if added {
-            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Joined, now).await?);
+            new = membership_told(&mut t, room_id, user, MembershipChange::Joined, now).await?;
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -1004,7 +1070,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let mut new = Vec::new();
         if done > 0 {
-            new.push(membership(&mut t, room_id, &user.id, MembershipChange::Left, now).await?);
+            new = membership_told(&mut t, room_id, user, MembershipChange::Left, now).await?;
         }
         let events = append_events(&mut t, new).await?;
         t.commit().await?;
@@ -1350,12 +1416,122 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn room_members(&self, room_id: &str) -> StoreResult<Vec<User>> {
         let rows: Vec<UserRow> = fetch_all(
             self.pool(),
-            "SELECT u.id, u.username, u.is_admin, u.password_hash FROM users u
+            "SELECT u.id, u.username, u.is_admin, u.password_hash, u.display_name FROM users u
              JOIN members m ON m.user_id = u.id WHERE m.room_id = $1 ORDER BY u.username",
             args![room_id],
         )
         .await?;
         Ok(rows.iter().map(UserRow::user).collect())
+    }
+
+    async fn members(&self, room_id: &str) -> StoreResult<Vec<Member>> {
+        let rows: Vec<MemberRow> = fetch_all(
+            self.pool(),
+            "SELECT u.id, u.username, u.display_name, m.joined_at FROM users u
+             JOIN members m ON m.user_id = u.id WHERE m.room_id = $1
+             ORDER BY m.joined_at, u.username",
+            args![room_id],
+        )
+        .await?;
+        Ok(rows.into_iter().map(MemberRow::member).collect())
+    }
+
+    async fn update_room(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        change: &RoomChange,
+        now: i64,
+    ) -> StoreResult<(Room, Vec<StoredEvent>)> {
+        let mut t = self.write().await?;
+        let current = room_in_tx(&mut t, room_id, user_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?
+            .room;
+        let name = change.name.as_deref().unwrap_or(&current.name);
+        let topic = change.topic.as_deref().unwrap_or(&current.topic);
+        if name == current.name && topic == current.topic {
+            // Nothing changes: no event either.
+            return Ok((current, Vec::new()));
+        }
+        // One public room per name, whatever the case; renaming a room to itself in another
+        // case is fine.
+        if !current.private && name != current.name {
+            D::lock_room_name(&mut t, name).await?;
+            let taken: Option<(String,)> =
+                fetch_optional(tx(&mut t), D::QUERIES.room_name_taken, args![name, room_id])
+                    .await?;
+            if let Some((taken,)) = taken {
+                return Err(StoreError::RoomNameTaken(taken));
+            }
+        }
+        execute(
+            tx(&mut t),
+            "UPDATE rooms SET name = $1, topic = $2 WHERE id = $3",
+            args![name, topic, room_id],
+        )
+        .await?;
+        let room = room_in_tx(&mut t, room_id, user_id)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("room {room_id} vanished")))?
+            .room;
+        let events = append_events(&mut t, vec![events::room_updated(&room, now)]).await?;
+        t.commit().await?;
+        Ok((room, events))
+    }
+
+    async fn set_display_name(
+        &self,
+        user_id: &str,
+        display_name: &str,
+        now: i64,
+    ) -> StoreResult<Option<(User, Vec<StoredEvent>)>> {
+        let mut t = self.write().await?;
+        let before: Option<UserRow> = fetch_optional(
+            tx(&mut t),
+            "SELECT id, username, is_admin, password_hash, display_name FROM users WHERE id = $1",
+            args![user_id],
+        )
+        .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        if before.display_name.as_deref() == Some(display_name) {
+            return Ok(Some((before.user(), Vec::new())));
+        }
+        execute(
+            tx(&mut t),
+            "UPDATE users SET display_name = $1 WHERE id = $2",
+            args![display_name, user_id],
+        )
+        .await?;
+        let user = User {
+            display_name: Some(display_name.to_string()),
+            ..before.user()
+        };
+        let events = append_events(&mut t, vec![events::user_updated(&user, now)]).await?;
+        t.commit().await?;
+        Ok(Some((user, events)))
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<bool> {
+        let done = execute(
+            self.pool(),
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            args![hash, user_id],
+        )
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn password_hash(&self, user_id: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = fetch_optional(
+            self.pool(),
+            "SELECT password_hash FROM users WHERE id = $1",
+            args![user_id],
+        )
+        .await?;
+        Ok(row.map(|(h,)| h))
     }
 
     async fn notify(&self, items: Vec<NewNotification>) -> StoreResult<Vec<StoredEvent>> {

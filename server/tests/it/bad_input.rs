@@ -1187,7 +1187,7 @@ async fn unknown_routes_methods_and_sessions_get_json_errors() {
     );
     for (method, path) in [
         (Method::DELETE, "/api/rooms"),
-        (Method::PATCH, "/api/me"),
+        (Method::DELETE, "/api/me"),
         (Method::GET, "/api/auth/login"),
         (Method::POST, "/api/time"),
         (Method::PUT, "/api/live/poll"),

@@ -795,3 +795,52 @@ async fn a_session_used_on_both_servers_in_turn_outlives_the_idle_limit_with_sha
     );
     assert!(writes < requests, "not a write per request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_on_one_server_signs_out_the_other_sessions_on_every_server() {
+    let Some(cluster) = Cluster::new("cluster::a_password_change_on_one_server…") else {
+        return;
+    };
+    let a = cluster.server("a");
+    let b = cluster.server("b");
+    let (laptop_on_a, _bob, room) = two_users(&a, &b).await;
+    backplane_connected(&laptop_on_a, true).await;
+    // Alice's phone signs in on B; both her sessions have a socket open on A.
+    let phone_jar = Arc::new(Jar::default());
+    let phone_on_b = b.client(&phone_jar);
+    phone_on_b.login("alice").await;
+    let phone_on_a = a.client(&phone_jar);
+    let mut phone_ws = phone_on_a.ws("?feeds=chat").await;
+    phone_ws.hello().await;
+    let mut laptop_ws = laptop_on_a.ws("?feeds=chat").await;
+    laptop_ws.hello().await;
+
+    // The laptop changes the password through B.
+    let laptop_on_b = b.client(&laptop_on_a.jar);
+    let (status, body) = laptop_on_b
+        .post(
+            "/api/me/password",
+            json!({"current_password": crate::common::PASSWORD, "new_password": "a-new-password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // A ends the phone's socket at once and refuses the phone on both servers.
+    loop {
+        match phone_ws.next_frame().await {
+            crate::common::Frame::Closed(code) => {
+                assert_eq!(code, Some(protocol::close::UNAUTHORIZED));
+                break;
+            }
+            crate::common::Frame::Event(_) => {}
+        }
+    }
+    assert_eq!(phone_on_a.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(phone_on_b.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
+    // The laptop's session goes on everywhere, its socket on A too.
+    assert_eq!(laptop_on_a.get("/api/me").await.0, StatusCode::OK);
+    let (status, _) = laptop_on_b.send(&room, "still signed in", "l1").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ev = laptop_ws.next_of("message").await;
+    assert_eq!(ev.data["body"], "still signed in");
+}

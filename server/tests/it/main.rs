@@ -19,6 +19,7 @@ mod metrics;
 mod notifications;
 mod origin;
 mod pages;
+mod people;
 mod presence;
 mod quotas;
 mod restart;

@@ -71,6 +71,28 @@ async fn produce(feed: &str, alice: &Client, bob: &Client, room: &str, tag: &str
             alice
                 .create_room(&format!("new-{tag}-{nanos}"), false)
                 .await;
+            // The room's topic changes (`room_updated` to its members), someone joins and
+            // leaves (`membership` told to the members), Alice takes a new display name
+            // (`user_updated` to everyone).
+            let (status, body) = alice
+                .patch(
+                    &format!("/api/rooms/{room}"),
+                    json!({"topic": format!("about {tag}")}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let passer = alice.stranger();
+            passer.signup(&format!("passer-{tag}")).await;
+            for step in ["join", "leave"] {
+                let (status, body) = passer
+                    .post_empty(&format!("/api/rooms/{room}/{step}"))
+                    .await;
+                assert_eq!(status, StatusCode::NO_CONTENT, "{step}: {body}");
+            }
+            let (status, body) = alice
+                .patch("/api/me", json!({"display_name": format!("Alice {tag}")}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
             send_n(alice, room, &format!("{tag}-after"), 1).await;
         }
         "notifications" => {
@@ -187,13 +209,23 @@ async fn every_feed_over_every_transport_exactly_once_across_disconnects() {
                 let (_, log) = bob
                     .get(&format!("/api/live/poll?feeds=chat&cursor={from}&wait=0"))
                     .await;
+                let events = log["events"].as_array().unwrap();
+                for kind in ["room_created", "room_updated", "user_updated"] {
+                    assert!(
+                        events.iter().any(|e| e["type"] == kind),
+                        "{ctx}: a {kind} among the ids: {log}"
+                    );
+                }
+                let told = |change: &str| {
+                    events.iter().any(|e| {
+                        e["type"] == "membership"
+                            && e["data"]["change"] == change
+                            && e["data"]["user"]["username"] == "passer-live"
+                    })
+                };
                 assert!(
-                    log["events"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|e| e["type"] == "room_created"),
-                    "{ctx}: a room_created among the ids: {log}"
+                    told("joined") && told("left"),
+                    "{ctx}: the passer's join and leave told to Bob: {log}"
                 );
             }
             expect_ids(&mut live, feed, &want, &mut last, &format!("{ctx}, live")).await;

@@ -301,6 +301,16 @@ impl Client {
         into_parts(r).await
     }
 
+    /// Another client of the same server, with cookies of its own (another browser).
+    pub fn stranger(&self) -> Client {
+        let addr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address");
+        Client::new(Arc::new(Jar::default()), addr, same_origin(&self.base))
+    }
+
     pub async fn put_empty(&self, path: &str) -> (StatusCode, Value) {
         let r = self.http.put(self.url(path)).send().await.expect("request");
         into_parts(r).await
