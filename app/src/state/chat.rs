@@ -4,7 +4,7 @@
 
 use crate::live::{self, ConnState, Delivery, LiveUi};
 use crate::state::activity::Activity;
-use crate::state::life::{Replying, ThreadState};
+use crate::state::reply::{Replying, ThreadState};
 use crate::state::Initial;
 use crate::{api, outbox};
 use leptos::prelude::*;
@@ -718,7 +718,7 @@ impl Chat {
                 .with_untracked(|l| {
                     l.get(&o.room_id)
                         .and_then(|log| log.msgs.iter().find(|m| &m.msg.id == id))
-                        .map(|m| crate::state::life::reply_ref(&m.msg))
+                        .map(|m| crate::state::reply::reply_ref(&m.msg))
                 })
                 .unwrap_or_else(|| protocol::ReplyRef {
                     id: id.clone().into(),

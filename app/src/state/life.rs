@@ -6,45 +6,11 @@
 
 use crate::api;
 use crate::state::chat::{Chat, SendState, UiMessage};
+pub use crate::state::reply::{reply_ref, Replying, ThreadState};
 use leptos::prelude::*;
 use protocol::{
-    EditMessage, Message, Reaction as Chip, ReactionEvent as Reaction, ReplyRef, Thread,
-    REACTION_USERS_SHOWN,
+    EditMessage, Message, Reaction as Chip, ReactionEvent as Reaction, Thread, REACTION_USERS_SHOWN,
 };
-
-/// How many characters of the original a reply quotes before the server's excerpt arrives.
-const EXCERPT_CHARS: usize = 120;
-
-/// The thread open in the side panel: its root and replies, oldest first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ThreadState {
-    pub room_id: String,
-    pub root_id: String,
-    pub msgs: Vec<Message>,
-    pub loaded: bool,
-}
-
-/// What the composer answers: the room, and the message quoted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Replying {
-    pub room_id: String,
-    pub to: ReplyRef,
-}
-
-/// A reply's quote of `msg`: its id, author, and the start of its text.
-pub fn reply_ref(msg: &Message) -> ReplyRef {
-    let text = crate::markdown::plain_text(&msg.body);
-    let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
-    if text.chars().count() > EXCERPT_CHARS {
-        excerpt.push('…');
-    }
-    ReplyRef {
-        id: msg.id.clone(),
-        author: msg.author.clone(),
-        excerpt,
-        deleted: msg.deleted,
-    }
-}
 
 /// Applies a reaction event to a message's chips. `me` is my user id: my own reactions (from
 /// any tab) light up my chip; the count is the server's.
@@ -341,6 +307,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::reply::EXCERPT_CHARS;
     use protocol::Author;
 
     fn msg(id: &str, author: &str, seq: i64) -> UiMessage {

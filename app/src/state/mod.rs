@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod chat;
 pub mod life;
+pub mod reply;
 
 use leptos::prelude::*;
 use protocol::User;

@@ -320,7 +320,7 @@ pub async fn send_reply(
     }
     let room = sendable_room(state, me, room_id).await?;
     let reply_to = match reply_to {
-        Some(root) => Some(super::messages::reply_root(state, &room, root).await?),
+        Some(root) => Some(reply_root(state, &room, root).await?),
         None => None,
     };
     let (id, now) = (MessageId::from(new_id()), now_ms());
@@ -399,4 +399,31 @@ pub fn set_status(state: &AppState, me: &User, status: &str) -> ApiResult<()> {
         .presence
         .set_idle(&state.hub, &me.id, &me.username, idle);
     Ok(())
+}
+
+/// The message `message_id` of `room`, as it now is (404 when the room has no such message).
+pub async fn find_message(
+    state: &AppState,
+    room: &Room,
+    message_id: &MessageId,
+) -> ApiResult<Message> {
+    let id: MessageId = parse_id(message_id, "message")?;
+    state
+        .store
+        .message(&room.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))
+}
+
+/// The message a new message answers, checked before the send: in the same room (404) and not
+/// deleted (400 `invalid_reply_to`). The store checks again when it counts the reply.
+async fn reply_root(state: &AppState, room: &Room, reply_to: &MessageId) -> ApiResult<MessageId> {
+    let root = find_message(state, room, reply_to).await?;
+    if root.deleted {
+        return Err(ApiError::bad(
+            "invalid_reply_to",
+            "That message was deleted; it cannot be answered.",
+        ));
+    }
+    Ok(root.id)
 }

@@ -3,25 +3,15 @@
 //! through the hub like a send; the store re-checks in that transaction what a change depends
 //! on (a message deleted meanwhile stays deleted).
 
-use super::chat::{member_room, visible_room};
+use super::chat::{find_message as find, member_room, visible_room};
 use super::{notifications, parse_id, per_minute};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use protocol::{
-    check_body, check_emoji, BodyError, Message, MessageId, Room, RoomId, Thread, User,
+    check_body, check_emoji, BodyError, Message, MessageId, RoomId, Thread, User,
     MAX_REACTION_EMOJI, MAX_THREAD_REPLIES,
 };
-
-/// The message `message_id` of `room`, as it now is (404 when the room has no such message).
-async fn find(state: &AppState, room: &Room, message_id: &MessageId) -> ApiResult<Message> {
-    let id: MessageId = parse_id(message_id, "message")?;
-    state
-        .store
-        .message(&room.id, &id)
-        .await?
-        .ok_or(ApiError::NotFound("message"))
-}
 
 /// Replaces the body of one of my messages; returns it as I now see it. 400 for a body a send
 /// would refuse (an edit over 4000 characters is `too_long`), 403 when it is not mine, 409
@@ -177,21 +167,4 @@ pub async fn thread(
         root: root.seen_by(reader),
         replies: replies.into_iter().map(|m| m.seen_by(reader)).collect(),
     })
-}
-
-/// The message a new message answers, checked before the send: in the same room (404) and not
-/// deleted (400 `invalid_reply_to`). The store checks again when it counts the reply.
-pub async fn reply_root(
-    state: &AppState,
-    room: &Room,
-    reply_to: &MessageId,
-) -> ApiResult<MessageId> {
-    let root = find(state, room, reply_to).await?;
-    if root.deleted {
-        return Err(ApiError::bad(
-            "invalid_reply_to",
-            "That message was deleted; it cannot be answered.",
-        ));
-    }
-    Ok(root.id)
 }
