@@ -117,7 +117,14 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
     };
 
     view! {
+        // The server writes the page's title after the page, outside the reactive scope of this
+        // render, where reading a signal panics (and, under concurrent renders, once left the
+        // response hanging). Nothing is unread before the browser loads anything, so the
+        // server's title is the plain one and only the browser's counts.
         <Title text=move || {
+            if cfg!(feature = "ssr") {
+                return "Switchboard".to_string();
+            }
             let unread = chat.activity.unread.get();
             if unread > 0 { format!("({unread}) Switchboard") } else { "Switchboard".to_string() }
         } />

@@ -35,9 +35,9 @@ use axum::extract::State;
 use axum::middleware;
 use axum::routing::get;
 use axum::Router;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -225,8 +225,18 @@ async fn follow_switches(state: AppState) {
     }
 }
 
+/// The app's routes, generated once per process. Generating them runs the app with resource
+/// loading switched off process-wide (a global flag in leptos_server, leptos issue #4773): a page
+/// that another server in the same process (the integration tests run many) starts rendering in
+/// that moment would wait forever. Once made, the list is only read.
+pub fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: LazyLock<Vec<AxumRouteListing>> =
+        LazyLock::new(|| generate_route_list(app::App));
+    ROUTES.clone()
+}
+
 fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let leptos = state.leptos.clone();
     let pages = Router::new()
         .leptos_routes(&state, routes, move || app::shell(leptos.clone()))

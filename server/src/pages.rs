@@ -7,12 +7,14 @@ use crate::state::AppState;
 use app::routes::{is_sign_in_page, is_signed_in_page};
 use app::{PageData, SsrData, SsrUser};
 use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use protocol::{Message, Room, User};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 struct Pages(AppState);
 
@@ -71,8 +73,31 @@ pub async fn prepare(State(state): State<AppState>, req: Request, next: Next) ->
             .insert(SsrData(Arc::new(Pages(state.clone()))));
     }
     parts.extensions.insert(SsrUser(user));
-    next.run(Request::from_parts(parts, body)).await
+    let req = Request::from_parts(parts, body);
+    if !(app_page || auth_page) {
+        return next.run(req).await;
+    }
+    // A page is rendered whole before it is sent (its data is awaited on the server); should a
+    // render ever stall, the visitor gets a page that says so instead of a connection that hangs.
+    match tokio::time::timeout(RENDER_LIMIT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(%path, "a page took longer than {RENDER_LIMIT:?} to render");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "2")],
+                Html(
+                    "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\"><title>Switchboard</title>\
+                     <p>This page took too long to prepare. Reload to try again.</p></html>",
+                ),
+            )
+                .into_response()
+        }
+    }
 }
+
+/// The longest a server-rendered page may take before the visitor is told to reload.
+const RENDER_LIMIT: Duration = Duration::from_secs(20);
 
 #[cfg(test)]
 mod tests {
@@ -84,7 +109,7 @@ mod tests {
     /// `Page` is routed.
     #[tokio::test]
     async fn every_routed_page_is_known_here() {
-        let routed: Vec<String> = leptos_axum::generate_route_list(app::App)
+        let routed: Vec<String> = crate::route_list()
             .iter()
             .map(|r| r.path().replace("{id}", "abc"))
             .collect();
