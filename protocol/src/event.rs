@@ -419,6 +419,9 @@ pub enum ClientFrame {
         room_id: RoomId,
         body: String,
         client_id: String,
+        /// The message this one answers, in the same room (as over HTTP).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
     },
     Typing {
         room_id: RoomId,
@@ -740,7 +743,12 @@ mod tests {
         let f: ClientFrame =
             serde_json::from_str(r#"{"type":"send","room_id":"r","body":"b","client_id":"c"}"#)
                 .unwrap();
-        assert!(matches!(f, ClientFrame::Send { .. }));
+        assert!(matches!(f, ClientFrame::Send { reply_to: None, .. }));
+        let f: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","room_id":"r","body":"b","client_id":"c","reply_to":"m"}"#,
+        )
+        .unwrap();
+        assert!(matches!(f, ClientFrame::Send { reply_to: Some(m), .. } if m.as_str() == "m"));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
     }
 }

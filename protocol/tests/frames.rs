@@ -23,13 +23,18 @@ fn config() -> ProptestConfig {
 
 fn frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
-        (any::<String>(), any::<String>(), any::<String>()).prop_map(
-            |(room_id, body, client_id)| ClientFrame::Send {
+        (
+            any::<String>(),
+            any::<String>(),
+            any::<String>(),
+            any::<Option<String>>()
+        )
+            .prop_map(|(room_id, body, client_id, reply_to)| ClientFrame::Send {
                 room_id: room_id.into(),
                 body,
-                client_id
-            }
-        ),
+                client_id,
+                reply_to: reply_to.map(Into::into),
+            }),
         any::<String>().prop_map(|room_id| ClientFrame::Typing {
             room_id: room_id.into()
         }),

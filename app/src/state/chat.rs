@@ -900,9 +900,9 @@ impl Chat {
             room_id: o.room_id.clone().into(),
             body: o.body.clone(),
             client_id: o.client_id.clone(),
+            reply_to: o.reply_to.clone().map(Into::into),
         };
-        // A reply goes over HTTP: the WebSocket `send` frame has no `reply_to`.
-        if o.reply_to.is_none() && live::send(Feed::Chat, &frame) {
+        if live::send(Feed::Chat, &frame) {
             let key = (o.client_id, attempt);
             set_timeout(
                 move || {

@@ -461,12 +461,14 @@ async fn handle_frame(
             room_id,
             body,
             client_id,
-        } => match chat::send(
+            reply_to,
+        } => match chat::send_reply(
             state,
             &auth::refreshed(state, me).await,
             &room_id,
             &body,
             &client_id,
+            reply_to.as_ref(),
         )
         .await
         {

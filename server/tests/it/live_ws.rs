@@ -122,8 +122,27 @@ async fn sending_over_the_socket_is_idempotent_and_checked() {
     a.send_json(json!({"type": "launch_missiles"})).await;
     assert_eq!(a.next_of("error").await.data["code"], "invalid_frame");
 
+    // A reply over the socket: the root's thread grows as over HTTP, and a reply to a message
+    // of another room is refused by name.
+    let root = first.data["message"]["id"].as_str().unwrap().to_string();
+    a.send_json(json!({"type": "send", "room_id": room, "body": "answer", "client_id": "r1", "reply_to": root}))
+        .await;
+    let reply = a.next_of("ack").await;
+    assert_eq!(reply.data["message"]["reply_to"]["id"], root.as_str());
+    assert_eq!(reply.data["message"]["reply_to"]["excerpt"], "once");
+    let (_, thread) = alice
+        .get(&format!("/api/rooms/{room}/messages/{root}/thread"))
+        .await;
+    assert_eq!(thread["root"]["reply_count"], 1, "{thread}");
+    let other = alice.create_room("other", false).await;
+    a.send_json(json!({"type": "send", "room_id": other, "body": "lost", "client_id": "r2", "reply_to": root}))
+        .await;
+    let err = a.next_of("error").await;
+    assert_eq!(err.data["client_id"], "r2");
+    assert_eq!(err.data["status"], 404, "{err:?}");
+
     let (_, page) = alice.get(&format!("/api/rooms/{room}/messages")).await;
-    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(page["messages"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
