@@ -180,11 +180,16 @@ async fn a_stats_report_cannot_claim_more_than_was_delivered_and_is_rate_limited
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let c = cell(&alice, "sse", "chat").await;
     println!("delivered {delivered}; after two inflated reports: {c}");
+    // Other events (presence, typing) may reach Bob after `delivered` was read, so the bound is
+    // what the server had delivered when it took the report: at most its count now, and far
+    // below the 10,000 claimed.
+    let delivered_now = c["delivered"].as_u64().unwrap();
+    assert!(delivered_now >= delivered && delivered_now < 100, "{c}");
     let gaps = c["client_gaps"].as_u64().unwrap();
-    assert!(gaps <= delivered, "gaps {gaps} > delivered {delivered}");
-    assert!(c["client_duplicates"].as_u64().unwrap() <= delivered, "{c}");
+    assert!(gaps <= delivered_now, "gaps {gaps} > delivered {delivered_now}");
+    assert!(c["client_duplicates"].as_u64().unwrap() <= delivered_now, "{c}");
     assert!(
-        c["client_latency_ms"]["count"].as_u64().unwrap() <= delivered,
+        c["client_latency_ms"]["count"].as_u64().unwrap() <= delivered_now,
         "{c}"
     );
 
