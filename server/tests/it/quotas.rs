@@ -186,8 +186,14 @@ async fn a_stats_report_cannot_claim_more_than_was_delivered_and_is_rate_limited
     let delivered_now = c["delivered"].as_u64().unwrap();
     assert!(delivered_now >= delivered && delivered_now < 100, "{c}");
     let gaps = c["client_gaps"].as_u64().unwrap();
-    assert!(gaps <= delivered_now, "gaps {gaps} > delivered {delivered_now}");
-    assert!(c["client_duplicates"].as_u64().unwrap() <= delivered_now, "{c}");
+    assert!(
+        gaps <= delivered_now,
+        "gaps {gaps} > delivered {delivered_now}"
+    );
+    assert!(
+        c["client_duplicates"].as_u64().unwrap() <= delivered_now,
+        "{c}"
+    );
     assert!(
         c["client_latency_ms"]["count"].as_u64().unwrap() <= delivered_now,
         "{c}"
