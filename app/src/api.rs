@@ -16,7 +16,16 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
-    fn network(what: impl std::fmt::Debug) -> Self {
+    /// An answer that carried no error body of ours (a proxy's page, say), in words.
+    pub fn from_status(status: u16) -> Self {
+        ApiFailure {
+            status,
+            code: "http".into(),
+            message: status_words(status),
+        }
+    }
+
+    pub(crate) fn network(what: impl std::fmt::Debug) -> Self {
         leptos::logging::warn!("request failed: {what:?}");
         ApiFailure {
             status: 0,
@@ -40,6 +49,7 @@ pub fn is_transient(status: u16) -> bool {
 /// Words for an answer that carried no error body of ours (a proxy's page, say).
 fn status_words(status: u16) -> String {
     match status {
+        413 => "That is too large for the server.".into(),
         429 => "Too many requests. Wait a moment and try again.".into(),
         502..=504 => "The server is not answering right now. Try again in a moment.".into(),
         s if s >= 500 => "Something went wrong on the server. Try again in a moment.".into(),
@@ -123,11 +133,7 @@ async fn request<T: DeserializeOwned>(
                 code: e.error.code,
                 message: e.error.message,
             },
-            Err(_) => ApiFailure {
-                status,
-                code: "http".into(),
-                message: status_words(status),
-            },
+            Err(_) => ApiFailure::from_status(status),
         });
     }
     let text = if text.trim().is_empty() {

@@ -4,8 +4,10 @@
 
 use crate::components::bell::{Bell, Toasts};
 use crate::components::profile::ProfilePanel;
+use crate::components::search::SearchPanel;
 use crate::components::sidebar::{DmForm, NewRoomForm, RoomList};
 use crate::components::transports::{state_class, state_text, TransportSettingsPanel};
+use crate::components::viewer::ImageViewer;
 use crate::routes::{nav_click, room_in_path, Page};
 use crate::state::chat::Chat;
 use crate::state::{Initial, Me};
@@ -108,6 +110,7 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
     let profile_opener = NodeRef::<leptos::html::Button>::new();
     let settings_open = RwSignal::new(false);
     let settings_opener = NodeRef::<leptos::html::Button>::new();
+    let search_open = RwSignal::new(false);
     let is_admin = user.is_admin;
     let sign_out = move |_| {
         leptos::task::spawn_local(async move {
@@ -152,6 +155,15 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
                 {is_admin.then(|| view! {
                     <a class="jobs-link admin-link" href=Page::Admin.href() on:click=nav_click(Page::Admin.href()) data-testid="admin-link">"Admin"</a>
                 })}
+                <button
+                    class="link search-open"
+                    title="Search messages (Ctrl+K)"
+                    aria-keyshortcuts="Control+K Meta+K"
+                    on:click=move |_| search_open.set(true)
+                    data-testid=testid::OPEN_SEARCH
+                >
+                    "Search"
+                </button>
                 <Bell />
                 <button
                     class="link me"
@@ -178,6 +190,8 @@ fn ChatApp(user: User, initial: Initial) -> impl IntoView {
             <Notice />
             <TransportSettingsPanel open=settings_open opener=settings_opener />
             <ProfilePanel open=profile_open opener=profile_opener />
+            <SearchPanel open=search_open />
+            <ImageViewer />
             <div class="layout">
                 <aside class="sidebar" aria-label="Rooms">
                     <RoomList />

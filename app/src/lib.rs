@@ -18,6 +18,7 @@ pub mod routes;
 pub mod state;
 pub mod testid;
 pub mod time;
+pub mod upload;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};

@@ -24,6 +24,9 @@ pub struct Outgoing {
     /// The message this one answers (its id), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Files already stored on the server that the message carries, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<protocol::Upload>,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -91,5 +94,31 @@ pub fn set_draft(user_id: &str, room_id: &str, text: &str) {
         s.remove_item(&key)
     } else {
         s.set_item(&key, text)
+    };
+}
+
+fn draft_files_key(user_id: &str, room_id: &str) -> String {
+    format!("switchboard.draft-files.{user_id}.{room_id}")
+}
+
+/// Files uploaded in a room's composer and not sent yet (they are kept on the server for a day).
+pub fn draft_files(user_id: &str, room_id: &str) -> Vec<protocol::Upload> {
+    storage()
+        .and_then(|s| {
+            s.get_item(&draft_files_key(user_id, room_id))
+                .ok()
+                .flatten()
+        })
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// Keeps the files waiting in a room's composer (none forgets them).
+pub fn set_draft_files(user_id: &str, room_id: &str, files: &[protocol::Upload]) {
+    let Some(s) = storage() else { return };
+    let key = draft_files_key(user_id, room_id);
+    let _ = match serde_json::to_string(files) {
+        Ok(text) if !files.is_empty() => s.set_item(&key, &text),
+        _ => s.remove_item(&key),
     };
 }

@@ -157,7 +157,8 @@ test('success notices go away by themselves; errors when the room changes', asyn
   await expect(a.locator(id(T.roomTitle))).toHaveText(`# ${room}`);
   await expect(notice).toHaveCount(0);
 
-  // A success says so, then leaves by itself.
+  // A success says so, then leaves by itself. Invites are made from the member panel.
+  await a.click(id(T.openMembers));
   await a.fill(id(T.inviteUsername), `fhned${run}`);
   await a.click(id(T.inviteSubmit));
   await expect(notice).toHaveText(new RegExp(`Invited fhned${run}\\.`));
@@ -193,7 +194,7 @@ test('toasts: never over the composer, none for the room on screen', async ({ br
       await expect(a.locator(id(T.composer))).toBeVisible();
     }
     const t = await toasts.first().boundingBox();
-    for (const part of [T.composer, T.send]) {
+    for (const part of [T.composer, T.send, T.roomTitle, T.openMembers]) {
       const box = await a.locator(id(part)).boundingBox();
       expect(t && box, `${part} at ${size.width}`).toBeTruthy();
       const overlap =

@@ -167,11 +167,12 @@ test('the message and invite forms say what is wrong under their field', async (
   await expect(dmError).toHaveText(`Nobody is called ghost${run}.`);
   await expect(page.locator(id(T.dmUsername))).toHaveAttribute('aria-describedby', 'dm-error');
 
-  // Invite, from a room's header.
+  // Invite, from the room's member panel.
   const name = `den-${run}`;
   await page.fill(id(T.newRoomName), name);
   await page.click(id(T.newRoomSubmit));
   await expect(page.locator(id(T.roomTitle))).toContainText(name);
+  await page.click(id(T.openMembers));
   await page.fill(id(T.inviteUsername), `ghost${run}`);
   await page.click(id(T.inviteSubmit));
   const inviteError = page.locator(id(T.inviteError));

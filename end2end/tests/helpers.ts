@@ -1,5 +1,5 @@
 // Shared steps of the browser tests: waiting for hydration, signing up or in, screenshots.
-import { expect, type Browser, type Page } from '@playwright/test';
+import { expect, type Browser, type BrowserContextOptions, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -17,9 +17,15 @@ export async function hydrated(page: Page) {
 }
 
 /** A new browser context signed up (or in) as `name`, on the chat screen, live; on the suite's
- * server, or on `base` (a server a test started itself). */
-export async function signIn(browser: Browser, name: string, signup = true, base?: string): Promise<Page> {
-  const context = await browser.newContext(base ? { baseURL: base } : {});
+ * server, or on `base` (a server a test started itself); `options` for the context (a phone). */
+export async function signIn(
+  browser: Browser,
+  name: string,
+  signup = true,
+  base?: string,
+  options: BrowserContextOptions = {},
+): Promise<Page> {
+  const context = await browser.newContext(base ? { ...options, baseURL: base } : options);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e));
   await page.goto(signup ? '/signup' : '/login');

@@ -198,6 +198,37 @@ test('Markdown renders as a view, hostile input stays text, and completion helps
   await bob.context().close();
 });
 
+test('on a phone, a tap on a message shows its actions and the picker reacts', async ({ browser }) => {
+  const { alice, bob } = await pair(browser, 'p', 'websocket');
+  await alice.context().close();
+  // Bob again, on a touch phone: no hover, a small screen.
+  const phone = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true };
+  const page = await signIn(browser, `bop${run}`, false, undefined, phone);
+  await page.locator(id(T.roomList)).getByText(`# life-p-${run}`).tap();
+  await say(page, 'from my phone');
+  const mine = row(page, 'from my phone');
+  await expect(mine.locator(id(T.messageReact))).toBeHidden();
+  await mine.locator(id(T.messageBody)).tap();
+  await expect(mine.locator(id(T.messageReact))).toBeVisible();
+  await mine.locator(id(T.messageReact)).tap();
+  const picker = page.locator(id(T.emojiPicker));
+  await expect(picker).toBeVisible();
+  await expect(page.locator(id(T.emojiSearch))).toBeFocused();
+  // The whole picker is on screen.
+  const box = (await picker.boundingBox())!;
+  expect(box.x).toBeGreaterThanOrEqual(0);
+  expect(box.y).toBeGreaterThanOrEqual(0);
+  expect(box.x + box.width).toBeLessThanOrEqual(390);
+  expect(box.y + box.height).toBeLessThanOrEqual(844);
+  await page.fill(id(T.emojiSearch), 'tada');
+  await page.locator(id(T.emojiOption)).first().tap();
+  await expect(picker).toHaveCount(0);
+  await expect(mine.locator(id(T.reactionChip))).toHaveAttribute('aria-pressed', 'true');
+  await expect(mine.locator(id(T.reactionChip))).toContainText('🎉1');
+  await bob.context().close();
+  await page.context().close();
+});
+
 test('a New messages divider where I left off, Jump to latest, and older pages on scroll', async ({ browser }) => {
   const { alice, bob } = await pair(browser, 'd', 'websocket');
   for (let i = 0; i < 60; i++) {
@@ -213,13 +244,16 @@ test('a New messages divider where I left off, Jump to latest, and older pages o
     );
   }
   await expect(row(alice, 'old 59')).toHaveCount(1);
-  // Bob was away: he opens the room with 3 unread.
+  // Bob read up to "old 59" (the room was on his screen); he goes away, Alice writes 3 more,
+  // and Bob comes back in a fresh page: his read position is the server's.
   await bob.goto('/');
   await hydrated(bob);
   await say(alice, 'unread 1');
   await say(alice, 'unread 2');
   await say(alice, 'unread 3');
   await expect(bob.locator(id(T.roomList))).toContainText('3');
+  await bob.reload();
+  await hydrated(bob);
   await bob.locator(id(T.roomList)).getByText(`# life-d-${run}`).click();
   const divider = bob.locator(id(T.newDivider));
   await expect(divider).toHaveCount(1);
@@ -244,6 +278,39 @@ test('a New messages divider where I left off, Jump to latest, and older pages o
   const top = await still.evaluate((el) => el.getBoundingClientRect().top);
   const listTop = await bob.locator(id(T.messages)).evaluate((el) => el.getBoundingClientRect().top);
   expect(top).toBeGreaterThan(listTop);
+  await alice.context().close();
+  await bob.context().close();
+});
+
+test('a reply whose original is not loaded: its quote loads older history and shows it', async ({ browser }) => {
+  const { alice, bob } = await pair(browser, 'o', 'websocket');
+  const url = new URL(alice.url()).pathname.replace('/rooms/', '/api/rooms/') + '/messages';
+  const post = (body: Record<string, unknown>) =>
+    alice.evaluate(
+      async ([u, b]) => {
+        const r = await fetch(u as string, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ client_id: `o-${Math.random()}`, ...(b as object) }),
+        });
+        return (await r.json()).id as string;
+      },
+      [url, body],
+    );
+  const original = await post({ body: 'the original question' });
+  for (let i = 0; i < 60; i++) await post({ body: `filler ${i}` });
+  await post({ body: 'the answer', reply_to: original });
+  await expect(row(alice, 'the answer')).toHaveCount(1);
+  // Bob opens the room afresh: only the newest page is loaded, without the original.
+  await bob.reload();
+  await hydrated(bob);
+  await expect(row(bob, 'the answer')).toHaveCount(1);
+  await expect(row(bob, 'the original question')).toHaveCount(0);
+  await row(bob, 'the answer').locator(id(T.replyQuote)).click();
+  const shown = row(bob, 'the original question');
+  await expect(shown).toBeInViewport();
+  await expect(shown).toHaveClass(/flash/);
+  await expect(bob.locator(id(T.threadPanel))).toHaveCount(0);
   await alice.context().close();
   await bob.context().close();
 });

@@ -63,6 +63,19 @@ test('two people: rename and topic live, members with presence, display name, pa
   await alice.click(id(T.displayNameSave));
   await expect(alice.locator(id(T.openProfile))).toContainText('Ada Lovelace');
   await expect(bob.locator('.msg .author').last()).toHaveText('Ada Lovelace');
+  // Who reacted is named by display name too, live and after a reload.
+  await alice.keyboard.press('Escape');
+  const last = alice.locator(id(T.message)).last();
+  await last.hover();
+  await last.locator(id(T.messageReact)).click();
+  await alice.fill(id(T.emojiSearch), 'tada');
+  await alice.press(id(T.emojiSearch), 'Enter');
+  const chip = bob.locator(id(T.message)).last().locator(id(T.reactionChip));
+  await expect(chip).toHaveAttribute('title', 'Ada Lovelace reacted with :tada:');
+  await bob.reload();
+  await hydrated(bob);
+  await expect(chip).toHaveAttribute('title', 'Ada Lovelace reacted with :tada:');
+  await alice.click(id(T.openProfile));
   await bob.click(id(T.openMembers));
   await expect(panel.locator(`${id(T.member)}[data-username="${aliceName}"] .name`)).toHaveText('Ada Lovelace');
   await bob.screenshot({ path: `${__dirname}/../screenshots/members-panel.png` });
@@ -98,5 +111,10 @@ test('two people: rename and topic live, members with presence, display name, pa
   await bob.click(id(T.leaveRoom));
   await expect(alice.locator(id(T.memberLine)).last()).toHaveText(`${bobName} left`);
   await expect(alice.locator(id(T.openMembers))).toHaveText('1 member');
+  // The lines are part of the room's history: a reload brings them back, once each.
+  await alice.reload();
+  await hydrated(alice);
+  await expect(alice.locator(id(T.memberLine)).last()).toHaveText(`${bobName} left`);
+  await expect(alice.locator(id(T.memberLine), { hasText: `${bobName} left` })).toHaveCount(1);
   await shot(alice, 'rooms-people-alice.png');
 });

@@ -133,6 +133,20 @@ enum Scenario {
         #[arg(long)]
         no_jitter: bool,
     },
+    /// Search and history latency on a seeded database (`switchboard seed`), as one seeded
+    /// person: each query `n` times, then `n` history pages and `n` pages around found messages.
+    Search {
+        #[arg(long, default_value = "seed0")]
+        user: String,
+        #[arg(long, default_value = "seed-password")]
+        password: String,
+        /// Queries (comma-separated). The defaults are the seed's commonest word, a word of
+        /// rank 1000, one of rank 20000 and a prefix.
+        #[arg(long, value_delimiter = ',', default_value = "the,rabuve,dacuve,mag*")]
+        queries: Vec<String>,
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+    },
     /// Every scenario at a tiny scale (seconds); fails on any loss or refusal.
     Smoke,
 }
@@ -492,6 +506,21 @@ async fn main() -> Result<()> {
                     r.duplicates
                 );
                 headline.push(r.reconnect.p99_ms);
+            }
+            Scenario::Search {
+                user,
+                password,
+                queries,
+                n,
+            } => {
+                println!("search user={user} queries={queries:?} n={n}");
+                let r = scenarios::search(target, &user, &password, &queries, n).await?;
+                for (q, hits, s) in &r.queries {
+                    println!("{label} search {q:?} ({hits} on the first page): {s}");
+                    headline.push(s.p99_ms);
+                }
+                println!("{label} history (newest page): {}", r.history);
+                println!("{label} history around a found message: {}", r.around);
             }
             Scenario::Smoke => {
                 println!("smoke");

@@ -1052,3 +1052,128 @@ pub async fn smoke_cluster(targets: &[Target]) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Search and history on a seeded database (`switchboard seed`)
+
+/// Latency of each search query and of history pages, as one seeded person.
+pub struct SearchReport {
+    /// (query, results on the first page, latency)
+    pub queries: Vec<(String, usize, Summary)>,
+    /// The newest page of a room's history.
+    pub history: Summary,
+    /// A page around a message found by search (opening a result).
+    pub around: Summary,
+}
+
+/// `q` percent-encoded for a query string.
+fn query_encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One GET: how long it took (µs) and its JSON; an error unless 200.
+async fn timed_get(h: &mut Http, cookie: &str, path: &str) -> Result<(u64, serde_json::Value)> {
+    let start = now_us();
+    let r = h.request("GET", path, Some(cookie), &[], None).await?;
+    let took = now_us().saturating_sub(start);
+    if r.status != 200 {
+        bail!(
+            "GET {path}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    Ok((took, r.json()))
+}
+
+/// Signs in as `user` (a seeded person) and runs each query `n` times one after another on one
+/// connection, then `n` history pages (newest, across the person's rooms) and `n` pages around
+/// messages the searches found.
+pub async fn search(
+    t: Target,
+    user: &str,
+    password: &str,
+    queries: &[String],
+    n: usize,
+) -> Result<SearchReport> {
+    let mut h = Http::connect(t.addr).await?;
+    let body = serde_json::json!({ "username": user, "password": password }).to_string();
+    let r = h
+        .request("POST", "/api/auth/login", None, &[], Some(body.as_bytes()))
+        .await?;
+    if r.status != 200 {
+        bail!(
+            "login {user}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let cookie = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut report = SearchReport {
+        queries: Vec::new(),
+        history: Summary::default(),
+        around: Summary::default(),
+    };
+    let mut found: Vec<(String, String)> = Vec::new();
+    for q in queries {
+        let path = format!("/api/search?q={}", query_encode(q));
+        let mut samples = Vec::with_capacity(n);
+        let mut hits = 0;
+        for _ in 0..n {
+            let (took, v) = timed_get(&mut h, &cookie, &path).await?;
+            samples.push(took);
+            let results = v["results"].as_array().cloned().unwrap_or_default();
+            hits = results.len();
+            if found.len() < n {
+                for r in &results {
+                    let m = &r["message"];
+                    if let (Some(room), Some(id)) = (m["room_id"].as_str(), m["id"].as_str()) {
+                        found.push((room.to_string(), id.to_string()));
+                    }
+                }
+            }
+        }
+        report.queries.push((q.clone(), hits, summarize(samples)));
+    }
+    let (_, rooms) = timed_get(&mut h, &cookie, "/api/rooms").await?;
+    let mine: Vec<String> = rooms["rooms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["is_member"].as_bool() == Some(true))
+        .filter_map(|r| r["id"].as_str().map(str::to_string))
+        .collect();
+    if !mine.is_empty() {
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n {
+            let path = format!("/api/rooms/{}/messages", mine[i % mine.len()]);
+            samples.push(timed_get(&mut h, &cookie, &path).await?.0);
+        }
+        report.history = summarize(samples);
+    }
+    if !found.is_empty() {
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n {
+            let (room, id) = &found[i % found.len()];
+            let path = format!("/api/rooms/{room}/messages?around={id}");
+            samples.push(timed_get(&mut h, &cookie, &path).await?.0);
+        }
+        report.around = summarize(samples);
+    }
+    Ok(report)
+}

@@ -3,7 +3,7 @@
 
 use crate::feed::{Feed, ParseError, Transport};
 use crate::ids::{MessageId, NotificationId, RoomId};
-use crate::model::{Author, Job, Message, Notification, Room};
+use crate::model::{Author, Job, MembershipChange, Message, Notification, Room};
 use crate::settings::{Switches, TransportSettings};
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
@@ -290,25 +290,6 @@ pub struct ReactionEvent {
     pub count: i64,
 }
 
-/// How a person's membership of a room changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MembershipChange {
-    Joined,
-    Left,
-    Invited,
-}
-
-impl MembershipChange {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MembershipChange::Joined => "joined",
-            MembershipChange::Left => "left",
-            MembershipChange::Invited => "invited",
-        }
-    }
-}
-
 /// `membership`: what changed, and the room as its subject now sees it. Addressed to the
 /// subject, `user` is absent (the payload is as it always was); told to the room's members,
 /// `user` names who joined or left.
@@ -422,6 +403,9 @@ pub enum ClientFrame {
         /// The message this one answers, in the same room (as over HTTP).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        /// Upload ids of mine to carry (as over HTTP).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     Typing {
         room_id: RoomId,
@@ -588,6 +572,7 @@ mod tests {
             reply_to: None,
             reply_count: 0,
             reactions: Vec::new(),
+            attachments: Vec::new(),
         };
         assert_eq!(
             EventData::Message(message.clone()).data_json(),
@@ -749,6 +734,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(f, ClientFrame::Send { reply_to: Some(m), .. } if m.as_str() == "m"));
+        let f: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","room_id":"r","body":"","client_id":"c","attachments":["u1","u2"]}"#,
+        )
+        .unwrap();
+        assert!(matches!(f, ClientFrame::Send { attachments, .. } if attachments == ["u1", "u2"]));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
     }
 }

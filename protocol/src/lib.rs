@@ -9,6 +9,7 @@
 //! - [`event`]: the live wire (the event envelope, every kind of event as a typed payload,
 //!   client frames, acknowledgements, errors, poll answers, close codes);
 //! - [`requests`]: request bodies of the HTTP API;
+//! - [`search`]: the search query, its parser and results;
 //! - [`rules`]: limits and checks that clients and the server apply alike;
 //! - [`settings`]: transport switches, choices and overrides;
 //! - [`stats`]: the clock and the browsers' measurement reports.
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod requests;
 pub mod rules;
+pub mod search;
 pub mod settings;
 pub mod stats;
 
@@ -31,5 +33,6 @@ pub use ids::*;
 pub use model::*;
 pub use requests::*;
 pub use rules::*;
+pub use search::*;
 pub use settings::*;
 pub use stats::*;

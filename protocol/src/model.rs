@@ -113,6 +113,44 @@ pub struct Message {
     /// Reactions, one entry per emoji, in the order they were first used.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// The files the message carries (none once it is deleted).
+    #[serde(default)]
+    pub attachments: Vec<Upload>,
+}
+
+/// A file someone uploaded (`POST /api/uploads`), as a message carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub id: String,
+    /// The file's name as its uploader gave it.
+    pub name: String,
+    /// In bytes.
+    pub size: i64,
+    /// The stored type: for images, what their bytes are, whatever the upload claimed.
+    pub content_type: String,
+    /// Where to fetch it (`/api/uploads/{id}`).
+    pub url: String,
+    /// For images: the size in pixels (after EXIF orientation), and a thumbnail at
+    /// `{url}/thumbnail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<i64>,
+}
+
+impl Upload {
+    /// Whether browsers may show it inline (and it has a thumbnail): png, jpeg, gif, webp.
+    pub fn is_image(&self) -> bool {
+        is_inline_image(&self.content_type)
+    }
+}
+
+/// The content types served inline: images a browser shows without running anything.
+pub fn is_inline_image(content_type: &str) -> bool {
+    matches!(
+        content_type,
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
 }
 
 impl Message {
@@ -228,9 +266,42 @@ pub struct RoomList {
     pub rooms: Vec<Room>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageList {
     pub messages: Vec<Message>,
+    /// Who joined and left in the stretch of the room's log this page covers (from its first
+    /// message, or the room's start when no older page exists, up to the next page or the
+    /// newest event), oldest first: the "bob joined" lines between the messages.
+    #[serde(default)]
+    pub member_changes: Vec<MemberChange>,
+}
+
+/// How a person's membership of a room changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipChange {
+    Joined,
+    Left,
+    Invited,
+}
+
+impl MembershipChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipChange::Joined => "joined",
+            MembershipChange::Left => "left",
+            MembershipChange::Invited => "invited",
+        }
+    }
+}
+
+/// A join or leave as a page of history carries it: the event that told it, when, who, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberChange {
+    pub event_id: i64,
+    pub ts: i64,
+    pub user: Author,
+    pub change: MembershipChange,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -28,6 +28,10 @@ pub struct SendMessage {
     /// The id of the message this one answers (same room, not deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<MessageId>,
+    /// Upload ids of mine, at most [`MAX_ATTACHMENTS`](crate::MAX_ATTACHMENTS), each not yet
+    /// carried by another message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
 }
 
 /// `PATCH /api/rooms/{room}/messages/{id}`: the new body.
@@ -42,10 +46,13 @@ pub struct ReadPosition {
     pub message_id: MessageId,
 }
 
-/// `GET /api/rooms/{id}/messages?before=&limit=`: a page of history, older than `before`.
+/// `GET /api/rooms/{id}/messages?before=&limit=`: a page of history, older than `before`;
+/// or `?around=&limit=`: the message `around` with up to `limit / 2` messages before it and the
+/// rest after it (oldest first either way).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HistoryQuery {
     pub before: Option<MessageId>,
+    pub around: Option<MessageId>,
     pub limit: Option<u32>,
 }
 

@@ -14,6 +14,8 @@ pub const MAX_TOPIC_CHARS: usize = 250;
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Longest client-generated id (idempotency key) in bytes; a UUID is 36.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
+/// Most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
 /// Password length bounds: a floor for safety, a ceiling so hashing cost stays bounded.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 256;

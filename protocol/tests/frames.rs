@@ -22,7 +22,7 @@ fn config() -> ProptestConfig {
 }
 
 /// Keys a frame may leave out.
-const OPTIONAL: &[&str] = &["reply_to"];
+const OPTIONAL: &[&str] = &["reply_to", "attachments"];
 
 fn frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
@@ -30,13 +30,17 @@ fn frame() -> impl Strategy<Value = ClientFrame> {
             any::<String>(),
             any::<String>(),
             any::<String>(),
-            any::<Option<String>>()
+            any::<Option<String>>(),
+            proptest::collection::vec(any::<String>(), 0..3)
         )
-            .prop_map(|(room_id, body, client_id, reply_to)| ClientFrame::Send {
-                room_id: room_id.into(),
-                body,
-                client_id,
-                reply_to: reply_to.map(Into::into),
+            .prop_map(|(room_id, body, client_id, reply_to, attachments)| {
+                ClientFrame::Send {
+                    room_id: room_id.into(),
+                    body,
+                    client_id,
+                    reply_to: reply_to.map(Into::into),
+                    attachments,
+                }
             }),
         any::<String>().prop_map(|room_id| ClientFrame::Typing {
             room_id: room_id.into()

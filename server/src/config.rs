@@ -26,6 +26,16 @@ pub enum Command {
         /// The user's name.
         username: String,
     },
+    /// Fill the database with people (seed0, seed1, … password "seed-password"), rooms and
+    /// messages for measuring, then exit (adds to what is there).
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 200)]
+        rooms: u32,
+        #[arg(long, default_value_t = 2_000)]
+        users: u32,
+    },
 }
 
 /// How hard a commit waits for the disk (see [`Config::synchronous`]).
@@ -148,6 +158,26 @@ pub struct Config {
     /// limit; the load generator's spawned servers use 0).
     #[arg(long, env = "SWITCHBOARD_SENDS_PER_USER", default_value_t = 120)]
     pub sends_per_user_per_minute: u32,
+
+    /// Largest file one upload may be, in bytes (413 past it, and nothing is kept).
+    #[arg(long, env = "SWITCHBOARD_UPLOAD_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub upload_max_bytes: u64,
+
+    /// Files one user may upload per minute (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_UPLOADS_PER_USER", default_value_t = 30)]
+    pub uploads_per_user_per_minute: u32,
+
+    /// Bytes one user may upload per day, all files together (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_UPLOAD_BYTES_PER_DAY", default_value_t = 500 * 1024 * 1024)]
+    pub upload_bytes_per_user_per_day: u64,
+
+    /// An upload no message carries is removed this long after it was made (seconds).
+    #[arg(long, env = "SWITCHBOARD_UPLOAD_ORPHAN_SECS", default_value_t = 86_400)]
+    pub upload_orphan_secs: u64,
+
+    /// How often the server looks for such orphans (milliseconds).
+    #[arg(long, env = "SWITCHBOARD_UPLOAD_SWEEP_MS", default_value_t = 600_000)]
+    pub upload_sweep_ms: u64,
 
     /// Typing notices one user may send per minute, over HTTP and WebSocket together (0: no
     /// limit). WebSocket frames past it are dropped silently; HTTP answers 429.
@@ -315,6 +345,11 @@ impl Config {
             login_slowdown_ms: 50,
             signup_per_ip_per_minute: 1000,
             sends_per_user_per_minute: 100_000,
+            upload_max_bytes: 10 * 1024 * 1024,
+            uploads_per_user_per_minute: 100_000,
+            upload_bytes_per_user_per_day: 0,
+            upload_orphan_secs: 86_400,
+            upload_sweep_ms: 600_000,
             typing_per_user_per_minute: 100_000,
             reactions_per_user_per_minute: 100_000,
             edits_per_user_per_minute: 100_000,

@@ -29,6 +29,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
+    /// 429 past a quota whose message says the limit in words.
+    #[error("{0}")]
+    Quota(String),
     #[error("too many live connections (at most {0} per user); close another tab or retry later")]
     TooManyConnections(u32),
     #[error("{1}")]
@@ -52,7 +55,7 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::NotFoundSaying(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) | ApiError::TooManyConnections(_) => {
+            ApiError::RateLimited(_) | ApiError::Quota(_) | ApiError::TooManyConnections(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -70,7 +73,7 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::NotFoundSaying(_) => "not_found",
             ApiError::Conflict(code, _) => code,
             ApiError::TooLarge(_) => "too_large",
-            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RateLimited(_) | ApiError::Quota(_) => "rate_limited",
             ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::Unavailable(code, _) => code,
             ApiError::Internal(_) => "internal",

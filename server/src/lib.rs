@@ -21,6 +21,7 @@ pub mod presence;
 pub mod ratelimit;
 pub mod refusals;
 pub mod security;
+pub mod seed;
 pub mod serve;
 pub mod services;
 pub mod sessions;
@@ -95,6 +96,7 @@ pub async fn run(
     services::jobs::recover(&state).await?;
     let orphans = tokio::spawn(services::jobs::sweep_orphans(state.clone()));
     let pruner = tokio::spawn(prune_events(state.clone()));
+    let upload_sweeper = tokio::spawn(services::uploads::sweep_orphans(state.clone()));
 
     let sessions = SessionManagerLayer::new(session_store)
         .with_name(sessions::COOKIE)
@@ -145,6 +147,7 @@ pub async fn run(
         f.abort();
     }
     pruner.abort();
+    upload_sweeper.abort();
     orphans.abort();
     sweeper_presence.abort();
     presence_announcer.abort();

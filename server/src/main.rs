@@ -35,6 +35,18 @@ async fn serve() -> anyhow::Result<()> {
             println!("{} is now an administrator", user.username);
             Ok(())
         }
+        Command::Seed {
+            messages,
+            rooms,
+            users,
+        } => {
+            let opts = server::seed::SeedOptions {
+                messages,
+                rooms,
+                users,
+            };
+            server::seed::seed(&config, opts).await
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use protocol::{Message, Room, User};
+use protocol::{MessageList, Room, User};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ impl PageData for Pages {
         user: User,
         room_id: String,
         limit: u32,
-    ) -> Pin<Box<dyn Future<Output = Option<Vec<Message>>> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = Option<MessageList>> + Send>> {
         let state = self.0.clone();
         Box::pin(async move {
             chat::history(&state, &user, &room_id.into(), None, Some(limit))

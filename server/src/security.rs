@@ -24,6 +24,10 @@ pub fn page_policy(nonce: &str) -> String {
 /// Everything that is not a page (JSON, event streams, static files) loads nothing at all.
 pub const OTHER_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// The policy of an uploaded file (whatever its type: an HTML or SVG file opened directly runs
+/// nothing, in a sandbox with an origin of its own). A response that sets its own policy keeps it.
+pub const UPLOAD_POLICY: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
 /// Adds the security headers to every response, and gives each request a fresh CSP nonce for
 /// the page renderer (see `app::shell`).
 pub async fn headers(mut req: Request, next: Next) -> Response {
@@ -49,7 +53,8 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
         Some(HeaderValue::from_static(OTHER_POLICY))
     };
     let h = res.headers_mut();
-    if let Some(v) = policy {
+    let own = h.contains_key(header::CONTENT_SECURITY_POLICY);
+    if let Some(v) = policy.filter(|_| !own) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     common_headers(h);

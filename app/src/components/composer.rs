@@ -1,14 +1,17 @@
 //! The composer: writing a message (Enter sends, Shift+Enter a new line), answering one ("Replying
 //! to bob"), `:shortcode:` and `@mention` completion, an emoji button, typing notices, the draft
-//! kept over reloads, and Up in an empty composer to edit my last message. The room's composer
+//! kept over reloads, Up in an empty composer to edit my last message, and files (the paperclip,
+//! a paste, a drop on the room; see [`crate::components::pending_files`]). The room's composer
 //! and a thread's are the same component.
 
 use crate::components::emoji_picker::EmojiPicker;
+use crate::components::pending_files::{files_of, DroppedFiles, PendingFileList, PendingFiles};
 use crate::live::{self, ConnState};
 use crate::state::chat::{now, Chat};
 use crate::{api, emoji, outbox, testid};
 use leptos::prelude::*;
 use protocol::{ClientFrame, Feed};
+use send_wrapper::SendWrapper;
 
 /// Least time between two typing notices sent while the user types.
 const TYPING_SEND_EVERY_MS: f64 = 3_000.0;
@@ -131,6 +134,21 @@ pub fn Composer(
         "composer"
     };
     let list_id = format!("{field_id}-suggestions");
+    let files = PendingFiles::new((!in_thread).then(|| (me_id.get_value(), rid.get_value())));
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    on_cleanup(move || files.cancel_all());
+    // Files dropped on the room's page come to the room's composer.
+    if !in_thread {
+        if let Some(DroppedFiles(dropped)) = use_context::<DroppedFiles>() {
+            Effect::new(move |_| {
+                let list = dropped.get();
+                if !list.is_empty() {
+                    dropped.set(Vec::new());
+                    files.add(list.into_iter().map(SendWrapper::take).collect(), chat);
+                }
+            });
+        }
+    }
 
     // Browser only: what was typed here before a reload comes back, and who can be mentioned.
     Effect::new(move |_| {
@@ -140,6 +158,7 @@ pub fn Composer(
                     text.set(draft);
                 }
             }
+            files.restore();
         }
         let url = format!("/api/rooms/{}/members", rid.get_value());
         leptos::task::spawn_local(async move {
@@ -168,7 +187,12 @@ pub fn Composer(
     });
     let submit = move || {
         let body = text.get_untracked();
-        if body.trim().is_empty() {
+        if files.uploading() {
+            chat.notify("Wait for the files to finish uploading (or cancel them), then send.");
+            return;
+        }
+        let attachments = files.stored();
+        if body.trim().is_empty() && attachments.is_empty() {
             return;
         }
         if body.trim().chars().count() > protocol::MAX_BODY_CHARS {
@@ -187,7 +211,8 @@ pub fn Composer(
         if !in_thread {
             chat.replying.set(None);
         }
-        chat.send(rid.get_value(), body, None, reply_to);
+        files.clear();
+        chat.send(rid.get_value(), body, None, reply_to, attachments);
     };
     let refresh_suggestions = move || {
         let Some(el) = field.get_untracked() else {
@@ -293,6 +318,20 @@ pub fn Composer(
             _ => {}
         }
     };
+    let on_paste = move |ev: leptos::ev::ClipboardEvent| {
+        let pasted = files_of(ev.clipboard_data().and_then(|d| d.files()));
+        if !pasted.is_empty() {
+            ev.prevent_default();
+            files.add(pasted, chat);
+        }
+    };
+    let on_picked = move |_| {
+        if let Some(input) = file_input.get_untracked() {
+            files.add(files_of(input.files()), chat);
+            // The same file can be picked again.
+            input.set_value("");
+        }
+    };
     let on_input = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);
         if !in_thread {
@@ -330,7 +369,7 @@ pub fn Composer(
     let placeholder = if in_thread {
         "Reply in thread…"
     } else {
-        "Write a message… (Enter sends, Shift+Enter for a new line)"
+        "Write a message…"
     };
     let list_id2 = list_id.clone();
     view! {
@@ -342,10 +381,11 @@ pub fn Composer(
         </Show>
         {move || replying.get().map(|r| view! {
             <div class="replying" data-testid=testid::REPLYING>
-                <span>"Replying to " <strong>{r.to.author.username.clone()}</strong> ": " <span class="excerpt">{r.to.excerpt.clone()}</span></span>
+                <span>"Replying to " <strong>{r.to.author.shown_name().to_string()}</strong> ": " <span class="excerpt">{r.to.excerpt.clone()}</span></span>
                 <button type="button" class="link" aria-label="Cancel the reply" on:click=move |_| chat.replying.set(None) data-testid=testid::REPLY_CANCEL>"Cancel"</button>
             </div>
         })}
+        <PendingFileList files />
         <form class="composer" class:thread-composer=in_thread on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); submit(); }>
             <Show when=move || !suggestions.with(Vec::is_empty)>
                 <ul class="suggestions" role="listbox" id=list_id.clone() aria-label="Suggestions" data-testid=testid::SUGGESTIONS>
@@ -365,6 +405,7 @@ pub fn Composer(
                 id=field_id
                 rows="2"
                 placeholder=placeholder
+                title="Enter sends, Shift+Enter starts a new line"
                 aria-label=if in_thread { "Reply in thread" } else { "Message" }
                 role="combobox"
                 aria-autocomplete="list"
@@ -375,6 +416,7 @@ pub fn Composer(
                 prop:value=move || text.get()
                 on:input=on_input
                 on:keydown=on_keydown
+                on:paste=on_paste
                 on:blur=move |_| suggestions.set(Vec::new())
                 data-testid=if in_thread { testid::THREAD_COMPOSER } else { testid::COMPOSER }
             ></textarea>
@@ -384,7 +426,15 @@ pub fn Composer(
                     on:click=move |_| picker_open.update(|o| *o = !*o)
                     data-testid=testid::COMPOSER_EMOJI>"☺"</button>
                 <EmojiPicker open=picker_open on_pick opener=emoji_button />
-                <button type="submit" class="primary" disabled=over data-testid=if in_thread { testid::THREAD_SEND } else { testid::SEND }>"Send"</button>
+                <button type="button" class="attach-button" aria-label="Attach files" title="Attach files (or drop them on the room, or paste)"
+                    on:click=move |_| if let Some(i) = file_input.get_untracked() { i.click() }
+                    data-testid=testid::ATTACH_BUTTON>"📎"</button>
+                <input type="file" multiple hidden node_ref=file_input on:change=on_picked
+                    tabindex="-1" aria-hidden="true" data-testid=testid::ATTACH_INPUT />
+                <button type="submit" class="primary" disabled=over
+                    data-testid=if in_thread { testid::THREAD_SEND } else { testid::SEND }>
+                    {move || if files.list.with(|l| l.iter().any(|f| matches!(f.state, crate::components::pending_files::FileState::Sending(_)))) { "Uploading…" } else { "Send" }}
+                </button>
             </div>
         </form>
     }

@@ -18,27 +18,65 @@ pub fn dom_id(message_id: &str) -> String {
     format!("m-{message_id}")
 }
 
-/// Scrolls to a message in the room and highlights it a moment; one that is not loaded opens
-/// as a thread, which fetches it.
-pub fn jump_to(chat: Chat, room_id: &str, message_id: &str) {
-    match document().get_element_by_id(&dom_id(message_id)) {
-        Some(el) => {
-            let opts = web_sys::ScrollIntoViewOptions::new();
-            opts.set_block(web_sys::ScrollLogicalPosition::Center);
-            el.scroll_into_view_with_scroll_into_view_options(&opts);
-            let _ = el.class_list().add_1("flash");
-            if let Ok(h) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el.clone()) {
-                let _ = h.focus();
-            }
-            set_timeout(
-                move || {
-                    let _ = el.class_list().remove_1("flash");
-                },
-                std::time::Duration::from_millis(FLASH_MS),
-            );
-        }
-        None => chat.open_thread(room_id.to_string(), message_id.to_string()),
+/// How many pages of older history a jump to a reply's original loads at most, looking for it.
+const JUMP_PAGES: usize = 20;
+
+/// Scrolls to a message on screen and highlights it a moment; false when it is not on screen.
+fn scroll_and_flash(message_id: &str) -> bool {
+    let Some(el) = document().get_element_by_id(&dom_id(message_id)) else {
+        return false;
+    };
+    let opts = web_sys::ScrollIntoViewOptions::new();
+    opts.set_block(web_sys::ScrollLogicalPosition::Center);
+    el.scroll_into_view_with_scroll_into_view_options(&opts);
+    let _ = el.class_list().add_1("flash");
+    if let Ok(h) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el.clone()) {
+        let _ = h.focus();
     }
+    set_timeout(
+        move || {
+            let _ = el.class_list().remove_1("flash");
+        },
+        std::time::Duration::from_millis(FLASH_MS),
+    );
+    true
+}
+
+/// Scrolls to a message in the room and highlights it a moment. One not loaded yet is looked
+/// for in older history, page by page, and shown once its page is in; if it cannot be found,
+/// a notice says so.
+pub fn jump_to(chat: Chat, room_id: &str, message_id: &str) {
+    if scroll_and_flash(message_id) {
+        return;
+    }
+    let (room_id, message_id) = (room_id.to_string(), message_id.to_string());
+    leptos::task::spawn_local(async move {
+        let held = |chat: Chat| {
+            chat.logs.with_untracked(|l| {
+                l.get(&room_id)
+                    .is_some_and(|log| log.msgs.iter().any(|m| m.msg.id == message_id))
+            })
+        };
+        for _ in 0..JUMP_PAGES {
+            let more = chat
+                .logs
+                .with_untracked(|l| l.get(&room_id).is_some_and(|log| log.has_older));
+            if !more || held(chat) {
+                break;
+            }
+            chat.load_older(room_id.clone()).await;
+        }
+        if !held(chat) {
+            chat.notify("The original is no longer loaded.");
+            return;
+        }
+        // Once the page's rows are drawn.
+        request_animation_frame(move || {
+            if !scroll_and_flash(&message_id) {
+                chat.notify("The original is no longer loaded.");
+            }
+        });
+    });
 }
 
 fn focus_composer() {
@@ -75,7 +113,7 @@ fn reactors(chip: &Reaction) -> String {
     let mut names = chip
         .users
         .iter()
-        .map(|u| u.username.as_str())
+        .map(|u| u.shown_name())
         .collect::<Vec<_>>()
         .join(", ");
     if chip.count > named {
@@ -111,6 +149,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
                 m.body.clone(),
                 Some(m.client_id.clone()),
                 m.reply_to.as_ref().map(|r| r.id.to_string()),
+                m.attachments.clone(),
             )
         }
     };
@@ -127,6 +166,45 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
     let react_button = NodeRef::<leptos::html::Button>::new();
     let confirming = RwSignal::new(false);
     let row = NodeRef::<leptos::html::Li>::new();
+    let dom = if in_thread {
+        format!("t-{id}")
+    } else {
+        dom_id(&id)
+    };
+    // A tap (or click) on the message itself, not on one of its controls, shows its actions:
+    // a touch screen has no hover. Another tap on it, or on another message, moves them.
+    let actions_open = Memo::new({
+        let dom = dom.clone();
+        move |_| {
+            chat.actions_for
+                .with(|a| a.as_deref() == Some(dom.as_str()))
+        }
+    });
+    let on_row_click = {
+        let dom = dom.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            let on_control = ev
+                .target()
+                .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                .and_then(|el| {
+                    el.closest("button, a, input, textarea, select, .emoji-picker")
+                        .ok()
+                })
+                .flatten()
+                .is_some();
+            if on_control {
+                return;
+            }
+            let me = dom.clone();
+            chat.actions_for.update(|a| {
+                *a = if a.as_deref() == Some(me.as_str()) {
+                    None
+                } else {
+                    Some(me)
+                }
+            });
+        }
+    };
 
     let react = move |emoji: String| {
         msg.with_value(|m| chat.toggle_reaction(m.room_id.to_string(), m.id.to_string(), emoji));
@@ -227,12 +305,8 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
     });
     let reply_count = m.msg.reply_count;
     let chips = m.msg.reactions.clone();
+    let files = m.msg.attachments.clone();
     let body = m.msg.body.clone();
-    let dom = if in_thread {
-        format!("t-{id}")
-    } else {
-        dom_id(&id)
-    };
 
     view! {
         <li
@@ -241,6 +315,12 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
             class:mentions-me=mentions_me
             class:grouped=!header
             class:deleted=deleted
+            class:actions-open=move || actions_open.get() || picker_open.get()
+            on:click=on_row_click
+            class:focused={
+                let id = id.clone();
+                move || chat.focus.with(|f| f.as_deref() == Some(id.as_str())) && !in_thread
+            }
             id=dom
             tabindex="0"
             node_ref=row
@@ -272,6 +352,7 @@ pub fn MessageRow(m: UiMessage, header: bool, #[prop(optional)] in_thread: bool)
             {edited_title.filter(|_| !deleted).map(|t| view! {
                 <span class="edited" title=t.clone() aria-label=t data-testid=testid::MESSAGE_EDITED>"(edited)"</span>
             })}
+            {(!files.is_empty() && !deleted).then(|| view! { <Attachments files /> })}
             {(!chips.is_empty()).then(|| view! {
                 <div class="reactions" role="group" aria-label="Reactions">
                     {chips.iter().map(|chip| {
@@ -469,6 +550,59 @@ fn EditBox(msg: StoredValue<Message>) -> impl IntoView {
                 <button type="button" on:click=move |_| cancel()>"Cancel"</button>
             </div>
         </form>
+    }
+}
+
+/// A message's files: images as thumbnails that open the full picture, other files as chips
+/// with their name and size that download them.
+#[component]
+fn Attachments(files: Vec<protocol::Upload>) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    view! {
+        <div class="attachments" role="group" aria-label="Attachments">
+            {files.into_iter().map(|f| {
+                let label = format!("{} ({})", f.name, human_size(f.size));
+                if f.is_image() {
+                    let thumb = format!("{}/thumbnail", f.url);
+                    let whole = f.clone();
+                    // A plain click opens the viewer; Ctrl/Cmd/Shift-click and the middle button
+                    // keep the browser's own ways (a new tab, a download).
+                    let open = move |ev: leptos::ev::MouseEvent| {
+                        if !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key()) && ev.button() == 0 {
+                            ev.prevent_default();
+                            chat.viewing.set(Some(whole.clone()));
+                        }
+                    };
+                    view! {
+                        <a class="attachment-image" href=f.url.clone() target="_blank" rel="noopener"
+                            title=label.clone() on:click=open data-testid=testid::ATTACHMENT_IMAGE>
+                            <img src=thumb alt=f.name.clone() loading="lazy"
+                                width=f.width.map(|w| w.min(320)) />
+                        </a>
+                    }.into_any()
+                } else {
+                    view! {
+                        <a class="attachment-file" href=f.url.clone() download=f.name.clone()
+                            title=label data-testid=testid::ATTACHMENT_FILE>
+                            <span class="name">{f.name.clone()}</span>
+                            <span class="size">{human_size(f.size)}</span>
+                        </a>
+                    }.into_any()
+                }
+            }).collect_view()}
+        </div>
+    }
+}
+
+/// A size in bytes as people read it: "812 bytes", "14 KB", "3.2 MB".
+pub fn human_size(n: i64) -> String {
+    let n = n.max(0) as f64;
+    if n < 1024.0 {
+        format!("{n} bytes")
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.0} KB", n / 1024.0)
+    } else {
+        format!("{:.1} MB", n / (1024.0 * 1024.0))
     }
 }
 

@@ -1,7 +1,7 @@
 //! My profile: the display name others see instead of my username, and a password change that
 //! signs out my other sessions. A drawer opened from my name in the top bar.
 
-use crate::components::field::FieldError;
+use crate::components::field::{FieldError, TextField};
 use crate::state::chat::Chat;
 use crate::{api, testid};
 use leptos::prelude::*;
@@ -109,66 +109,40 @@ pub fn ProfilePanel(open: RwSignal<bool>, opener: NodeRef<leptos::html::Button>)
                 <form class="stacked" on:submit=save_name>
                     <h3>"Display name"</h3>
                     <p class="hint">"Shown instead of your username wherever your name appears."</p>
-                    <label for="display-name">"Display name"</label>
-                    <input
+                    <TextField
                         id="display-name"
-                        type="text"
-                        maxlength=protocol::MAX_DISPLAY_NAME_CHARS.to_string()
+                        label="Display name"
+                        value=name
+                        error=name_error
+                        testid=testid::DISPLAY_NAME_INPUT
+                        error_testid=testid::DISPLAY_NAME_ERROR
+                        maxlength=protocol::MAX_DISPLAY_NAME_CHARS
                         autocomplete="name"
-                        prop:value=move || name.get()
-                        on:input=move |ev| {
-                            name.set(event_target_value(&ev));
-                            name_error.clear();
-                        }
-                        aria-invalid=move || name_error.is_shown().then_some("true")
-                        aria-describedby=move || name_error.is_shown().then_some("display-name-error")
-                        node_ref=name_error.input
-                        data-testid=testid::DISPLAY_NAME_INPUT
                     />
-                    <p id="display-name-error" class="field-error" data-testid=testid::DISPLAY_NAME_ERROR hidden=move || !name_error.is_shown()>
-                        {move || name_error.text.get().unwrap_or_default()}
-                    </p>
                     <button type="submit" class="primary" data-testid=testid::DISPLAY_NAME_SAVE>"Save name"</button>
                 </form>
                 <form class="stacked" on:submit=save_password>
                     <h3>"Password"</h3>
                     <p class="hint">"Changing it signs you out everywhere else; this tab stays signed in."</p>
-                    <label for="current-password">"Current password"</label>
-                    <input
+                    <TextField
                         id="current-password"
-                        type="password"
+                        label="Current password"
+                        value=current
+                        error=current_error
+                        testid=testid::CURRENT_PASSWORD
+                        error_testid=testid::PASSWORD_ERROR
+                        kind="password"
                         autocomplete="current-password"
-                        prop:value=move || current.get()
-                        on:input=move |ev| {
-                            current.set(event_target_value(&ev));
-                            current_error.clear();
-                        }
-                        aria-invalid=move || current_error.is_shown().then_some("true")
-                        aria-describedby=move || current_error.is_shown().then_some("current-password-error")
-                        node_ref=current_error.input
-                        data-testid=testid::CURRENT_PASSWORD
                     />
-                    <p id="current-password-error" class="field-error" data-testid=testid::PASSWORD_ERROR hidden=move || !current_error.is_shown()>
-                        {move || current_error.text.get().unwrap_or_default()}
-                    </p>
-                    <label for="new-password">"New password"</label>
-                    <input
+                    <TextField
                         id="new-password"
-                        type="password"
+                        label="New password"
+                        value=new
+                        error=new_error
+                        testid=testid::NEW_PASSWORD
+                        kind="password"
                         autocomplete="new-password"
-                        prop:value=move || new.get()
-                        on:input=move |ev| {
-                            new.set(event_target_value(&ev));
-                            new_error.clear();
-                        }
-                        aria-invalid=move || new_error.is_shown().then_some("true")
-                        aria-describedby=move || new_error.is_shown().then_some("new-password-error")
-                        node_ref=new_error.input
-                        data-testid=testid::NEW_PASSWORD
                     />
-                    <p id="new-password-error" class="field-error" hidden=move || !new_error.is_shown()>
-                        {move || new_error.text.get().unwrap_or_default()}
-                    </p>
                     <button type="submit" class="primary" data-testid=testid::PASSWORD_SAVE>"Change password"</button>
                 </form>
             </section>

@@ -2,12 +2,12 @@
 //! settings (its name and topic). Both are drawers that close on Escape, on a press outside, or
 //! with their close button, and give focus back to what opened them.
 
-use crate::components::field::FieldError;
+use crate::components::field::{FieldError, TextField};
 use crate::components::sidebar::PresenceDot;
 use crate::state::chat::Chat;
 use crate::{api, testid};
 use leptos::prelude::*;
-use protocol::{Room, RoomUpdate};
+use protocol::{Room, RoomUpdate, UsernameBody};
 
 /// Wires a drawer: Escape and a press outside close it, focus moves in when it opens.
 fn drawer(
@@ -90,6 +90,34 @@ pub fn MembersPanel(
             .unwrap_or(0);
         protocol::count(n as i64, "member", "members")
     };
+    // Members invite people from here (a DM has no one to invite).
+    let may_invite = move || {
+        chat.room(&rid.get_value())
+            .is_some_and(|r| r.is_member && r.dm_with.is_none())
+    };
+    let invitee = RwSignal::new(String::new());
+    let invite_error = FieldError::new();
+    let invite = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = UsernameBody {
+            username: invitee.get_untracked(),
+        };
+        if body.username.trim().is_empty() {
+            invite_error.show("Enter the username to invite.");
+            return;
+        }
+        let id = rid.get_value();
+        leptos::task::spawn_local(async move {
+            match api::post::<_, ()>(&format!("/api/rooms/{id}/invite"), &body).await {
+                Ok(()) => {
+                    chat.notify_ok(format!("Invited {}.", body.username.trim()));
+                    invitee.set(String::new());
+                    invite_error.clear();
+                }
+                Err(e) => invite_error.show(e.message),
+            }
+        });
+    };
     view! {
         <Show when=move || open.get()>
             <section class="settings members" role="dialog" aria-labelledby="members-title" tabindex="-1" node_ref=panel data-testid=testid::MEMBERS_PANEL>
@@ -97,6 +125,22 @@ pub fn MembersPanel(
                     <h2 id="members-title">{move || if loaded() { count() } else { "Members".to_string() }}</h2>
                     <button class="link" on:click=move |_| close_and_refocus(open, opener) aria-label="Close the member list">"×"</button>
                 </div>
+                <Show when=may_invite>
+                    <form class="side-form invite-form" on:submit=invite>
+                        <TextField
+                            id="invite"
+                            label="Invite someone"
+                            value=invitee
+                            error=invite_error
+                            testid=testid::INVITE_USERNAME
+                            error_testid=testid::INVITE_ERROR
+                            placeholder="Username"
+                            autocapitalize="none"
+                        >
+                            <button type="submit" data-testid=testid::INVITE_SUBMIT>"Invite"</button>
+                        </TextField>
+                    </form>
+                </Show>
                 <Show when=move || !loaded()>
                     <p class="muted">"Loading members…"</p>
                 </Show>
@@ -204,44 +248,25 @@ pub fn RoomSettingsPanel(
                 </div>
                 <form class="stacked" on:submit=on_submit>
                     <Show when=move || !is_dm()>
-                        <label for="room-name">"Name"</label>
-                        <input
+                        <TextField
                             id="room-name"
-                            type="text"
-                            maxlength=protocol::MAX_ROOM_NAME_CHARS.to_string()
-                            prop:value=move || name.get()
-                            on:input=move |ev| {
-                                name.set(event_target_value(&ev));
-                                name_error.clear();
-                            }
-                            aria-invalid=move || name_error.is_shown().then_some("true")
-                            aria-describedby=move || name_error.is_shown().then_some("room-name-error")
-                            node_ref=name_error.input
-                            data-testid=testid::ROOM_NAME_INPUT
+                            label="Name"
+                            value=name
+                            error=name_error
+                            testid=testid::ROOM_NAME_INPUT
+                            error_testid=testid::ROOM_SETTINGS_ERROR
+                            maxlength=protocol::MAX_ROOM_NAME_CHARS
                         />
-                        <p id="room-name-error" class="field-error" data-testid=testid::ROOM_SETTINGS_ERROR hidden=move || !name_error.is_shown()>
-                            {move || name_error.text.get().unwrap_or_default()}
-                        </p>
                     </Show>
-                    <label for="room-topic">"Topic"</label>
-                    <input
+                    <TextField
                         id="room-topic"
-                        type="text"
+                        label="Topic"
+                        value=topic
+                        error=topic_error
+                        testid=testid::ROOM_TOPIC_INPUT
                         placeholder="What this room is about"
-                        maxlength=protocol::MAX_TOPIC_CHARS.to_string()
-                        prop:value=move || topic.get()
-                        on:input=move |ev| {
-                            topic.set(event_target_value(&ev));
-                            topic_error.clear();
-                        }
-                        aria-invalid=move || topic_error.is_shown().then_some("true")
-                        aria-describedby=move || topic_error.is_shown().then_some("room-topic-error")
-                        node_ref=topic_error.input
-                        data-testid=testid::ROOM_TOPIC_INPUT
+                        maxlength=protocol::MAX_TOPIC_CHARS
                     />
-                    <p id="room-topic-error" class="field-error" hidden=move || !topic_error.is_shown()>
-                        {move || topic_error.text.get().unwrap_or_default()}
-                    </p>
                     <p class="hint">"Everyone in the room sees a new name or topic at once."</p>
                     <button type="submit" class="primary" data-testid=testid::ROOM_SETTINGS_SAVE>"Save"</button>
                 </form>

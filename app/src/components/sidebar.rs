@@ -1,7 +1,7 @@
 //! The sidebar: the room list (rooms, direct messages, other rooms) with presence dots and
 //! unread badges, and the forms that create a room or open a direct message.
 
-use crate::components::field::FieldError;
+use crate::components::field::{FieldError, TextField};
 use crate::routes::{nav_click, room_href};
 use crate::state::chat::Chat;
 use crate::{api, testid};
@@ -133,33 +133,18 @@ pub fn NewRoomForm() -> impl IntoView {
     };
     view! {
         <form class="side-form" on:submit=on_submit>
-            <label for="new-room">"New room"</label>
-            <div class="row">
-                <input
-                    id="new-room"
-                    type="text"
-                    placeholder="Room name"
-                    maxlength="80"
-                    prop:value=move || name.get()
-                    on:input=move |ev| {
-                        name.set(event_target_value(&ev));
-                        error.clear();
-                    }
-                    aria-invalid=move || error.is_shown().then_some("true")
-                    aria-describedby=move || error.is_shown().then_some("new-room-error")
-                    node_ref=error.input
-                    data-testid=testid::NEW_ROOM_NAME
-                />
-                <button type="submit" data-testid=testid::NEW_ROOM_SUBMIT>"Create"</button>
-            </div>
-            <p
-                id="new-room-error"
-                class="field-error"
-                data-testid=testid::NEW_ROOM_ERROR
-                hidden=move || !error.is_shown()
+            <TextField
+                id="new-room"
+                label="New room"
+                value=name
+                error
+                testid=testid::NEW_ROOM_NAME
+                error_testid=testid::NEW_ROOM_ERROR
+                placeholder="Room name"
+                maxlength=80
             >
-                {move || error.text.get().unwrap_or_default()}
-            </p>
+                <button type="submit" data-testid=testid::NEW_ROOM_SUBMIT>"Create"</button>
+            </TextField>
             <label class="check">
                 <input
                     type="checkbox"
@@ -204,28 +189,18 @@ pub fn DmForm() -> impl IntoView {
     };
     view! {
         <form class="side-form" on:submit=on_submit>
-            <label for="dm-user">"Message someone"</label>
-            <div class="row">
-                <input
-                    id="dm-user"
-                    type="text"
-                    placeholder="Username"
-                    autocapitalize="none"
-                    prop:value=move || who.get()
-                    on:input=move |ev| {
-                        who.set(event_target_value(&ev));
-                        error.clear();
-                    }
-                    aria-invalid=move || error.is_shown().then_some("true")
-                    aria-describedby=move || error.is_shown().then_some("dm-error")
-                    node_ref=error.input
-                    data-testid=testid::DM_USERNAME
-                />
+            <TextField
+                id="dm"
+                label="Message someone"
+                value=who
+                error
+                testid=testid::DM_USERNAME
+                error_testid=testid::DM_ERROR
+                placeholder="Username"
+                autocapitalize="none"
+            >
                 <button type="submit" data-testid=testid::DM_SUBMIT>"Open"</button>
-            </div>
-            <p id="dm-error" class="field-error" data-testid=testid::DM_ERROR hidden=move || !error.is_shown()>
-                {move || error.text.get().unwrap_or_default()}
-            </p>
+            </TextField>
         </form>
     }
 }

@@ -1,10 +1,10 @@
-//! A room's page (`/rooms/{id}`): its header (topic, members, settings, transport, invite,
+//! A room's page (`/rooms/{id}`): its header (topic, members and invites, settings, transport,
 //! export, leave), the messages grouped by day and author with who joined and left between them,
 //! who is typing, and the composer.
 
 use crate::components::composer::Composer;
-use crate::components::field::FieldError;
 use crate::components::message::{row_version, MessageRow};
+use crate::components::pending_files::{files_of, DroppedFiles};
 use crate::components::room_info::{MembersPanel, RoomSettingsPanel};
 use crate::components::sidebar::room_label;
 use crate::components::thread::ThreadPanel;
@@ -14,7 +14,7 @@ use crate::state::chat::{Chat, MemberLine, SendState, UiMessage};
 use crate::{api, testid};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
-use protocol::{Feed, UsernameBody};
+use protocol::Feed;
 
 /// Scrolled this close to the top, the page of older messages loads.
 const OLDER_WHEN_PX: i32 = 120;
@@ -55,6 +55,31 @@ fn RoomView(room_id: String) -> impl IntoView {
                 Err(e) => chat.notify(e.message),
             }
         });
+    };
+    // Files dragged over the room go to its composer (members only: others have none).
+    let dropped = RwSignal::new(Vec::<send_wrapper::SendWrapper<web_sys::File>>::new());
+    provide_context(DroppedFiles(dropped));
+    let dragging = RwSignal::new(false);
+    let carries_files = |ev: &leptos::ev::DragEvent| {
+        ev.data_transfer()
+            .is_some_and(|d| d.types().includes(&"Files".into(), 0))
+    };
+    let drag_over = move |ev: leptos::ev::DragEvent| {
+        if is_member() && carries_files(&ev) {
+            ev.prevent_default();
+            dragging.set(true);
+        }
+    };
+    let drop = move |ev: leptos::ev::DragEvent| {
+        dragging.set(false);
+        if !is_member() {
+            return;
+        }
+        let list = files_of(ev.data_transfer().and_then(|d| d.files()));
+        if !list.is_empty() {
+            ev.prevent_default();
+            dropped.update(|d| d.extend(list.into_iter().map(send_wrapper::SendWrapper::new)));
+        }
     };
     // Leaving a private room asks first: coming back takes a new invite.
     let confirming = RwSignal::new(false);
@@ -102,36 +127,13 @@ fn RoomView(room_id: String) -> impl IntoView {
             });
         }
     };
-    let invitee = RwSignal::new(String::new());
-    let invite_error = FieldError::new();
-    let invite = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let body = UsernameBody {
-            username: invitee.get_untracked(),
-        };
-        if body.username.trim().is_empty() {
-            invite_error.show("Enter the username to invite.");
-            return;
-        }
-        let id = rid.get_value();
-        leptos::task::spawn_local(async move {
-            match api::post::<_, ()>(&format!("/api/rooms/{id}/invite"), &body).await {
-                Ok(()) => {
-                    chat.notify_ok(format!("Invited {}.", body.username.trim()));
-                    invitee.set(String::new());
-                    invite_error.clear();
-                }
-                Err(e) => invite_error.show(e.message),
-            }
-        });
-    };
     let title = move || {
         room.get()
             .map(|r| room_label(&r))
             .unwrap_or_else(|| "Room".into())
     };
-    let is_dm = move || room.get().is_some_and(|r| r.dm_with.is_some());
     let topic = move || room.get().map(|r| r.topic).unwrap_or_default();
+    let topic_whole = RwSignal::new(false);
     // The member list is open to members, and to anyone for a public room.
     let may_list = move || room.get().is_some_and(|r| r.is_member || !r.private);
     let members_open = RwSignal::new(false);
@@ -145,12 +147,29 @@ fn RoomView(room_id: String) -> impl IntoView {
 
     view! {
         <section class="room-view" aria-labelledby="room-title">
+            // Two lines at most on a phone: the title with the topic cut short (a tap shows it
+            // whole), then compact buttons (their words stay for screen readers).
             <header class="room-head">
-                <a class="back" href="/" on:click=nav_click("/".into()) aria-label="Back to rooms">"←"</a>
-                <h1 id="room-title" data-testid=testid::ROOM_TITLE>{title}</h1>
-                {move || room.get().filter(|r| r.private && r.dm_with.is_none()).map(|_| view! { <span class="tag">"private"</span> })}
+                <div class="room-title-line">
+                    <a class="back" href="/" on:click=nav_click("/".into()) aria-label="Back to rooms">"←"</a>
+                    <h1 id="room-title" data-testid=testid::ROOM_TITLE>{title}</h1>
+                    {move || room.get().filter(|r| r.private && r.dm_with.is_none()).map(|_| view! { <span class="tag">"private"</span> })}
+                    <Show when=move || !topic().is_empty()>
+                        <button
+                            type="button"
+                            class="room-topic"
+                            class:whole=move || topic_whole.get()
+                            title=topic
+                            aria-expanded=move || topic_whole.get().to_string()
+                            on:click=move |_| topic_whole.update(|w| *w = !*w)
+                            data-testid=testid::ROOM_TOPIC
+                        >
+                            {topic}
+                        </button>
+                    </Show>
+                </div>
                 <div class="room-actions">
-                    <span class="via">"via " <TransportPicker feed=Feed::Chat /></span>
+                    <span class="via"><span class="via-word">"via "</span><TransportPicker feed=Feed::Chat /></span>
                     <Show when=may_list>
                         <button
                             class="link"
@@ -168,50 +187,27 @@ fn RoomView(room_id: String) -> impl IntoView {
                             node_ref=settings_opener
                             on:click=move |_| settings_open.update(|o| *o = !*o)
                             aria-expanded=move || settings_open.get().to_string()
+                            title="Room settings"
                             data-testid=testid::OPEN_ROOM_SETTINGS
                         >
-                            "Settings"
+                            <span class="icon" aria-hidden="true">"⚙"</span>
+                            <span class="word">"Settings"</span>
                         </button>
                     </Show>
-                    <Show when=move || is_member() && !is_dm()>
-                        <form class="inline" on:submit=invite>
-                            <input
-                                type="text"
-                                placeholder="Invite username"
-                                aria-label="Username to invite"
-                                autocapitalize="none"
-                                prop:value=move || invitee.get()
-                                on:input=move |ev| {
-                                    invitee.set(event_target_value(&ev));
-                                    invite_error.clear();
-                                }
-                                aria-invalid=move || invite_error.is_shown().then_some("true")
-                                aria-describedby=move || invite_error.is_shown().then_some("invite-error")
-                                node_ref=invite_error.input
-                                data-testid=testid::INVITE_USERNAME
-                            />
-                            <button type="submit" data-testid=testid::INVITE_SUBMIT>"Invite"</button>
-                        </form>
-                    </Show>
                     <Show when=is_member>
-                        <button class="link" on:click=export.clone() data-testid="export-room">"Export"</button>
-                        <button class="link" on:click=leave.clone() node_ref=leave_button aria-expanded=move || confirming.get().to_string() data-testid=testid::LEAVE_ROOM>"Leave"</button>
+                        <button class="link" on:click=export.clone() title="Export this room" data-testid="export-room">
+                            <span class="icon" aria-hidden="true">"⤓"</span>
+                            <span class="word">"Export"</span>
+                        </button>
+                        <button class="link" on:click=leave.clone() node_ref=leave_button aria-expanded=move || confirming.get().to_string() title="Leave this room" data-testid=testid::LEAVE_ROOM>
+                            <span class="icon" aria-hidden="true">"⎋"</span>
+                            <span class="word">"Leave"</span>
+                        </button>
                     </Show>
                 </div>
             </header>
-            <Show when=move || !topic().is_empty()>
-                <p class="room-topic" data-testid=testid::ROOM_TOPIC>{topic}</p>
-            </Show>
             <MembersPanel room_id=rid.get_value() open=members_open opener=members_opener />
             <RoomSettingsPanel room_id=rid.get_value() open=settings_open opener=settings_opener />
-            <p
-                id="invite-error"
-                class="field-error bar-error"
-                data-testid=testid::INVITE_ERROR
-                hidden=move || !invite_error.is_shown()
-            >
-                {move || invite_error.text.get().unwrap_or_default()}
-            </p>
             <Show when=move || confirming.get()>
                 <div
                     class="confirm-bar"
@@ -238,7 +234,12 @@ fn RoomView(room_id: String) -> impl IntoView {
                 </div>
             </Show>
             <div class="room-body">
-                <div class="room-main">
+                <div class="room-main" on:dragenter=drag_over on:dragover=drag_over on:drop=drop>
+            <Show when=move || dragging.get()>
+                <div class="drop-zone" on:dragleave=move |_| dragging.set(false) data-testid=testid::DROP_ZONE>
+                    <p>"Drop files to attach them to your message"</p>
+                </div>
+            </Show>
             <MessageList room_id=rid.get_value() />
             <TypingLine room_id=rid.get_value() />
             <Show
@@ -362,11 +363,29 @@ fn MessageList(room_id: String) -> impl IntoView {
     // Follow new messages while the reader is at the bottom; leave them alone when scrolled up.
     // A room opened with unread messages starts at the divider instead.
     let first_follow = StoredValue::new(true);
+    // The newest row as last followed: a page of older history coming in above leaves it as it
+    // is, and must not pull the reader down (a jump to a reply's original loads those pages).
+    let followed_tail = StoredValue::new(None::<String>);
     Effect::new(move |_| {
         log.track();
         if !at_bottom.get_untracked() {
             return;
         }
+        // Lines older than the newest message (a page of history brings them) are not news.
+        let tail = log.with_untracked(|l| {
+            let last = l.msgs.last().map(row_version).unwrap_or_default();
+            let newest_event = l.last_confirmed().map_or(0, |m| m.event_id);
+            let line = l
+                .lines
+                .last()
+                .filter(|x| x.event_id > newest_event)
+                .map(|x| x.event_id);
+            Some(format!("{last}|{line:?}"))
+        });
+        if !first_follow.get_value() && tail == followed_tail.get_value() {
+            return;
+        }
+        followed_tail.set_value(tail);
         seen_seq.set(newest.get_untracked());
         let first = first_follow.get_value() && log.with_untracked(|l| l.loaded);
         if first {
@@ -380,6 +399,24 @@ fn MessageList(room_id: String) -> impl IntoView {
             match divider_el.filter(|_| first) {
                 Some(el) => el.scroll_into_view_with_bool(true),
                 None => to_bottom(),
+            }
+        });
+    });
+    // A message opened from search: scrolled to the middle and given the focus once it is drawn.
+    Effect::new(move |_| {
+        let Some(id) = chat.focus.get() else {
+            return;
+        };
+        request_animation_frame(move || {
+            let el = document()
+                .get_element_by_id(&crate::components::message::dom_id(&id))
+                .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(e).ok());
+            if let Some(el) = el {
+                at_bottom.set(false);
+                let opts = web_sys::ScrollIntoViewOptions::new();
+                opts.set_block(web_sys::ScrollLogicalPosition::Center);
+                el.scroll_into_view_with_scroll_into_view_options(&opts);
+                let _ = el.focus();
             }
         });
     });

@@ -54,11 +54,36 @@ pub struct MemberLine {
     pub change: MembershipChange,
 }
 
+/// Pages of history the browser loads at most to reach a message opened from search (the
+/// history route's `around=` could start a window anywhere, but the room's log is one unbroken
+/// run from the newest message back; this keeps it so).
+pub const JUMP_PAGES: usize = 40;
+
+impl RoomLog {
+    /// Joins and leaves a page of history carried: each once (a live event may have brought it
+    /// already), in event order.
+    pub fn add_lines(&mut self, changes: Vec<protocol::MemberChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        for c in changes {
+            if !self.lines.iter().any(|l| l.event_id == c.event_id) {
+                self.lines.push(MemberLine {
+                    event_id: c.event_id,
+                    user: c.user,
+                    change: c.change,
+                });
+            }
+        }
+        self.lines.sort_by_key(|l| l.event_id);
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomLog {
     /// Confirmed messages in seq order, then pending or failed sends.
     pub msgs: Vec<UiMessage>,
-    /// Joins and leaves seen live while this tab was open, oldest first.
+    /// Joins and leaves, from the pages of history loaded and live, oldest first.
     pub lines: Vec<MemberLine>,
     pub has_older: bool,
     pub loaded: bool,
@@ -102,7 +127,7 @@ impl RoomLog {
         self.last_confirmed().map_or(0, |m| m.seq)
     }
 
-    fn last_confirmed(&self) -> Option<&Message> {
+    pub(crate) fn last_confirmed(&self) -> Option<&Message> {
         self.msgs
             .iter()
             .rev()
@@ -151,6 +176,8 @@ pub struct Chat {
     /// Minutes from UTC for displayed times: 0 (UTC) as rendered on the server, the browser's
     /// own once hydrated.
     pub(crate) tz_offset: RwSignal<i32>,
+    /// The message just opened from search: its room shows it and highlights it briefly.
+    pub(crate) focus: RwSignal<Option<String>>,
     /// Notifications and jobs.
     pub activity: Activity,
     /// Who is online or idle (user id → status); absent means offline.
@@ -178,6 +205,10 @@ pub struct Chat {
     pub(crate) thread: RwSignal<Option<ThreadState>>,
     /// Per room: the seq of the first message I had not read when I opened it ("New messages").
     pub(crate) divider: RwSignal<HashMap<String, i64>>,
+    /// The message whose actions a tap opened (its DOM id): touch screens have no hover.
+    pub(crate) actions_for: RwSignal<Option<String>>,
+    /// The picture open full size in the viewer.
+    pub(crate) viewing: RwSignal<Option<protocol::Upload>>,
 }
 
 pub(crate) fn now() -> f64 {
@@ -200,22 +231,22 @@ impl Chat {
     /// the room on screen.
     pub fn new(user: &User, initial: Initial, current: Memo<Option<String>>) -> Chat {
         let mut logs = HashMap::new();
-        if let (Some(room_id), Some(messages)) = (initial.room_id, initial.messages) {
-            logs.insert(
-                room_id,
-                RoomLog {
-                    has_older: messages.len() as u32 == PAGE,
-                    msgs: messages
-                        .into_iter()
-                        .map(|msg| UiMessage {
-                            msg,
-                            state: SendState::Sent,
-                        })
-                        .collect(),
-                    loaded: true,
-                    lines: Vec::new(),
-                },
-            );
+        if let (Some(room_id), Some(page)) = (initial.room_id, initial.messages) {
+            let mut log = RoomLog {
+                has_older: page.messages.len() as u32 == PAGE,
+                msgs: page
+                    .messages
+                    .into_iter()
+                    .map(|msg| UiMessage {
+                        msg,
+                        state: SendState::Sent,
+                    })
+                    .collect(),
+                loaded: true,
+                lines: Vec::new(),
+            };
+            log.add_lines(page.member_changes);
+            logs.insert(room_id, log);
         }
         Chat {
             me: StoredValue::new(user.clone()),
@@ -227,6 +258,7 @@ impl Chat {
             typing: RwSignal::new(Vec::new()),
             notice: RwSignal::new(None),
             tz_offset: RwSignal::new(0),
+            focus: RwSignal::new(None),
             activity: Activity::new(),
             presence: RwSignal::new(HashMap::new()),
             members: RwSignal::new(HashMap::new()),
@@ -240,6 +272,8 @@ impl Chat {
             replying: RwSignal::new(None),
             thread: RwSignal::new(None),
             divider: RwSignal::new(HashMap::new()),
+            actions_for: RwSignal::new(None),
+            viewing: RwSignal::new(None),
         }
     }
 
@@ -344,6 +378,15 @@ impl Chat {
             .with_untracked(|rs| rs.iter().find(|r| r.id == id).map_or(0, |r| r.unread))
     }
 
+    /// My read position in a room: the id of the last message I read there.
+    pub(crate) fn room_last_read(&self, id: &str) -> Option<String> {
+        self.rooms.with_untracked(|rs| {
+            rs.iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.last_read.clone())
+        })
+    }
+
     fn room_untracked(&self, id: &str) -> Option<Room> {
         self.rooms
             .with_untracked(|rs| rs.iter().find(|r| r.id == id).cloned())
@@ -377,8 +420,16 @@ impl Chat {
         });
         self.logs.update(|logs| {
             for log in logs.values_mut() {
-                for m in log.msgs.iter_mut().filter(|m| m.msg.author.id == who.id) {
-                    m.msg.author.display_name = who.display_name.clone();
+                for m in log.msgs.iter_mut() {
+                    if m.msg.author.id == who.id {
+                        m.msg.author.display_name = who.display_name.clone();
+                    }
+                    // Who reacted, in the chips' tooltips.
+                    for u in m.msg.reactions.iter_mut().flat_map(|r| r.users.iter_mut()) {
+                        if u.id == who.id {
+                            u.display_name = who.display_name.clone();
+                        }
+                    }
                 }
                 for line in log.lines.iter_mut().filter(|l| l.user.id == who.id) {
                     line.user = who.clone();
@@ -598,6 +649,7 @@ impl Chat {
                         .collect();
                     log.msgs.extend(live);
                     log.msgs.extend(pending);
+                    log.add_lines(list.member_changes);
                     log.has_older = full;
                     log.loaded = true;
                 });
@@ -616,6 +668,48 @@ impl Chat {
                 });
             }
             Err(e) => self.notify(e.message),
+        }
+    }
+
+    /// Shows `message_id` in its room (opening a search result): the room's newest page, then
+    /// older pages until the message is among them (at most [`JUMP_PAGES`]), then highlights it.
+    pub(crate) async fn open_at(self, room_id: String, message_id: String) {
+        let has = |chat: Chat| {
+            chat.logs.with_untracked(|l| {
+                l.get(&room_id)
+                    .map(|log| {
+                        (
+                            log.loaded,
+                            log.has_older,
+                            log.msgs.iter().any(|m| *m.msg.id == *message_id),
+                        )
+                    })
+                    .unwrap_or((false, false, false))
+            })
+        };
+        if !has(self).0 {
+            self.load_room(room_id.clone()).await;
+        }
+        for _ in 0..JUMP_PAGES {
+            let (_, older, found) = has(self);
+            if found || !older {
+                break;
+            }
+            self.load_older(room_id.clone()).await;
+        }
+        if has(self).2 {
+            self.focus.set(Some(message_id.clone()));
+            // Briefly: the mark fades (CSS) and is gone after a while.
+            set_timeout(
+                move || {
+                    if self.focus.get_untracked().as_deref() == Some(message_id.as_str()) {
+                        self.focus.set(None);
+                    }
+                },
+                std::time::Duration::from_secs(4),
+            );
+        } else {
+            self.notify("That message is too far back to show here.".to_string());
         }
     }
 
@@ -644,8 +738,11 @@ impl Chat {
                             state: SendState::Sent,
                         })
                         .collect();
+                    // Two loads racing (a scroll and a jump to a reply's original) add one copy.
+                    older.retain(|m| !log.msgs.iter().any(|x| x.msg.id == m.msg.id));
                     older.append(&mut log.msgs);
                     log.msgs = older;
+                    log.add_lines(list.member_changes);
                     log.has_older = full;
                 });
             }
@@ -673,6 +770,7 @@ impl Chat {
         self.rooms.update(|rs| {
             if let Some(r) = rs.iter_mut().find(|r| r.id == room_id) {
                 r.unread = 0;
+                r.last_read = Some(last.id.to_string());
             }
         });
         if !opened && !had_unread && last.author.id == self.me.with_value(|m| m.id.clone()) {
@@ -745,6 +843,7 @@ impl Chat {
             reply_to,
             reply_count: 0,
             reactions: Vec::new(),
+            attachments: o.attachments.clone(),
         };
         let mut shown = false;
         self.logs.update(|logs| {
@@ -839,6 +938,7 @@ impl Chat {
         body: String,
         retry_of: Option<String>,
         reply_to: Option<String>,
+        attachments: Vec<protocol::Upload>,
     ) {
         let o = outbox::Outgoing {
             room_id,
@@ -847,6 +947,7 @@ impl Chat {
             created_at: now() as i64,
             refused: None,
             reply_to,
+            attachments,
         };
         self.outbox.update_value(
             |q| match q.iter_mut().find(|x| x.client_id == o.client_id) {
@@ -901,6 +1002,7 @@ impl Chat {
             body: o.body.clone(),
             client_id: o.client_id.clone(),
             reply_to: o.reply_to.clone().map(Into::into),
+            attachments: o.attachments.iter().map(|u| u.id.clone()).collect(),
         };
         if live::send(Feed::Chat, &frame) {
             let key = (o.client_id, attempt);
@@ -921,6 +1023,7 @@ impl Chat {
                 body: o.body,
                 client_id: o.client_id.clone(),
                 reply_to: o.reply_to.map(Into::into),
+                attachments: o.attachments.iter().map(|u| u.id.clone()).collect(),
             };
             leptos::task::spawn_local(async move {
                 match api::post::<_, Message>(&url, &req).await {

@@ -61,26 +61,26 @@ pub fn apply_update(held: &mut Message, new: &Message, me: &str) {
     }
 }
 
-/// Where the "New messages" divider goes in a room with `unread` messages I have not read: above
-/// the oldest of them (the seq of that message), counting back from the newest messages by
-/// others. None when nothing is unread or the unread ones are not all loaded.
-pub fn divider_seq(msgs: &[UiMessage], unread: i64, me: &str) -> Option<i64> {
-    if unread <= 0 {
+/// Where the "New messages" divider goes when I open a room: above the first message by
+/// someone else after my read position `last_read` (the id of the last message I read), as
+/// that message's seq. None when nothing after it is by others. When my read position is not
+/// among the loaded messages (older than the page on screen, or none yet) and something is
+/// `unread`, the divider goes above the first loaded message by others.
+pub fn divider_seq(
+    msgs: &[UiMessage],
+    last_read: Option<&str>,
+    unread: i64,
+    me: &str,
+) -> Option<i64> {
+    let mut sent = msgs.iter().filter(|m| m.state == SendState::Sent);
+    let read_here = last_read.is_some_and(|id| sent.clone().any(|m| m.msg.id == id));
+    if read_here {
+        let id = last_read.unwrap_or_default();
+        sent.by_ref().find(|m| m.msg.id == id);
+    } else if unread <= 0 {
         return None;
     }
-    let mut left = unread;
-    for m in msgs.iter().rev().filter(|m| m.state == SendState::Sent) {
-        if m.msg.author.id != me {
-            left -= 1;
-            if left == 0 {
-                return Some(m.msg.seq);
-            }
-        }
-    }
-    // More unread than loaded: the divider goes above everything on screen.
-    msgs.iter()
-        .find(|m| m.state == SendState::Sent)
-        .map(|m| m.msg.seq)
+    sent.find(|m| m.msg.author.id != me).map(|m| m.msg.seq)
 }
 
 fn message_url(room_id: &str, message_id: &str) -> String {
@@ -288,10 +288,11 @@ impl Chat {
     /// when nothing is unread). Called before the room is marked read.
     pub(crate) fn place_divider(&self, room_id: &str) {
         let unread = self.room_unread(room_id);
+        let last_read = self.room_last_read(room_id);
         let me = self.me_id();
         let seq = self.logs.with_untracked(|logs| {
             logs.get(room_id)
-                .and_then(|l| divider_seq(&l.msgs, unread, &me))
+                .and_then(|l| divider_seq(&l.msgs, last_read.as_deref(), unread, &me))
         });
         self.divider.update(|d| match seq {
             Some(s) => {
@@ -330,6 +331,7 @@ mod tests {
                 reply_to: None,
                 reply_count: 0,
                 reactions: Vec::new(),
+                attachments: Vec::new(),
             },
             state: SendState::Sent,
         }
@@ -407,10 +409,15 @@ mod tests {
             msg("c", "me", 3),
             msg("d", "bob", 4),
         ];
-        assert_eq!(divider_seq(&msgs, 0, "me"), None);
-        assert_eq!(divider_seq(&msgs, 1, "me"), Some(4));
-        assert_eq!(divider_seq(&msgs, 2, "me"), Some(2));
-        assert_eq!(divider_seq(&msgs, 9, "me"), Some(1));
+        // At my read position, whatever the unread count says.
+        assert_eq!(divider_seq(&msgs, Some("a"), 0, "me"), Some(2));
+        assert_eq!(divider_seq(&msgs, Some("b"), 0, "me"), Some(4));
+        assert_eq!(divider_seq(&msgs, Some("c"), 5, "me"), Some(4));
+        assert_eq!(divider_seq(&msgs, Some("d"), 3, "me"), None);
+        // Read up to something older than the loaded page: above the first loaded by others.
+        assert_eq!(divider_seq(&msgs, Some("gone"), 9, "me"), Some(1));
+        assert_eq!(divider_seq(&msgs, None, 2, "me"), Some(1));
+        assert_eq!(divider_seq(&msgs, None, 0, "me"), None);
     }
 
     #[test]

@@ -25,13 +25,14 @@ pub trait PageData: Send + Sync {
         &self,
         user: User,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<protocol::Room>> + Send>>;
-    /// The newest `limit` messages of a room the user may read, or None.
+    /// The newest `limit` messages of a room the user may read (with who joined and left among
+    /// them), or None.
     fn messages(
         &self,
         user: User,
         room_id: String,
         limit: u32,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<protocol::Message>>> + Send>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<protocol::MessageList>> + Send>>;
 }
 
 #[cfg(feature = "ssr")]
@@ -49,7 +50,7 @@ pub struct Initial {
     pub cursor: Option<i64>,
     pub rooms: Option<Vec<protocol::Room>>,
     pub room_id: Option<String>,
-    pub messages: Option<Vec<protocol::Message>>,
+    pub messages: Option<protocol::MessageList>,
 }
 
 /// The signed-in user as a resource: read from the request on the server, carried to the

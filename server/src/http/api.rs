@@ -4,7 +4,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{
     json_rejection, AdminUser, ApiJson, ApiPath, ApiQuery, ClientIp, CurrentUser,
 };
-use crate::services::{admin, auth, chat, jobs, messages, notifications, transports};
+use crate::services::{
+    admin, auth, chat, jobs, messages, notifications, search, transports, uploads,
+};
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -14,7 +16,8 @@ use protocol::{
     AdminUserUpdate, AdminUserView, Announcement, AuditQuery, CreateRoom, Credentials, EditMessage,
     HistoryQuery, JobId, MarkRead, MemberList, Message, MessageId, MessageList, NotificationQuery,
     PasswordChange, PresenceUpdate, ProfileUpdate, ReadPosition, Room, RoomId, RoomList,
-    RoomUpdate, SendMessage, Switches, Thread, TransportSettings, User, UserId, UsernameBody,
+    RoomUpdate, SearchQuery, SearchResults, SendMessage, Switches, Thread, TransportSettings, User,
+    UserId, UsernameBody,
 };
 use tower_sessions::Session;
 
@@ -271,8 +274,26 @@ pub async fn history(
     ApiPath(room_id): ApiPath<RoomId>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<MessageList>> {
-    let messages = chat::history(&state, &me, &room_id, q.before.as_ref(), q.limit).await?;
-    Ok(Json(MessageList { messages }))
+    let page = match &q.around {
+        Some(_) if q.before.is_some() => {
+            return Err(ApiError::bad(
+                "invalid_query",
+                "around and before cannot be used together",
+            ))
+        }
+        Some(around) => chat::history_around(&state, &me, &room_id, around, q.limit).await?,
+        None => chat::history(&state, &me, &room_id, q.before.as_ref(), q.limit).await?,
+    };
+    Ok(Json(page))
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<SearchResults>> {
+    let results = search::search(&state, &me, &q).await?;
+    Ok(Json(SearchResults { results }))
 }
 
 pub async fn send_message(
@@ -288,6 +309,7 @@ pub async fn send_message(
         &body.body,
         &body.client_id,
         body.reply_to.as_ref(),
+        &body.attachments,
     )
     .await?;
     // A retry gets the first answer again; 200 tells it apart from a fresh 201.
@@ -549,7 +571,11 @@ pub async fn job_result(
     CurrentUser(me): CurrentUser,
     ApiPath(job_id): ApiPath<JobId>,
 ) -> ApiResult<Response> {
-    let (path, name) = jobs::result_file(&state, &me, &job_id).await?;
+    let (path, name) = match jobs::result_file(&state, &me, &job_id).await? {
+        jobs::JobResult::Disk(path, name) => (path, name),
+        // Stored in the database: served as every upload is (the owner is its uploader).
+        jobs::JobResult::Upload(id) => return serve_upload(&state, &me, &id).await,
+    };
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::NotFound("result"))?;
@@ -752,4 +778,133 @@ pub async fn admin_set_settings(
     Ok(Json(
         transports::set_poll_settings(&state, &admin, &body).await?,
     ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct UploadQuery {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/uploads?name=`: the body is the file, streamed into the database.
+pub async fn upload(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    req: Request,
+) -> ApiResult<impl IntoResponse> {
+    let headers = req.headers();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = req.into_body().into_data_stream();
+    let upload = uploads::receive(
+        &state,
+        &me,
+        q.name.as_deref(),
+        content_type.as_deref(),
+        length,
+        body,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(upload)))
+}
+
+/// The headers every answer with an upload's bytes carries: its type, inline only for the
+/// images browsers show without running anything, never sniffed, a sandboxing policy, and a
+/// cache kept by the browser alone.
+fn upload_headers(
+    h: &mut axum::http::HeaderMap,
+    content_type: &str,
+    name: &str,
+    size: Option<i64>,
+) {
+    use axum::http::HeaderValue;
+    let ty = HeaderValue::from_str(content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ty);
+    let disposition = if protocol::is_inline_image(content_type) {
+        "inline"
+    } else {
+        "attachment"
+    };
+    // An ASCII stand-in for old clients, and the real name (RFC 6266 / 8187).
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{disposition}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::security::UPLOAD_POLICY),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    if let Some(size) = size {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(size.max(0)));
+    }
+}
+
+/// `GET /api/uploads/{id}`: the bytes, chunk by chunk from the database.
+pub async fn upload_file(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    serve_upload(&state, &me, &id).await
+}
+
+async fn serve_upload(state: &AppState, me: &User, id: &str) -> ApiResult<Response> {
+    let record = uploads::find(state, me, id).await?;
+    let up = record.upload;
+    let mut res = Response::new(axum::body::Body::from_stream(uploads::chunks(
+        state,
+        up.id.clone(),
+    )));
+    upload_headers(res.headers_mut(), &up.content_type, &up.name, Some(up.size));
+    Ok(res)
+}
+
+/// `GET /api/uploads/{id}/thumbnail`: an image's thumbnail (404 for other files).
+pub async fn upload_thumbnail(
+    State(state): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let (bytes, ty) = uploads::thumbnail(&state, &me, &id).await?;
+    let size = bytes.len() as i64;
+    let mut res = Response::new(axum::body::Body::from(bytes));
+    upload_headers(res.headers_mut(), &ty, "thumbnail", Some(size));
+    Ok(res)
 }

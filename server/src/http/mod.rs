@@ -52,6 +52,7 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         .route("/rooms/{room_id}/read", post(api::mark_read))
         .route("/rooms/{room_id}/typing", post(api::typing))
         .route("/dms", post(api::dm))
+        .route("/search", get(api::search))
         .route("/race/room", post(api::race_room))
         .route("/admin/users", get(api::admin_users))
         .route("/admin/users/{user_id}", put(api::admin_set_user))
@@ -84,6 +85,14 @@ pub fn api_router(state: &AppState) -> Router<AppState> {
         )
         .route("/live/stats", post(api::client_stats))
         .route("/time", get(api::server_time))
+        // The file is the body, streamed in (the size limit is `--upload-max-bytes`, applied
+        // as it arrives), so the API's small body limit does not apply.
+        .route(
+            "/uploads",
+            post(api::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/uploads/{upload_id}", get(api::upload_file))
+        .route("/uploads/{upload_id}/thumbnail", get(api::upload_thumbnail))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_API_BODY))

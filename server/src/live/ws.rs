@@ -462,6 +462,7 @@ async fn handle_frame(
             body,
             client_id,
             reply_to,
+            attachments,
         } => match chat::send_reply(
             state,
             &auth::refreshed(state, me).await,
@@ -469,6 +470,7 @@ async fn handle_frame(
             &body,
             &client_id,
             reply_to.as_ref(),
+            &attachments,
         )
         .await
         {

@@ -9,7 +9,8 @@ use crate::state::AppState;
 use crate::store::{NewMessage, RoomAccess, RoomChange};
 use protocol::{
     check_body, check_room_name, check_topic, normalize_username, BodyError, EventData, Feed,
-    Member, Message, MessageId, Room, RoomId, RoomUpdate, Typing, User, MAX_CLIENT_ID_LEN,
+    Member, MemberChange, Message, MessageId, MessageList, Room, RoomId, RoomUpdate, Typing, User,
+    MAX_CLIENT_ID_LEN,
 };
 
 pub async fn list_rooms(state: &AppState, me: &User) -> ApiResult<Vec<Room>> {
@@ -241,34 +242,133 @@ pub async fn history(
     room_id: &RoomId,
     before: Option<&MessageId>,
     limit: Option<u32>,
-) -> ApiResult<Vec<Message>> {
+) -> ApiResult<MessageList> {
     let access = visible_room(state, me, room_id).await?;
     // Public rooms can be read before joining (to decide whether to join); private ones cannot.
     if access.room.private && !access.room.is_member {
         return Err(ApiError::Forbidden("Join the room first.".into()));
     }
     let limit = super::page_limit(limit)?;
-    let before_seq = match before {
+    // The message the page comes before: its seq, and its event id (where the page's stretch
+    // of the log ends).
+    let before = match before {
         None => None,
         Some(id) => {
             let id: MessageId = parse_id(id, "message")?;
             Some(
                 state
                     .store
-                    .message_seq(&access.room.id, &id)
+                    .message_position(&access.room.id, &id)
                     .await?
                     .ok_or(ApiError::NotFound("message"))?,
             )
         }
     };
     let reader = Some(me.id.as_str());
-    Ok(state
+    let messages: Vec<Message> = state
         .store
-        .messages(&access.room.id, before_seq, limit)
+        .messages(&access.room.id, before.map(|(seq, _)| seq), limit)
         .await?
         .into_iter()
         .map(|m| m.seen_by(reader))
+        .collect();
+    // The page covers the log from its first message (from the room's start when no older page
+    // exists) up to the message it was asked to come before (the newest event for the newest).
+    let from = if messages.len() as u32 == limit {
+        messages.first().map_or(0, |m| m.event_id)
+    } else {
+        0
+    };
+    let until = before.map(|(_, event_id)| event_id);
+    let member_changes = member_changes(state, &access.room.id, from, until).await?;
+    Ok(MessageList {
+        messages,
+        member_changes,
+    })
+}
+
+/// Most joins and leaves one page of history carries: a room where people come and go by the
+/// thousand shows the first of them.
+const MEMBER_CHANGES_PER_PAGE: u32 = 500;
+
+/// The joins and leaves of a room with event ids in (`after`, `before`).
+async fn member_changes(
+    state: &AppState,
+    room_id: &RoomId,
+    after: i64,
+    before: Option<i64>,
+) -> ApiResult<Vec<MemberChange>> {
+    let events = state
+        .store
+        .membership_events(room_id.as_str(), after, before, MEMBER_CHANGES_PER_PAGE)
+        .await?;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| {
+            let Ok(EventData::Membership(m)) = EventData::from_raw(&e.kind, &e.data) else {
+                return None;
+            };
+            Some(MemberChange {
+                event_id: e.id,
+                ts: e.ts,
+                user: m.user?,
+                change: m.change,
+            })
+        })
         .collect())
+}
+
+/// A page of history centred on one message (opening a search result): up to `limit / 2`
+/// messages before it, then it and the ones after it (`limit` in all when there are that many
+/// from it on), oldest first. Not with `before`.
+pub async fn history_around(
+    state: &AppState,
+    me: &User,
+    room_id: &RoomId,
+    around: &MessageId,
+    limit: Option<u32>,
+) -> ApiResult<MessageList> {
+    let access = visible_room(state, me, room_id).await?;
+    if access.room.private && !access.room.is_member {
+        return Err(ApiError::Forbidden("Join the room first.".into()));
+    }
+    let limit = super::page_limit(limit)?;
+    let id: MessageId = parse_id(around, "message")?;
+    let (seq, _) = state
+        .store
+        .message_position(&access.room.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    let before = limit / 2;
+    let mut page = if before > 0 {
+        state
+            .store
+            .messages(&access.room.id, Some(seq), before)
+            .await?
+    } else {
+        Vec::new()
+    };
+    page.extend(
+        state
+            .store
+            // Fewer before it (near the start): more after, so the page is full if it can be.
+            .messages_after(&access.room.id, seq - 1, limit - page.len() as u32)
+            .await?,
+    );
+    let reader = Some(me.id.as_str());
+    let messages: Vec<Message> = page.into_iter().map(|m| m.seen_by(reader)).collect();
+    // The stretch of the log from the first message (the room's start when it is the first)
+    // through the last.
+    let from = match messages.first() {
+        Some(m) if m.seq > 1 => m.event_id,
+        _ => 0,
+    };
+    let until = messages.last().map(|m| m.event_id + 1);
+    let member_changes = member_changes(state, &access.room.id, from, until).await?;
+    Ok(MessageList {
+        messages,
+        member_changes,
+    })
 }
 
 /// Sends a message; returns it and whether it is new (false: a retry of the same client id).
@@ -280,12 +380,14 @@ pub async fn send(
     body: &str,
     client_id: &str,
 ) -> ApiResult<(Message, bool)> {
-    send_reply(state, me, room_id, body, client_id, None).await
+    send_reply(state, me, room_id, body, client_id, None, &[]).await
 }
 
 /// [`send`], answering the message `reply_to` of the same room when given (404 when the room
 /// has no such message, 400 `invalid_reply_to` when it was deleted): its `reply_count` moves
-/// and it gets a `message_updated` event, in the send's transaction.
+/// and it gets a `message_updated` event, in the send's transaction. `attachments` are upload
+/// ids of `me`'s (at most [`protocol::MAX_ATTACHMENTS`], none carried by another message: 400
+/// `invalid_attachments`); with any, the body may be empty.
 pub async fn send_reply(
     state: &AppState,
     me: &User,
@@ -293,6 +395,7 @@ pub async fn send_reply(
     body: &str,
     client_id: &str,
     reply_to: Option<&MessageId>,
+    attachments: &[String],
 ) -> ApiResult<(Message, bool)> {
     super::per_minute(
         state,
@@ -300,7 +403,11 @@ pub async fn send_reply(
         &me.id,
         state.config.sends_per_user_per_minute,
     )?;
-    let body = check_body(body).map_err(|e| match e {
+    let body = match check_body(body) {
+        Err(BodyError::Empty) if !attachments.is_empty() => Ok(""),
+        checked => checked,
+    };
+    let body = body.map_err(|e| match e {
         BodyError::Empty => ApiError::bad("invalid_body", "A message cannot be empty."),
         BodyError::TooLong => ApiError::TooLarge("Messages are at most 4000 characters.".into()),
         BodyError::Control => ApiError::bad(
@@ -318,6 +425,7 @@ pub async fn send_reply(
             "client_id must be 1 to 64 printable characters.",
         ));
     }
+    let attachments = super::uploads::check_attachments(state, me, attachments).await?;
     let room = sendable_room(state, me, room_id).await?;
     let reply_to = match reply_to {
         Some(root) => Some(reply_root(state, &room, root).await?),
@@ -334,6 +442,7 @@ pub async fn send_reply(
         now,
         notify,
         reply_to,
+        attachments,
     };
     state.writer.send(msg).await
 }
@@ -346,9 +455,9 @@ pub async fn mark_read(
 ) -> ApiResult<()> {
     let room = member_room(state, me, room_id).await?;
     let message_id: MessageId = parse_id(message_id, "message")?;
-    let seq = state
+    let (seq, _) = state
         .store
-        .message_seq(&room.id, &message_id)
+        .message_position(&room.id, &message_id)
         .await?
         .ok_or(ApiError::NotFound("message"))?;
     state.store.mark_read(&room.id, &me.id, seq).await?;

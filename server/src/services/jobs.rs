@@ -7,7 +7,7 @@
 //! reason (its partial work is not trusted, and a demo's rhythm cannot be resumed honestly);
 //! a job still queued is queued again.
 
-use super::{notifications, parse_id};
+use super::{notifications, parse_id, uploads};
 use crate::clock::{new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::job_runner::etag_of;
@@ -17,7 +17,6 @@ use protocol::{EventData, Job, JobId, RoomId, User};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 /// Messages read per query while exporting: bounds memory however large the room.
@@ -93,8 +92,13 @@ pub fn view(r: &JobRecord) -> Job {
         eta_ms: if finished { None } else { eta_ms },
         created_at: r.created_at,
         updated_at: r.updated_at,
-        result_url: (r.state == "done" && r.result_path.is_some())
-            .then(|| format!("/api/jobs/{}/result", r.id)),
+        result_url: match (r.state.as_str(), r.result_path.as_deref()) {
+            ("done", Some(path)) => Some(match path.strip_prefix(UPLOAD_RESULT) {
+                Some(upload) => format!("/api/uploads/{upload}"),
+                None => format!("/api/jobs/{}/result", r.id),
+            }),
+            _ => None,
+        },
         room_id: p.room_id,
         room_name: p.room_name,
     }
@@ -326,72 +330,72 @@ async fn run_demo(
     Ok(None)
 }
 
-/// Writes the room's full history as JSON, page by page, never holding the room in memory.
+/// Writes the room's full history as JSON, page by page, never holding the room in memory,
+/// into an upload of the job's owner (stored in the database like every file, so any server of
+/// a cluster serves it, to its owner only). The job's result is `upload:{id}`.
 async fn run_export(
     state: &AppState,
     job: JobRecord,
     token: &CancellationToken,
 ) -> Result<Option<String>, Stop> {
-    let file_name = format!("{}.json", job.id);
-    let path = state.jobs.export_dir.join(&file_name);
-    let result = write_export(state, job, token, &path).await;
-    if result.is_err() {
-        // Cancelled or failed, whatever the step: no partial file is left behind. (The file is
-        // closed by now: `write_export` owned it.)
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(error = %e, path = %path.display(), "partial export not removed")
-            }
+    let name = export_name(&job);
+    let file = uploads::ServerFile::create(state, &job.user_id, &job.id, &name, "application/json")
+        .await
+        .map_err(export_failed)?;
+    let id = file.id.clone();
+    match write_export(state, job, token, file).await {
+        Ok(id) => Ok(Some(format!("{UPLOAD_RESULT}{id}"))),
+        Err(stop) => {
+            // Cancelled or failed, whatever the step: nothing partial is left behind.
+            uploads::ServerFile::discard(state, &id).await;
+            Err(stop)
         }
     }
-    result.map(|()| Some(file_name))
 }
 
-/// An export that could not be written, in words for its owner (the cause goes to the log).
-fn export_io(e: std::io::Error) -> Stop {
-    use std::io::ErrorKind as K;
-    tracing::warn!(error = %e, "export not written");
-    Stop::Failed(
-        match e.kind() {
-            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => {
-                "The export could not be saved: the server's disk is full. Try again later."
-            }
-            K::PermissionDenied | K::ReadOnlyFilesystem => {
-                "The export could not be saved: the server may not write its export folder. Ask an admin."
-            }
-            _ => "The export could not be saved on the server. Try again later.",
-        }
-        .into(),
-    )
+/// How a job's result names the upload that holds it (older results name a file on disk).
+const UPLOAD_RESULT: &str = "upload:";
+
+/// An export that could not be stored, in words for its owner (the cause goes to the log).
+fn export_failed(e: crate::store::StoreError) -> Stop {
+    tracing::warn!(error = %e, "export not stored");
+    Stop::Failed("The export could not be saved on the server. Try again later.".into())
 }
 
-/// Writes the export of the job's room to `path`; on an error the caller removes the file.
+/// The name an export's file is downloaded under: "{room}-export.json".
+fn export_name(job: &JobRecord) -> String {
+    let name = params(job).room_name.unwrap_or_else(|| "room".into());
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{safe}-export.json")
+}
+
+/// Writes the export of the job's room into `out`; on an error the caller removes it.
 async fn write_export(
     state: &AppState,
     mut job: JobRecord,
     token: &CancellationToken,
-    path: &std::path::Path,
-) -> Result<(), Stop> {
+    mut out: uploads::ServerFile,
+) -> Result<String, Stop> {
     let p = params(&job);
     let room_id = p
         .room_id
         .clone()
         .ok_or_else(|| Stop::Failed("The export names no room.".into()))?;
-    let io = export_io;
-    tokio::fs::create_dir_all(&state.jobs.export_dir)
-        .await
-        .map_err(io)?;
-    let file = tokio::fs::File::create(path).await.map_err(io)?;
-    let mut out = tokio::io::BufWriter::new(file);
+    let io = export_failed;
     let head = serde_json::json!({ "id": room_id, "name": p.room_name });
     let exported_at = serde_json::Value::String(iso8601(now_ms()));
-    out.write_all(
-        format!("{{\"room\":{head},\"exported_at\":{exported_at},\"messages\":[").as_bytes(),
-    )
-    .await
-    .map_err(io)?;
+    out.write(format!("{{\"room\":{head},\"exported_at\":{exported_at},\"messages\":[").as_bytes())
+        .await
+        .map_err(io)?;
     let mut after = 0;
     loop {
         if token.is_cancelled() || state.shutdown.is_cancelled() {
@@ -407,13 +411,13 @@ async fn write_export(
         }
         for m in &page {
             if job.done > 0 {
-                out.write_all(b",").await.map_err(io)?;
+                out.write(b",").await.map_err(io)?;
             }
             let json = serde_json::to_vec(&exported(m)).map_err(|e| {
                 tracing::warn!(error = %e, "export: a message did not serialize");
                 Stop::Failed("The export hit an internal error.".into())
             })?;
-            out.write_all(&json).await.map_err(io)?;
+            out.write(&json).await.map_err(io)?;
             job.done += 1;
         }
         after = page.last().map_or(after, |m| m.seq);
@@ -426,11 +430,9 @@ async fn write_export(
         );
         job = publish(state, job).await?;
     }
-    out.write_all(b"]}").await.map_err(io)?;
-    out.flush().await.map_err(io)?;
-    // The data on disk before "done" is announced: a failure here is a failure too.
-    out.into_inner().sync_all().await.map_err(io)?;
-    Ok(())
+    out.write(b"]}").await.map_err(io)?;
+    // Complete (and so servable) before "done" is announced: a failure here is a failure too.
+    out.finish().await.map_err(io)
 }
 
 /// A message as an export writes it: its time in ISO 8601 (UTC), without the live cursor and
@@ -574,25 +576,26 @@ pub async fn cancel(state: &AppState, me: &User, id: &JobId) -> ApiResult<Job> {
     Ok(view(&job))
 }
 
+/// Where a finished job's result is.
+pub enum JobResult {
+    /// An upload (served like every upload, to its owner).
+    Upload(String),
+    /// A file on this server's disk, with the name to download it under (exports made before
+    /// exports were stored in the database).
+    Disk(PathBuf, String),
+}
+
 /// The finished export's file, if this is one.
-pub async fn result_file(state: &AppState, me: &User, id: &JobId) -> ApiResult<(PathBuf, String)> {
+pub async fn result_file(state: &AppState, me: &User, id: &JobId) -> ApiResult<JobResult> {
     let job = mine(state, me, id).await?;
     let Some(file) = job.result_path.as_ref().filter(|_| job.state == "done") else {
         return Err(ApiError::NotFound("result"));
     };
-    let name = params(&job).room_name.unwrap_or_else(|| "room".into());
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    Ok((
+    if let Some(upload) = file.strip_prefix(UPLOAD_RESULT) {
+        return Ok(JobResult::Upload(upload.to_string()));
+    }
+    Ok(JobResult::Disk(
         state.jobs.export_dir.join(file),
-        format!("{safe}-export.json"),
+        export_name(&job),
     ))
 }

@@ -7,7 +7,9 @@ pub mod chat;
 pub mod jobs;
 pub mod messages;
 pub mod notifications;
+pub mod search;
 pub mod transports;
+pub mod uploads;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -77,6 +77,7 @@ pub fn message(m: &NewMessage, seq: i64, event_id: i64) -> Message {
         reply_to: None,
         reply_count: 0,
         reactions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -80,6 +80,19 @@ pub struct RoomAccess {
     pub invited: bool,
 }
 
+/// A full-text search as the store runs it (the service has parsed and checked the query).
+#[derive(Debug, Clone, Copy)]
+pub struct Search<'a> {
+    /// Whose rooms are searched (only rooms this person is a member of).
+    pub user_id: &'a str,
+    pub terms: &'a [protocol::Term],
+    pub room_id: Option<&'a str>,
+    pub author_id: Option<&'a str>,
+    /// Only messages older than this one (paging).
+    pub before: Option<&'a str>,
+    pub limit: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub id: MessageId,
@@ -93,6 +106,30 @@ pub struct NewMessage {
     /// The message this one answers (same room): its reply count moves in the same
     /// transaction, with a `message_updated` event for it.
     pub reply_to: Option<MessageId>,
+    /// Uploads of the author's the message carries, in order: each is tied to this message in
+    /// the send's transaction (refused when another message carries it meanwhile).
+    pub attachments: Vec<String>,
+}
+
+/// A file as stored: what a message shows of it, and who may fetch it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRecord {
+    pub upload: protocol::Upload,
+    pub owner_id: String,
+    /// The message that carries it, if any.
+    pub message_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// What the store keeps of an upload once all its bytes are in.
+#[derive(Debug, Clone)]
+pub struct FinishedUpload {
+    pub size: i64,
+    pub content_type: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    /// The thumbnail's bytes and content type (images only).
+    pub thumbnail: Option<(Vec<u8>, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +190,9 @@ pub enum StoreError {
     /// editing a message deleted meanwhile; checked inside the change's transaction.
     #[error("{1}")]
     Refused(&'static str, String),
+    /// Like `Refused`, but the request itself is wrong as things stand (a 400).
+    #[error("{1}")]
+    Invalid(&'static str, String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -171,6 +211,7 @@ impl From<StoreError> for crate::error::ApiError {
             ),
             StoreError::NotFound(what) => crate::error::ApiError::NotFound(what),
             StoreError::Refused(code, message) => crate::error::ApiError::Conflict(code, message),
+            StoreError::Invalid(code, message) => crate::error::ApiError::BadRequest(code, message),
             StoreError::Db(e) => e.into(),
             StoreError::Other(e) => e.into(),
         }
@@ -311,12 +352,20 @@ pub trait Store: Send + Sync + 'static {
         before_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
-    async fn message_seq(&self, room_id: &str, message_id: &str) -> StoreResult<Option<i64>>;
+    /// Where a message sits: its seq in its room and the id of the event that published it.
+    async fn message_position(
+        &self,
+        room_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<(i64, i64)>>;
     /// One message of a room as it now is, with its reactions (every person who reacted is
     /// listed: the service cuts the lists and sets `mine` for its reader).
     async fn message(&self, room_id: &str, message_id: &str) -> StoreResult<Option<Message>>;
     /// The replies to `root_id` in its room, oldest first, at most `limit`.
     async fn replies(&self, room_id: &str, root_id: &str, limit: u32) -> StoreResult<Vec<Message>>;
+    /// Full-text search over the bodies of the messages `s.user_id` can read, newest first,
+    /// each with a snippet marking the matches. `NotFound` if `s.before` names no message.
+    async fn search(&self, s: Search<'_>) -> StoreResult<Vec<(Message, String)>>;
     /// Replaces a message's body and sets `edited_at`, with its `message_updated` event and
     /// the notifications of the edit, in one transaction. `NotFound` when it is not in the
     /// room; `Refused("message_deleted")` when it was deleted.
@@ -440,6 +489,39 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
     async fn message_count(&self, room_id: &str) -> StoreResult<i64>;
 
+    // Uploads. An upload is a row written first (not yet complete), its chunks, then the
+    // finish that makes it complete: a half-received one is never served, and goes with the
+    // orphans (or at once, when it was refused).
+    async fn create_upload(
+        &self,
+        id: &str,
+        owner_id: &str,
+        name: &str,
+        content_type: &str,
+        job_id: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Stores chunk `n` (0, 1, 2, …) of an upload.
+    async fn put_upload_chunk(&self, upload_id: &str, n: i64, bytes: &[u8]) -> StoreResult<()>;
+    async fn finish_upload(&self, upload_id: &str, done: &FinishedUpload) -> StoreResult<()>;
+    /// Removes an upload and its bytes.
+    async fn delete_upload(&self, upload_id: &str) -> StoreResult<()>;
+    /// A complete upload, if `user_id` may fetch it: its uploader, or a member of the room of
+    /// the (not deleted) message that carries it.
+    async fn upload_for(&self, upload_id: &str, user_id: &str)
+        -> StoreResult<Option<UploadRecord>>;
+    /// Complete uploads of `owner_id`'s among `ids` that no message carries yet.
+    async fn free_uploads(&self, owner_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
+    /// Chunk `n` of an upload's bytes; None past the last.
+    async fn upload_chunk(&self, upload_id: &str, n: i64) -> StoreResult<Option<Vec<u8>>>;
+    /// An upload's thumbnail and its content type, if it has one.
+    async fn upload_thumbnail(&self, upload_id: &str) -> StoreResult<Option<(Vec<u8>, String)>>;
+    /// The bytes of the complete uploads `owner_id` made since `since` (ms).
+    async fn uploaded_bytes_since(&self, owner_id: &str, since: i64) -> StoreResult<i64>;
+    /// Removes the uploads no message carries (and no job made) that were made before `before`
+    /// (ms), with their bytes; how many.
+    async fn delete_orphan_uploads(&self, before: i64) -> StoreResult<u64>;
+
     // The event log.
     /// Events in (`cursor`, `through`] that `user_id` may see on `feeds`, in id order, at most
     /// `limit`. `through` is the hub's head: a commit not yet published stays out of a replay.
@@ -457,6 +539,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         after: i64,
         through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// A room's joins and leaves (`membership` events naming a person) with ids in (`after`,
+    /// `before`) (`before` None: up to the newest), in id order, at most `limit`: the "bob
+    /// joined" lines of a page of history.
+    async fn membership_events(
+        &self,
+        room_id: &str,
+        after: i64,
+        before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>>;
     /// The highest event id ever committed (0 for a new log), even if pruned since.

@@ -98,10 +98,30 @@ static QUERIES: Queries = Queries {
              ORDER BY id LIMIT $4",
     // Committed reservations only: an appender's raised head is invisible until it commits.
     head: "SELECT id FROM event_head",
-    reactions_of: "SELECT r.message_id, r.emoji, u.id, u.username FROM reactions r
+    reactions_of: "SELECT r.message_id, r.emoji, u.id, u.username, u.display_name FROM reactions r
                    JOIN users u ON u.id = r.user_id
                    WHERE r.message_id = ANY($1)
                    ORDER BY r.message_id, r.n",
+    uploads_of: "SELECT id, owner_id, name, size, content_type, width, height, message_id,
+                 created_at FROM uploads
+                 WHERE message_id = ANY($1)
+                 ORDER BY message_id, position",
+    free_uploads: "SELECT id FROM uploads
+                   WHERE owner_id = $1 AND complete AND message_id IS NULL AND id = ANY($2)",
+    // The page is chosen first (index on the tsvector or a walk down the event ids, as the
+    // planner prefers), and ts_headline, which re-parses the body, runs only on it.
+    search: "SELECT h.id, h.room_id,
+                    ts_headline('simple', h.body, to_tsquery('simple', $1),
+                                'StartSel=\"<<\", StopSel=\">>\", MinWords=12, MaxWords=24, \
+                                 FragmentDelimiter=\" … \", MaxFragments=2') AS snippet
+             FROM (SELECT m.id, m.room_id, m.body, m.event_id FROM messages m
+                   WHERE m.search @@ to_tsquery('simple', $1) AND m.event_id < $2
+                     AND NOT m.deleted
+                     AND m.room_id IN (SELECT room_id FROM members WHERE user_id = $3)
+                     AND ($4::TEXT IS NULL OR m.room_id = $4)
+                     AND ($5::TEXT IS NULL OR m.author_id = $5)
+                   ORDER BY m.event_id DESC LIMIT $6) h
+             ORDER BY h.event_id DESC",
 };
 
 /// Binds a statement's arguments with PostgreSQL's types (lists as `TEXT[]`).
@@ -114,6 +134,7 @@ fn bind<'a>(
             Arg::Text(s) => q.bind(s),
             Arg::Int(n) => q.bind(n),
             Arg::Bool(b) => q.bind(b),
+            Arg::Bytes(b) => q.bind(b),
             Arg::TextList(list) => q.bind(list),
         };
     }
@@ -124,6 +145,34 @@ impl Dialect for Postgres {
     type State = ();
     const BEGIN_WRITE: &'static str = "BEGIN";
     const QUERIES: &'static Queries = &QUERIES;
+
+    /// tsquery: every word a quoted lexeme, `:*` for a prefix, a phrase as words joined by
+    /// `<->` (next to each other, in order); terms joined by `&`.
+    fn search_match(terms: &[protocol::Term]) -> String {
+        use protocol::Term;
+        // The parser keeps only letters and digits; quoting (with `'` and `\\` escaped)
+        // makes any word a plain lexeme all the same.
+        let lexeme = |w: &str, prefix: bool| {
+            let w = w.replace('\\', "\\\\").replace('\'', "''");
+            format!("'{w}'{}", if prefix { ":*" } else { "" })
+        };
+        terms
+            .iter()
+            .map(|t| match t {
+                Term::Word { word, prefix } => lexeme(word, *prefix),
+                Term::Phrase { words, prefix } => {
+                    let last = words.len().saturating_sub(1);
+                    let parts: Vec<String> = words
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| lexeme(w, *prefix && i == last))
+                        .collect();
+                    format!("({})", parts.join(" <-> "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
 
     async fn execute<'a>(
         ex: Exec<'a, Self>,
@@ -537,6 +586,7 @@ mod tests {
             now: 1,
             notify: Vec::new(),
             reply_to: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -24,8 +24,8 @@
 
 use super::events::{self, NewEvent};
 use super::{
-    EventRow, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess, RoomChange,
-    SendOutcome, Store, StoreError, StoreResult, StoredEvent, UserRecord,
+    EventRow, FinishedUpload, JobRecord, NewMessage, NewNotification, ReadSelection, RoomAccess,
+    RoomChange, SendOutcome, Store, StoreError, StoreResult, StoredEvent, UploadRecord, UserRecord,
 };
 use async_trait::async_trait;
 use protocol::{
@@ -46,6 +46,19 @@ pub enum Arg<'a> {
     /// A list of strings: a JSON array on SQLite (read with `json_each`), an array on
     /// PostgreSQL (read with `ANY` or `UNNEST`).
     TextList(Vec<&'a str>),
+    /// Bytes (an upload's chunk or thumbnail): a BLOB on SQLite, BYTEA on PostgreSQL.
+    Bytes(Option<&'a [u8]>),
+}
+
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Arg::Bytes(Some(b))
+    }
+}
+impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
+    fn from(b: Option<&'a [u8]>) -> Self {
+        Arg::Bytes(b)
+    }
 }
 
 impl<'a> From<&'a str> for Arg<'a> {
@@ -123,6 +136,16 @@ pub enum Exec<'a, D: Database> {
     Conn(&'a mut D::Connection),
 }
 
+impl<D: Database> Exec<'_, D> {
+    /// The same place, for one more statement.
+    fn reborrow(&mut self) -> Exec<'_, D> {
+        match self {
+            Exec::Pool(p) => Exec::Pool(p),
+            Exec::Conn(c) => Exec::Conn(&mut **c),
+        }
+    }
+}
+
 /// Decodes a row as `T` (a supertrait of [`Dialect`] per row shape the store reads, so the
 /// generic code needs no bounds of its own).
 pub trait Decodes<T>: Database {
@@ -155,8 +178,17 @@ pub struct Queries {
     /// The highest event id ever committed, even if pruned since (one row, one column).
     pub head: &'static str,
     /// The reactions to the messages with the ids in list `$1`: (message id, emoji, user id,
-    /// username), by message, then in the order they were made.
+    /// username, display name), by message, then in the order they were made.
     pub reactions_of: &'static str,
+    /// The uploads carried by the messages with the ids in list `$1`, by message, in order.
+    pub uploads_of: &'static str,
+    /// The ids among list `$2` of complete uploads of user `$1` that no message carries.
+    pub free_uploads: &'static str,
+    /// Full-text search: (message id, room id, snippet) of the messages matching `$1` (the
+    /// dialect's match text from [`Dialect::search_match`]) with event id < `$2`, not deleted,
+    /// in the rooms of member `$3`, in room `$4` (if set), written by `$5` (if set), newest
+    /// first, at most `$6`.
+    pub search: &'static str,
 }
 
 /// What the two databases do differently; everything else is [`SqlStore`].
@@ -168,6 +200,9 @@ pub trait Dialect:
     + Decodes<MessageRow>
     + Decodes<JobRow>
     + Decodes<NotificationRow>
+    + Decodes<UploadRow>
+    + Decodes<(Vec<u8>,)>
+    + Decodes<(Option<Vec<u8>>, Option<String>)>
     + Decodes<MemberRow>
     + Decodes<EventRow>
     + Decodes<(i64,)>
@@ -175,8 +210,10 @@ pub trait Dialect:
     + Decodes<(bool,)>
     + Decodes<(String,)>
     + Decodes<(String, bool)>
+    + Decodes<(String, String, String)>
     + Decodes<(bool, i64)>
-    + Decodes<(String, String, String, String)>
+    + Decodes<(i64, i64)>
+    + Decodes<(String, String, String, String, Option<String>)>
     + Decodes<(String, Option<String>, Option<String>)>
     + Decodes<(i64, String, String, String, String, i64)>
 {
@@ -185,6 +222,10 @@ pub trait Dialect:
     /// The statement that begins a write transaction.
     const BEGIN_WRITE: &'static str;
     const QUERIES: &'static Queries;
+
+    /// The database's query text for the parsed terms of a search (every term must match).
+    /// The terms hold only letters and digits, and each is quoted all the same.
+    fn search_match(terms: &[protocol::Term]) -> String;
 
     /// Runs a statement; the number of rows it changed.
     fn execute<'a>(
@@ -425,6 +466,7 @@ impl MessageRow {
             reply_to,
             reply_count: self.reply_count,
             reactions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -456,16 +498,31 @@ async fn with_reactions<D: Dialect>(
     if ids.is_empty() {
         return Ok(msgs);
     }
-    let rows: Vec<(String, String, String, String)> =
+    // What the (not deleted) messages carry: a tombstone shows no files.
+    let mut ex = ex;
+    let uploads: Vec<UploadRow> = fetch_all(
+        ex.reborrow(),
+        D::QUERIES.uploads_of,
+        vec![Arg::TextList(ids.clone())],
+    )
+    .await?;
+    let mut files: std::collections::HashMap<String, Vec<protocol::Upload>> = Default::default();
+    for row in uploads {
+        let record = row.record();
+        if let Some(message_id) = record.message_id {
+            files.entry(message_id).or_default().push(record.upload);
+        }
+    }
+    let rows: Vec<(String, String, String, String, Option<String>)> =
         fetch_all(ex, D::QUERIES.reactions_of, vec![Arg::TextList(ids)]).await?;
     let mut by_message: std::collections::HashMap<String, Vec<Reaction>> = Default::default();
-    for (message_id, emoji, user_id, username) in rows {
+    for (message_id, emoji, user_id, username, display_name) in rows {
         let list = by_message.entry(message_id).or_default();
-        // Who reacted, by username (the clients show display names from what they know).
+        // Who reacted, with the name the chips' tooltips show.
         let who = Author {
             id: user_id.into(),
             username,
-            display_name: None,
+            display_name,
         };
         match list.iter_mut().find(|r| r.emoji == emoji) {
             Some(r) => {
@@ -484,8 +541,44 @@ async fn with_reactions<D: Dialect>(
         if let Some(list) = by_message.remove(m.id.as_str()) {
             m.reactions = list;
         }
+        if let Some(list) = files.remove(m.id.as_str()) {
+            m.attachments = list;
+        }
     }
     Ok(msgs)
+}
+
+/// An upload's row (without its thumbnail and bytes).
+#[derive(FromRow)]
+pub struct UploadRow {
+    id: String,
+    owner_id: String,
+    name: String,
+    size: i64,
+    content_type: String,
+    width: Option<i64>,
+    height: Option<i64>,
+    message_id: Option<String>,
+    created_at: i64,
+}
+
+impl UploadRow {
+    fn record(self) -> UploadRecord {
+        UploadRecord {
+            upload: protocol::Upload {
+                url: format!("/api/uploads/{}", self.id),
+                id: self.id,
+                name: self.name,
+                size: self.size,
+                content_type: self.content_type,
+                width: self.width,
+                height: self.height,
+            },
+            owner_id: self.owner_id,
+            message_id: self.message_id,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// One message of a room with its reactions, inside `t`.
@@ -688,7 +781,11 @@ async fn send_in_tx<D: Dialect>(
     )
     .await?;
     if let Some(row) = existing {
-        return Ok(SendOutcome::Existing(row.message()));
+        // The first send as it is now, files and all.
+        let first = with_reactions(tx(t), vec![row.message()]).await?.pop();
+        return Ok(SendOutcome::Existing(first.ok_or_else(|| {
+            StoreError::Other(anyhow::anyhow!("a message vanished"))
+        })?));
     }
     let (seq,): (i64,) = fetch_one(
         tx(t),
@@ -724,6 +821,23 @@ async fn send_in_tx<D: Dialect>(
             message_in_tx(t, &msg.room_id, root_id).await?
         }
     };
+    // The files, tied to this message here: one another message took meanwhile (or that went
+    // with the orphans) refuses the send.
+    for (position, upload_id) in msg.attachments.iter().enumerate() {
+        let tied = execute(
+            tx(t),
+            "UPDATE uploads SET message_id = $1, position = $2
+             WHERE id = $3 AND owner_id = $4 AND complete AND message_id IS NULL",
+            args![&msg.id, position as i64, upload_id, &msg.author.id],
+        )
+        .await?;
+        if tied == 0 {
+            return Err(StoreError::Invalid(
+                "invalid_attachments",
+                "A file you attach is gone or already sent with another message.".into(),
+            ));
+        }
+    }
     let notes: Vec<&NewNotification> = msg.notify.iter().collect();
     D::insert_notification_rows(&mut **t, &notes).await?;
     // The event ids, last (the message's payload names its own event id): the message, its
@@ -732,6 +846,12 @@ async fn send_in_tx<D: Dialect>(
     let first = D::reserve_event_ids(&mut **t, 1 + extra + msg.notify.len() as i64).await?;
     let mut message = events::message(msg, seq, first);
     message.reply_to = root.as_ref().map(events::reply_ref);
+    if !msg.attachments.is_empty() {
+        let ids: Vec<&str> = vec![msg.id.as_str()];
+        let rows: Vec<UploadRow> =
+            fetch_all(tx(t), D::QUERIES.uploads_of, vec![Arg::TextList(ids)]).await?;
+        message.attachments = rows.into_iter().map(|r| r.record().upload).collect();
+    }
     let (message, event) = events::message_event(message)?;
     let mut stored = vec![event];
     if let Some(root) = &root {
@@ -1184,7 +1304,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         // A reply also moves its root's count and appends the root's `message_updated`, which
         // the batch fast paths do not do: a batch holding one goes message by message (replies
         // are a small share of sends, and the batch still commits once).
-        if msgs.iter().any(|m| m.reply_to.is_some()) {
+        // So do files: each is tied to its message, checked, in the send's transaction.
+        if msgs
+            .iter()
+            .any(|m| m.reply_to.is_some() || !m.attachments.is_empty())
+        {
             return self.send_one_by_one(msgs).await;
         }
         D::send_batch(self, msgs).await
@@ -1235,6 +1359,46 @@ impl<D: Dialect> Store for SqlStore<D> {
         .await?;
         let out = rows.into_iter().map(MessageRow::message).collect();
         with_reactions(self.pool(), out).await
+    }
+
+    async fn search(&self, s: super::Search<'_>) -> StoreResult<Vec<(Message, String)>> {
+        let before = match s.before {
+            None => i64::MAX,
+            Some(id) => {
+                let row: Option<(i64,)> = fetch_optional(
+                    self.pool(),
+                    "SELECT event_id FROM messages WHERE id = $1",
+                    args![id],
+                )
+                .await?;
+                match row {
+                    Some((event_id,)) => event_id,
+                    None => return Err(StoreError::NotFound("message")),
+                }
+            }
+        };
+        let text = D::search_match(s.terms);
+        let hits: Vec<(String, String, String)> = fetch_all(
+            self.pool(),
+            D::QUERIES.search,
+            args![
+                text.as_str(),
+                before,
+                s.user_id,
+                s.room_id,
+                s.author_id,
+                i64::from(s.limit)
+            ],
+        )
+        .await?;
+        let mut out = Vec::with_capacity(hits.len());
+        // At most a page (50) of lookups by primary key, each a few microseconds.
+        for (id, room_id, snippet) in hits {
+            if let Some(message) = self.message(&room_id, &id).await? {
+                out.push((message, snippet));
+            }
+        }
+        Ok(out)
     }
 
     async fn edit_message(
@@ -1380,14 +1544,17 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(events)
     }
 
-    async fn message_seq(&self, room_id: &str, message_id: &str) -> StoreResult<Option<i64>> {
-        let row: Option<(i64,)> = fetch_optional(
+    async fn message_position(
+        &self,
+        room_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<(i64, i64)>> {
+        fetch_optional(
             self.pool(),
-            "SELECT seq FROM messages WHERE room_id = $1 AND id = $2",
+            "SELECT seq, event_id FROM messages WHERE room_id = $1 AND id = $2",
             args![room_id, message_id],
         )
-        .await?;
-        Ok(row.map(|(s,)| s))
+        .await
     }
 
     async fn mark_read(&self, room_id: &str, user_id: &str, seq: i64) -> StoreResult<()> {
@@ -1790,7 +1957,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             args![room_id, after_seq, limit],
         )
         .await?;
-        Ok(rows.into_iter().map(MessageRow::message).collect())
+        let out = rows.into_iter().map(MessageRow::message).collect();
+        with_reactions(self.pool(), out).await
     }
 
     async fn message_count(&self, room_id: &str) -> StoreResult<i64> {
@@ -1800,6 +1968,159 @@ impl<D: Dialect> Store for SqlStore<D> {
             args![room_id],
         )
         .await?;
+        Ok(n)
+    }
+
+    async fn create_upload(
+        &self,
+        id: &str,
+        owner_id: &str,
+        name: &str,
+        content_type: &str,
+        job_id: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        execute(
+            self.pool(),
+            "INSERT INTO uploads (id, owner_id, name, content_type, job_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![id, owner_id, name, content_type, job_id, now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn put_upload_chunk(&self, upload_id: &str, n: i64, bytes: &[u8]) -> StoreResult<()> {
+        execute(
+            self.pool(),
+            "INSERT INTO upload_chunks (upload_id, n, bytes) VALUES ($1, $2, $3)",
+            args![upload_id, n, bytes],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_upload(&self, upload_id: &str, done: &FinishedUpload) -> StoreResult<()> {
+        let (thumb, thumb_type) = match &done.thumbnail {
+            Some((bytes, ty)) => (Some(bytes.as_slice()), Some(ty.as_str())),
+            None => (None, None),
+        };
+        execute(
+            self.pool(),
+            "UPDATE uploads SET size = $1, content_type = $2, width = $3, height = $4,
+                    thumbnail = $5, thumbnail_type = $6, complete = $7
+             WHERE id = $8",
+            args![
+                done.size,
+                &done.content_type,
+                done.width,
+                done.height,
+                thumb,
+                thumb_type,
+                true,
+                upload_id
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_upload(&self, upload_id: &str) -> StoreResult<()> {
+        let mut t = self.write().await?;
+        execute(
+            tx(&mut t),
+            "DELETE FROM upload_chunks WHERE upload_id = $1",
+            args![upload_id],
+        )
+        .await?;
+        execute(
+            tx(&mut t),
+            "DELETE FROM uploads WHERE id = $1",
+            args![upload_id],
+        )
+        .await?;
+        t.commit().await?;
+        Ok(())
+    }
+
+    async fn upload_for(
+        &self,
+        upload_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<UploadRecord>> {
+        let row: Option<UploadRow> = fetch_optional(
+            self.pool(),
+            "SELECT u.id, u.owner_id, u.name, u.size, u.content_type, u.width, u.height,
+                    u.message_id, u.created_at
+             FROM uploads u
+             WHERE u.id = $1 AND u.complete
+               AND (u.owner_id = $2 OR EXISTS (
+                    SELECT 1 FROM messages m
+                    JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = $2
+                    WHERE m.id = u.message_id AND NOT m.deleted))",
+            args![upload_id, user_id],
+        )
+        .await?;
+        Ok(row.map(UploadRow::record))
+    }
+
+    async fn free_uploads(&self, owner_id: &str, ids: &[String]) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            fetch_all(self.pool(), D::QUERIES.free_uploads, args![owner_id, ids]).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn upload_chunk(&self, upload_id: &str, n: i64) -> StoreResult<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = fetch_optional(
+            self.pool(),
+            "SELECT bytes FROM upload_chunks WHERE upload_id = $1 AND n = $2",
+            args![upload_id, n],
+        )
+        .await?;
+        Ok(row.map(|(b,)| b))
+    }
+
+    async fn upload_thumbnail(&self, upload_id: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
+        let row: Option<(Option<Vec<u8>>, Option<String>)> = fetch_optional(
+            self.pool(),
+            "SELECT thumbnail, thumbnail_type FROM uploads WHERE id = $1",
+            args![upload_id],
+        )
+        .await?;
+        Ok(match row {
+            Some((Some(bytes), Some(ty))) => Some((bytes, ty)),
+            _ => None,
+        })
+    }
+
+    async fn uploaded_bytes_since(&self, owner_id: &str, since: i64) -> StoreResult<i64> {
+        let (n,): (Option<i64>,) = fetch_one(
+            self.pool(),
+            "SELECT CAST(SUM(size) AS BIGINT) FROM uploads
+             WHERE owner_id = $1 AND created_at >= $2 AND complete",
+            args![owner_id, since],
+        )
+        .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn delete_orphan_uploads(&self, before: i64) -> StoreResult<u64> {
+        let mut t = self.write().await?;
+        execute(
+            tx(&mut t),
+            "DELETE FROM upload_chunks WHERE upload_id IN (
+                 SELECT id FROM uploads
+                 WHERE message_id IS NULL AND job_id IS NULL AND created_at < $1)",
+            args![before],
+        )
+        .await?;
+        let n = execute(
+            tx(&mut t),
+            "DELETE FROM uploads WHERE message_id IS NULL AND job_id IS NULL AND created_at < $1",
+            args![before],
+        )
+        .await?;
+        t.commit().await?;
         Ok(n)
     }
 
@@ -1839,6 +2160,25 @@ impl<D: Dialect> Store for SqlStore<D> {
                 "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"
             ),
             args![after, through, limit],
+        )
+        .await?;
+        rows.into_iter().map(EventRow::event).collect()
+    }
+
+    async fn membership_events(
+        &self,
+        room_id: &str,
+        after: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = fetch_all(
+            self.pool(),
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND id > $2 AND id < $3 \
+                 AND kind = 'membership' AND user_id IS NULL ORDER BY id LIMIT $4"
+            ),
+            args![room_id, after, before.unwrap_or(i64::MAX), limit],
         )
         .await?;
         rows.into_iter().map(EventRow::event).collect()

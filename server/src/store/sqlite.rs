@@ -174,10 +174,28 @@ static QUERIES: Queries = Queries {
              ORDER BY id LIMIT $4",
     // AUTOINCREMENT keeps the highest id ever used here, even when the log has been pruned.
     head: "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-    reactions_of: "SELECT r.message_id, r.emoji, u.id, u.username FROM reactions r
+    reactions_of: "SELECT r.message_id, r.emoji, u.id, u.username, u.display_name FROM reactions r
                    JOIN users u ON u.id = r.user_id
                    WHERE r.message_id IN (SELECT value FROM json_each($1))
                    ORDER BY r.message_id, r.rowid",
+    uploads_of: "SELECT id, owner_id, name, size, content_type, width, height, message_id,
+                 created_at FROM uploads
+                 WHERE message_id IN (SELECT value FROM json_each($1))
+                 ORDER BY message_id, position",
+    free_uploads: "SELECT id FROM uploads
+                   WHERE owner_id = $1 AND complete AND message_id IS NULL
+                     AND id IN (SELECT value FROM json_each($2))",
+    // Walks the index newest first (its rowid is the event id), so LIMIT stops the walk; the
+    // snippet is made only for the rows returned.
+    search: "SELECT m.id, m.room_id,
+                    snippet(messages_fts, 0, '<<', '>>', '…', 24) AS snippet
+             FROM messages_fts JOIN messages m ON m.event_id = messages_fts.rowid
+             WHERE messages_fts MATCH $1 AND messages_fts.rowid < $2
+               AND m.deleted = 0
+               AND m.room_id IN (SELECT room_id FROM members WHERE user_id = $3)
+               AND ($4 IS NULL OR m.room_id = $4)
+               AND ($5 IS NULL OR m.author_id = $5)
+             ORDER BY messages_fts.rowid DESC LIMIT $6",
 };
 
 /// Binds a statement's arguments with SQLite's types (lists as a JSON array).
@@ -190,6 +208,7 @@ fn bind<'a>(
             Arg::Text(s) => q.bind(s),
             Arg::Int(n) => q.bind(n),
             Arg::Bool(b) => q.bind(b),
+            Arg::Bytes(b) => q.bind(b),
             Arg::TextList(list) => q.bind(serde_json::Value::from(list).to_string()),
         };
     }
@@ -215,6 +234,25 @@ impl Dialect for Sqlite {
     type State = Writer;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const QUERIES: &'static Queries = &QUERIES;
+
+    /// FTS5: every term in double quotes (so no word is read as an operator or a column),
+    /// `*` after a quoted prefix, a phrase as one quoted string; terms side by side are ANDed.
+    fn search_match(terms: &[protocol::Term]) -> String {
+        use protocol::Term;
+        let quoted = |words: &[String], prefix: bool| {
+            // The parser keeps only letters and digits, but a quote is doubled all the same.
+            let inner = words.join(" ").replace('"', "\"\"");
+            format!("\"{inner}\"{}", if prefix { "*" } else { "" })
+        };
+        terms
+            .iter()
+            .map(|t| match t {
+                Term::Word { word, prefix } => quoted(std::slice::from_ref(word), *prefix),
+                Term::Phrase { words, prefix } => quoted(words, *prefix),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 
     async fn execute<'a>(
         ex: Exec<'a, Self>,
@@ -671,6 +709,7 @@ mod tests {
             now: 1,
             notify: Vec::new(),
             reply_to: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -844,3 +844,45 @@ async fn a_password_change_on_one_server_signs_out_the_other_sessions_on_every_s
     let ev = laptop_ws.next_of("message").await;
     assert_eq!(ev.data["body"], "still signed in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_uploaded_on_one_server_is_served_by_another() {
+    let Some(cluster) = Cluster::new("cluster::a_file_uploaded_on_one_server…") else {
+        return;
+    };
+    let a = cluster.server("a");
+    let b = cluster.server("b");
+    let (alice, bob, room) = two_users(&a, &b).await;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(640, 480, image::Rgb([1, 2, 3]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
+    let png = png.into_inner();
+    // Larger than one stored chunk, so the bytes come back in several.
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let (status, pic) = alice.upload("pic.png", "image/png", png.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{pic}");
+    let (status, file) = alice
+        .upload("data.bin", "application/octet-stream", big.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    let (status, m) = alice
+        .post(
+            &format!("/api/rooms/{room}/messages"),
+            json!({"body": "files", "client_id": "f1", "attachments": [pic["id"], file["id"]]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+
+    let r = bob.get_response(file["url"].as_str().unwrap()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), big);
+    let r = bob.get_response(pic["url"].as_str().unwrap()).await;
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), png);
+    let r = bob
+        .get_response(&format!("{}/thumbnail", pic["url"].as_str().unwrap()))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let thumb = image::load_from_memory(&r.bytes().await.expect("bytes")).expect("thumbnail");
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+}

@@ -444,6 +444,27 @@ async fn a_display_name_shows_wherever_its_person_does() {
     assert_eq!(list["members"][0]["user"]["display_name"], "Ada Lovelace");
     let (_, dm) = bob.post("/api/dms", json!({"username": "alice"})).await;
     assert_eq!(dm["dm_with"]["display_name"], "Ada Lovelace", "{dm}");
+    // So do the people a reaction lists (the "who reacted" of history), and only when set.
+    let hi = m["id"].as_str().unwrap();
+    for who in [&alice, &bob] {
+        let (status, _) = who
+            .put_empty(&format!(
+                "/api/rooms/{room}/messages/{hi}/reactions/%F0%9F%8E%89"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (_, history) = bob.get(&format!("/api/rooms/{room}/messages")).await;
+    let hi_now = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == hi)
+        .unwrap()
+        .clone();
+    let users = &hi_now["reactions"][0]["users"];
+    assert_eq!(users[0]["display_name"], "Ada Lovelace", "{hi_now}");
+    assert!(users[1].get("display_name").is_none(), "{hi_now}");
 
     // Bad names: a clear 400, nothing changed.
     for body in [
@@ -594,4 +615,85 @@ async fn a_password_change_signs_out_every_other_session_and_keeps_this_one() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(phone.get("/api/me").await.0, StatusCode::OK);
     assert_eq!(laptop.get("/api/me").await.0, StatusCode::OK);
+}
+
+/// The history route's pages carry who joined and left in the stretch of the log each covers,
+/// so the lines come back after a reload, each once, in order, across pages.
+#[tokio::test]
+async fn pages_of_history_carry_the_joins_and_leaves_between_their_messages() {
+    let app = TestApp::spawn().await;
+    let (alice, _bob, carol, room) = three(&app).await;
+    for i in 0..3 {
+        alice.send(&room, &format!("a{i}"), &format!("a{i}")).await;
+    }
+    carol.post_empty(&format!("/api/rooms/{room}/join")).await;
+    alice.send(&room, "b0", "b0").await;
+    carol.post_empty(&format!("/api/rooms/{room}/leave")).await;
+
+    let page = |q: String| {
+        let alice = &alice;
+        let room = room.clone();
+        async move {
+            let (status, body) = alice.get(&format!("/api/rooms/{room}/messages?{q}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let lines = |body: &Value| -> Vec<String> {
+        body["member_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["user"]["username"].as_str().unwrap(),
+                    c["change"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let event_id = |body: &Value, body_text: &str| -> i64 {
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["body"] == body_text)
+            .unwrap()["event_id"]
+            .as_i64()
+            .unwrap()
+    };
+
+    // All of it at once: three lines, each between the messages it happened between.
+    let all = page("limit=100".into()).await;
+    assert_eq!(
+        lines(&all),
+        ["bob joined", "carol joined", "carol left"],
+        "{all}"
+    );
+    let ids: Vec<i64> = all["member_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["event_id"].as_i64().unwrap())
+        .collect();
+    assert!(ids[0] < event_id(&all, "a0"));
+    assert!(event_id(&all, "a2") < ids[1] && ids[1] < event_id(&all, "b0"));
+    assert!(ids[2] > event_id(&all, "b0"));
+    assert!(all["member_changes"][0]["ts"].as_i64().unwrap() > 0);
+
+    // Page by page, as a browser scrolls up: each line once, on the page whose stretch holds it.
+    let newest = page("limit=2".into()).await;
+    assert_eq!(lines(&newest), ["carol joined", "carol left"], "{newest}");
+    let a2 = newest["messages"][0]["id"].as_str().unwrap().to_string();
+    let middle = page(format!("limit=2&before={a2}")).await;
+    assert!(lines(&middle).is_empty(), "{middle}");
+    let a0 = middle["messages"][0]["id"].as_str().unwrap().to_string();
+    let oldest = page(format!("limit=2&before={a0}")).await;
+    assert_eq!(oldest["messages"].as_array().unwrap().len(), 0);
+    assert_eq!(lines(&oldest), ["bob joined"], "{oldest}");
+    // A page that is not full reaches back to the room's start.
+    let short = page(format!("limit=3&before={a2}")).await;
+    assert_eq!(lines(&short), ["bob joined"], "{short}");
+    app.stop().await;
 }

@@ -1,7 +1,8 @@
 //! Storage unavailability and malformed requests answer the JSON error of API.md: a write the
 //! database cannot take (a lock held past the busy timeout here, as a full disk or a PostgreSQL
 //! outage would) is 503 with `Retry-After` on every route, never a bare or generic 500; an
-//! over-long address or over-large headers get a JSON 414/431; a failed export leaves no file.
+//! over-long address or over-large headers get a JSON 414/431; a failed export leaves no file
+//! (exports are stored in the database, as uploads).
 
 use crate::common::{postgres_base, Client, TestApp, WAIT};
 use crate::notifications::wait_job;
@@ -380,16 +381,45 @@ async fn malformed_requests_get_the_json_error_even_where_the_parser_refuses_the
     assert_eq!(status, 200, "{body}");
 }
 
-/// The files in the server's export folder.
-fn exports(app: &TestApp) -> Vec<String> {
-    let dir = app.dir.path().join("exports");
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+/// Runs one statement on the server's database from a connection of the test's own; returns
+/// the first column of the first row when it is a count.
+async fn on_db(app: &TestApp, sql: &str) -> Option<i64> {
+    let path = db_file(app);
+    if postgres_base().is_none() {
+        let conn = rusqlite::Connection::open(&path).expect("open the test database");
+        return if sql.starts_with("SELECT") {
+            Some(conn.query_row(sql, [], |r| r.get(0)).expect("count"))
+        } else {
+            conn.execute_batch(sql).expect("statement");
+            None
+        };
+    }
+    use sqlx::Connection;
+    let url = crate::common::database_url(&path);
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    if sql.starts_with("SELECT") {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        Some(n)
+    } else {
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+        None
+    }
+}
+
+/// How many stored files (complete or not) job `id` left.
+async fn export_files(app: &TestApp, id: &str) -> i64 {
+    on_db(
+        app,
+        &format!("SELECT COUNT(*) FROM uploads WHERE job_id = '{id}'"),
+    )
+    .await
+    .expect("a count")
 }
 
 fn human(message: &str) -> bool {
@@ -407,10 +437,9 @@ async fn an_export_that_cannot_be_written_fails_in_words_and_leaves_no_file() {
     let room = alice.create_room("archive", false).await;
     let (status, body) = alice.send(&room, "keep me", "k1").await;
     assert!(status.is_success(), "{body}");
-    // The export folder cannot be made: a plain file stands where it should be.
-    let folder = app.dir.path().join("exports");
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::write(&folder, b"not a folder").unwrap();
+    // Exports are stored in the database like every file: with the files' table gone, no
+    // export can be stored.
+    on_db(&app, "ALTER TABLE uploads RENAME TO uploads_away").await;
 
     let (status, job) = alice
         .post("/api/jobs", json!({"kind": "export_room", "room_id": room}))
@@ -423,8 +452,9 @@ async fn an_export_that_cannot_be_written_fails_in_words_and_leaves_no_file() {
     assert!(human(message), "not human words: {message:?}");
     assert!(end["result_url"].is_null(), "{end}");
 
-    // With the folder back, the next export succeeds.
-    std::fs::remove_file(&folder).unwrap();
+    // With the table back, the next export succeeds.
+    on_db(&app, "ALTER TABLE uploads_away RENAME TO uploads").await;
+    assert_eq!(export_files(&app, job["id"].as_str().unwrap()).await, 0);
     let (_, job) = alice
         .post("/api/jobs", json!({"kind": "export_room", "room_id": room}))
         .await;
@@ -469,7 +499,7 @@ async fn an_export_failing_mid_way_removes_its_partial_file() {
     assert_eq!(job["state"], "queued", "{job}");
 
     // Then the messages table becomes unreadable and the slots free up: the export creates its
-    // file and fails on its first page.
+    // file (an upload) and fails on its first page.
     use sqlx::Connection;
     let url = crate::common::database_url(&db_file(&app));
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -486,13 +516,9 @@ async fn an_export_failing_mid_way_removes_its_partial_file() {
     }
     let end = wait_job(&alice, &id).await;
     sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-    println!("{end}; export folder: {:?}", exports(&app));
+    println!("{end}");
     assert_eq!(end["state"], "failed", "{end}");
     let message = end["message"].as_str().unwrap_or("");
     assert!(human(message), "not human words: {message:?}");
-    assert!(
-        !exports(&app).iter().any(|f| f.starts_with(&id)),
-        "partial export left: {:?}",
-        exports(&app)
-    );
+    assert_eq!(export_files(&app, &id).await, 0, "partial export left");
 }

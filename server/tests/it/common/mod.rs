@@ -279,6 +279,25 @@ impl Client {
         into_parts(r).await
     }
 
+    /// Uploads `bytes` as a file called `name` of type `content_type` (`POST /api/uploads`).
+    pub async fn upload(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/api/uploads"))
+            .query(&[("name", name)])
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("request");
+        into_parts(r).await
+    }
+
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self
             .http
