@@ -123,3 +123,38 @@ fn NotFound() -> impl IntoView {
         </main>
     }
 }
+
+#[cfg(test)]
+mod style_tests {
+    /// The stylesheet's braces balance and never close more than they opened (comments aside):
+    /// one lost `}` once put every rule after it inside a phone-only media query.
+    #[test]
+    fn the_stylesheet_braces_balance() {
+        let css = include_str!("../../style/main.css");
+        let mut depth = 0i32;
+        let mut rest = css;
+        let mut line = 1;
+        while let Some(c) = rest.chars().next() {
+            if rest.starts_with("/*") {
+                let end = rest.find("*/").expect("a comment that ends") + 2;
+                line += rest[..end].matches('\n').count();
+                rest = &rest[end..];
+                continue;
+            }
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                '\n' => line += 1,
+                _ => {}
+            }
+            assert!(depth >= 0, "style/main.css:{line}: a `}}` closes nothing");
+            // Top-level rules only start at depth 0, and media blocks hold only rules.
+            assert!(
+                depth <= 2,
+                "style/main.css:{line}: nested deeper than a media query"
+            );
+            rest = &rest[c.len_utf8()..];
+        }
+        assert_eq!(depth, 0, "style/main.css: {depth} block(s) left open");
+    }
+}

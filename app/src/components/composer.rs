@@ -428,7 +428,13 @@ pub fn Composer(
                 <EmojiPicker open=picker_open on_pick opener=emoji_button />
                 <button type="button" class="attach-button" aria-label="Attach files" title="Attach files (or drop them on the room, or paste)"
                     on:click=move |_| if let Some(i) = file_input.get_untracked() { i.click() }
-                    data-testid=testid::ATTACH_BUTTON>"📎"</button>
+                    data-testid=testid::ATTACH_BUTTON>
+                    // A paperclip drawn here: the emoji is missing from many fonts.
+                    <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" fill="none" stroke="currentColor"
+                        stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                        <path d="M21 11.5l-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9" />
+                    </svg>
+                </button>
                 <input type="file" multiple hidden node_ref=file_input on:change=on_picked
                     tabindex="-1" aria-hidden="true" data-testid=testid::ATTACH_INPUT />
                 <button type="submit" class="primary" disabled=over
