@@ -27,14 +27,24 @@ pub fn now_us() -> u64 {
 }
 
 pub async fn signup(addr: SocketAddr, name: &str) -> Result<User> {
+    session(addr, "/api/auth/signup", name, PASSWORD).await
+}
+
+/// Signs in as an existing person (a seeded one, say).
+pub async fn login(addr: SocketAddr, name: &str, password: &str) -> Result<User> {
+    session(addr, "/api/auth/login", name, password).await
+}
+
+/// Signs up or in at `path`; the session cookie comes back in the user.
+async fn session(addr: SocketAddr, path: &str, name: &str, password: &str) -> Result<User> {
     let mut h = Http::connect(addr).await?;
-    let body = serde_json::json!({ "username": name, "password": PASSWORD }).to_string();
+    let body = serde_json::json!({ "username": name, "password": password }).to_string();
     let r = h
-        .request("POST", "/api/auth/signup", None, &[], Some(body.as_bytes()))
+        .request("POST", path, None, &[], Some(body.as_bytes()))
         .await?;
     if r.status != 201 && r.status != 200 {
         bail!(
-            "signup {name}: {} {}",
+            "{path} {name}: {} {}",
             r.status,
             String::from_utf8_lossy(&r.body)
         );
@@ -47,7 +57,7 @@ pub async fn signup(addr: SocketAddr, name: &str) -> Result<User> {
         .collect::<Vec<_>>()
         .join("; ");
     if cookie.is_empty() {
-        bail!("signup {name}: no session cookie");
+        bail!("{path} {name}: no session cookie");
     }
     Ok(User {
         name: name.to_string(),

@@ -1104,25 +1104,8 @@ pub async fn search(
     queries: &[String],
     n: usize,
 ) -> Result<SearchReport> {
+    let cookie = crate::client::login(t.addr, user, password).await?.cookie;
     let mut h = Http::connect(t.addr).await?;
-    let body = serde_json::json!({ "username": user, "password": password }).to_string();
-    let r = h
-        .request("POST", "/api/auth/login", None, &[], Some(body.as_bytes()))
-        .await?;
-    if r.status != 200 {
-        bail!(
-            "login {user}: {} {}",
-            r.status,
-            String::from_utf8_lossy(&r.body)
-        );
-    }
-    let cookie = r
-        .headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .filter_map(|(_, v)| v.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ");
     let mut report = SearchReport {
         queries: Vec::new(),
         history: Summary::default(),

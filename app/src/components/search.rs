@@ -13,12 +13,22 @@ use std::time::Duration;
 /// How long typing pauses before the search runs: one request per pause, not per key.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
+/// A snippet's text without Markdown's markers (`**`, `__`, `~~`, backticks): a snippet is a
+/// window cut anywhere in a body, so it cannot be parsed as Markdown, and the markers are noise
+/// to a reader. Single `*` and `_` stay (`snake_case`, `2 * 3`).
+pub fn unmarked(text: &str) -> String {
+    text.replace("**", "")
+        .replace("__", "")
+        .replace("~~", "")
+        .replace('`', "")
+}
+
 /// A snippet as text with the matches in `<mark>` (a view tree: the text is never HTML).
 fn snippet_view(snippet: &str) -> impl IntoView {
     snippet_parts(snippet)
         .into_iter()
         .map(|(hit, text)| {
-            let text = text.to_string();
+            let text = unmarked(text);
             if hit {
                 view! { <mark>{text}</mark> }.into_any()
             } else {
@@ -305,5 +315,20 @@ pub fn SearchPanel(open: RwSignal<bool>) -> impl IntoView {
                 <p class="search-help">"↑ ↓ to move · Enter to open · Esc to close"</p>
             </div>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snippets_lose_markdown_markers_only() {
+        assert_eq!(
+            super::unmarked("Here are **the files** from `today`"),
+            "Here are the files from today"
+        );
+        assert_eq!(
+            super::unmarked("~~old~~ __new__ snake_case 2 * 3"),
+            "old new snake_case 2 * 3"
+        );
     }
 }
