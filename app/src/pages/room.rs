@@ -368,6 +368,11 @@ fn MessageList(room_id: String) -> impl IntoView {
     let followed_tail = StoredValue::new(None::<String>);
     Effect::new(move |_| {
         log.track();
+        // A message opened from search is on screen: the pages loaded to reach it are not news.
+        if chat.focus.with_untracked(Option::is_some) {
+            first_follow.set_value(false);
+            return;
+        }
         if !at_bottom.get_untracked() {
             return;
         }

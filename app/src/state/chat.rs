@@ -622,6 +622,30 @@ impl Chat {
                     .collect();
                 self.logs.update(|logs| {
                     let log = logs.entry(room_id.clone()).or_default();
+                    // Older pages already loaded that reach this page stay before it (a jump
+                    // to an old message loaded them; a second load of the room must not drop
+                    // them), with their own "older" mark.
+                    let first = list.messages.first().map(|m| m.seq);
+                    let reaches = first.is_some_and(|first| {
+                        log.last_confirmed_seq() + 1 >= first
+                            && log
+                                .msgs
+                                .iter()
+                                .any(|m| m.state == SendState::Sent && m.msg.seq < first)
+                    });
+                    let (older, older_has_more): (Vec<UiMessage>, bool) = if reaches {
+                        let first = first.unwrap_or_default();
+                        (
+                            log.msgs
+                                .iter()
+                                .filter(|m| m.state == SendState::Sent && m.msg.seq < first)
+                                .cloned()
+                                .collect(),
+                            log.has_older,
+                        )
+                    } else {
+                        (Vec::new(), full)
+                    };
                     // What arrived live while the page was being fetched is newer than the
                     // page: it stays (after the page), as do sends not yet confirmed.
                     let newest = list.messages.last().map_or(0, |m| m.seq);
@@ -639,18 +663,16 @@ impl Chat {
                         })
                         .cloned()
                         .collect();
-                    log.msgs = list
-                        .messages
-                        .into_iter()
-                        .map(|msg| UiMessage {
+                    log.msgs = older;
+                    log.msgs
+                        .extend(list.messages.into_iter().map(|msg| UiMessage {
                             msg,
                             state: SendState::Sent,
-                        })
-                        .collect();
+                        }));
                     log.msgs.extend(live);
                     log.msgs.extend(pending);
                     log.add_lines(list.member_changes);
-                    log.has_older = full;
+                    log.has_older = older_has_more;
                     log.loaded = true;
                 });
                 for client_id in &arrived {
