@@ -25,6 +25,18 @@ impl ApiFailure {
         }
     }
 
+    /// A refusal as the server wrote it (our JSON error body), or in words for its status.
+    pub fn from_answer(status: u16, text: &str) -> Self {
+        match serde_json::from_str::<ErrorBody>(text) {
+            Ok(e) => ApiFailure {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+            },
+            Err(_) => ApiFailure::from_status(status),
+        }
+    }
+
     pub(crate) fn network(what: impl std::fmt::Debug) -> Self {
         leptos::logging::warn!("request failed: {what:?}");
         ApiFailure {
@@ -127,14 +139,7 @@ async fn request<T: DeserializeOwned>(
         .unwrap_or_default();
     let status = response.status();
     if !(200..300).contains(&status) {
-        return Err(match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(e) => ApiFailure {
-                status,
-                code: e.error.code,
-                message: e.error.message,
-            },
-            Err(_) => ApiFailure::from_status(status),
-        });
+        return Err(ApiFailure::from_answer(status, &text));
     }
     let text = if text.trim().is_empty() {
         "null"

@@ -5,7 +5,7 @@
 //! from disk as they go, so nothing is held in memory here.
 
 use crate::api::ApiFailure;
-use protocol::{ErrorBody, Upload};
+use protocol::Upload;
 use send_wrapper::SendWrapper;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -91,14 +91,7 @@ fn answer(xhr: &web_sys::XmlHttpRequest) -> Finished {
         return Finished::Failed(ApiFailure::network("the upload did not reach the server"));
     }
     if !(200..300).contains(&status) {
-        return Finished::Failed(match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(e) => ApiFailure {
-                status,
-                code: e.error.code,
-                message: e.error.message,
-            },
-            Err(_) => ApiFailure::from_status(status),
-        });
+        return Finished::Failed(ApiFailure::from_answer(status, &text));
     }
     match serde_json::from_str::<Upload>(&text) {
         Ok(u) => Finished::Stored(u),
