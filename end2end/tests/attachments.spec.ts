@@ -11,8 +11,9 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAEAAAAAoCAIAAADBrGu+AAAAPUlEQVR
 
 /** Alice made a room and Bob joined it; both have it open. */
 async function pairInRoom(browser: Browser, tag: string) {
-  const alice = await signIn(browser, `al${tag}${run}`);
-  const bob = await signIn(browser, `bo${tag}${run}`);
+  // Names no other spec uses (the suite's specs share one run suffix).
+  const alice = await signIn(browser, `fal${tag}${run}`);
+  const bob = await signIn(browser, `fbo${tag}${run}`);
   const room = `files-${tag}-${run}`;
   await alice.fill(id(T.newRoomName), room);
   await alice.click(id(T.newRoomSubmit));
