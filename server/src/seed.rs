@@ -255,6 +255,10 @@ pub async fn seed(config: &Config, opts: SeedOptions) -> anyhow::Result<()> {
         word_at(20_000),
         format!("{}*", &word_at(5000)[..3])
     );
+    // Fresh statistics for the planner, as autovacuum would gather them later.
+    let t = Instant::now();
+    store.analyze().await?;
+    println!("statistics gathered ({:.1?})", t.elapsed());
     db.close().await;
     Ok(())
 }

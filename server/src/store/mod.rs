@@ -551,6 +551,9 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<StoredEvent>>;
+    /// Gathers the query planner's statistics (after a bulk load: PostgreSQL would otherwise
+    /// take a rare word for a common one until autovacuum gets to the table).
+    async fn analyze(&self) -> StoreResult<()>;
     /// The highest event id ever committed (0 for a new log), even if pruned since.
     async fn head(&self) -> StoreResult<i64>;
     /// The oldest cursor the log can still serve completely: every event after it is kept.

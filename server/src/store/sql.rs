@@ -2184,6 +2184,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         rows.into_iter().map(EventRow::event).collect()
     }
 
+    async fn analyze(&self) -> StoreResult<()> {
+        execute(self.pool(), "ANALYZE", args![]).await?;
+        Ok(())
+    }
+
     async fn head(&self) -> StoreResult<i64> {
         let row: Option<(i64,)> = fetch_optional(self.pool(), D::QUERIES.head, args![]).await?;
         Ok(row.map_or(0, |(head,)| head))

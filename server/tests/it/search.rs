@@ -409,3 +409,50 @@ async fn history_around_a_message() {
         .await;
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
 }
+
+/// `switchboard seed` fills a database a server then serves: its people sign in with the seed's
+/// password, belong to rooms with history, and find the seed's commonest word.
+#[tokio::test]
+async fn a_seeded_database_is_served_and_searched() {
+    let dir = std::sync::Arc::new(tempfile::TempDir::new().expect("temp dir"));
+    let config = TestApp::config(&dir);
+    server::seed::seed(
+        &config,
+        server::seed::SeedOptions {
+            messages: 1200,
+            rooms: 6,
+            users: 20,
+        },
+    )
+    .await
+    .expect("seed");
+    let app = TestApp::spawn_with(dir, |_| {}).await;
+    let c = app.client();
+    let (status, body) = c
+        .post(
+            "/api/auth/login",
+            json!({"username": "seed0", "password": "seed-password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, rooms) = c.get("/api/rooms").await;
+    let mine: Vec<&Value> = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["is_member"] == true)
+        .collect();
+    assert!(!mine.is_empty(), "{rooms}");
+    let (status, page) = c
+        .get(&format!(
+            "/api/rooms/{}/messages?limit=50",
+            mine[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page["messages"].as_array().unwrap().is_empty(), "{page}");
+    let (status, found) = c.get("/api/search?q=the").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert!(!found["results"].as_array().unwrap().is_empty(), "{found}");
+    app.stop().await;
+}
