@@ -244,14 +244,26 @@ test('a New messages divider where I left off, Jump to latest, and older pages o
     );
   }
   await expect(row(alice, 'old 59')).toHaveCount(1);
-  // Bob read up to "old 59" (the room was on his screen); he goes away, Alice writes 3 more,
-  // and Bob comes back in a fresh page: his read position is the server's.
+  // Bob read up to "old 59" (the room was on his screen, and the server has his read position
+  // before he leaves); he goes away, Alice writes 3 more, and Bob comes back in a fresh page:
+  // his read position is the server's.
+  await expect(row(bob, 'old 59')).toHaveCount(1);
+  const room = `life-d-${run}`;
+  await expect
+    .poll(() =>
+      bob.evaluate(async (name) => {
+        const r = await fetch('/api/rooms');
+        const rooms: { name: string; unread: number }[] = (await r.json()).rooms;
+        return rooms.find((x) => x.name === name)?.unread;
+      }, room),
+    )
+    .toBe(0);
   await bob.goto('/');
   await hydrated(bob);
   await say(alice, 'unread 1');
   await say(alice, 'unread 2');
   await say(alice, 'unread 3');
-  await expect(bob.locator(id(T.roomList))).toContainText('3');
+  await expect(bob.locator(id(T.roomList))).toContainText('3 unread');
   await bob.reload();
   await hydrated(bob);
   await bob.locator(id(T.roomList)).getByText(`# life-d-${run}`).click();

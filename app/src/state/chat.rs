@@ -209,6 +209,8 @@ pub struct Chat {
     pub(crate) actions_for: RwSignal<Option<String>>,
     /// The picture open full size in the viewer.
     pub(crate) viewing: RwSignal<Option<protocol::Upload>>,
+    /// How many messages were counted unread live so far (see `load_rooms`).
+    unread_bumps: StoredValue<u64>,
 }
 
 pub(crate) fn now() -> f64 {
@@ -274,6 +276,7 @@ impl Chat {
             divider: RwSignal::new(HashMap::new()),
             actions_for: RwSignal::new(None),
             viewing: RwSignal::new(None),
+            unread_bumps: StoredValue::new(0),
         }
     }
 
@@ -595,9 +598,22 @@ impl Chat {
         }
     }
 
+    /// Refreshes the room list. A message counted live while the request was out may or may
+    /// not be in the server's answer (it does not say at which event it was taken), so then the
+    /// counts held here stay: the live count is exact, the answer could count it twice.
     async fn load_rooms(self) {
+        let bumps = self.unread_bumps.get_value();
         match api::get::<RoomList>("/api/rooms").await {
-            Ok(list) => {
+            Ok(mut list) => {
+                if self.unread_bumps.get_value() != bumps {
+                    self.rooms.with_untracked(|held| {
+                        for r in list.rooms.iter_mut() {
+                            if let Some(h) = held.iter().find(|h| h.id == r.id) {
+                                r.unread = h.unread;
+                            }
+                        }
+                    });
+                }
                 self.rooms.set(list.rooms);
                 self.rooms_loaded.set(true);
             }
@@ -1167,6 +1183,7 @@ impl Chat {
                     if viewing {
                         self.mark_read(&room_id, false);
                     } else {
+                        self.unread_bumps.update_value(|n| *n += 1);
                         self.rooms.update(|rs| {
                             if let Some(r) = rs.iter_mut().find(|r| r.id == room_id) {
                                 r.unread += 1;
